@@ -1,0 +1,66 @@
+/**
+ * One-line errors and warnings on stderr, in tcpdump's manner.
+ *
+ * @module
+ */
+
+import { EXIT_USAGE } from "./exit_codes.ts";
+
+const enc = new TextEncoder();
+
+/** A usage error: printed as one line, exits with {@linkcode EXIT_USAGE}. */
+export class UsageError extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message What is wrong with the command line.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/**
+ * Prints `hone: <message>` on stderr.
+ *
+ * @param message The line, without the prefix.
+ */
+export function printError(message: string): void {
+  Deno.stderr.writeSync(enc.encode(`hone: ${message}\n`));
+}
+
+/**
+ * Prints `hone: WARNING: <message>` on stderr.
+ *
+ * @param message The warning.
+ */
+export function printWarning(message: string): void {
+  Deno.stderr.writeSync(enc.encode(`hone: WARNING: ${message}\n`));
+}
+
+/**
+ * Prints a usage error and exits.
+ *
+ * @param message What is wrong.
+ * @returns Never.
+ */
+export function usageExit(message: string): never {
+  printError(message);
+  printError("see 'hone --help'");
+  Deno.exit(EXIT_USAGE);
+}
+
+/**
+ * Turns an OS error into a short reason.
+ *
+ * @param e The caught value.
+ * @returns E.g. "No such file or directory".
+ */
+export function reason(e: unknown): string {
+  if (e instanceof Error) {
+    // Deno's messages read "No such file or directory (os error 2): open '/x'".
+    return e.message.replace(/ \(os error \d+\).*$/s, "");
+  }
+  return String(e);
+}

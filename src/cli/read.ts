@@ -1,0 +1,132 @@
+/**
+ * `hone read FILE|-`: decode a capture (pcapng, the original Hone's, or
+ * pcap) and write JSON lines, text lines or hone's pcapng.
+ *
+ * @module
+ */
+
+import type { HoneEvent } from "../events/types.ts";
+import { ConnPids } from "../correlate/conn_pids.ts";
+import { HoneFormatError } from "../format/errors.ts";
+import type { DecoderNotes } from "../readers/capture_decoder.ts";
+import { decodeCapture, readChunks } from "../readers/read_capture.ts";
+import { parseCommon } from "./args.ts";
+import { makeEncoder } from "./encoder.ts";
+import { printError, printWarning, reason, UsageError } from "./errors.ts";
+import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
+import { openOutput, type Output } from "./output.ts";
+
+/** Help for `hone read`. */
+export const READ_USAGE = `Usage: hone read [OPTIONS] FILE|-
+
+Decode a capture file (hone's or the original Hone's pcapng, any pcapng, or
+pcap) and print one JSON object per event, or rewrite it.
+
+Options:
+  -F, --format FMT   json (default), text (the original's /dev/honet lines),
+                     or pcapng
+  -w, --write FILE   write hone's pcapng to FILE ('-' = stdout), mode 0600
+  -c, --count N      stop after N packets
+  -s, --snaplen N    cut packets to N bytes from the IP header (0 = all)
+      --data         include packet bytes (hex) in JSON
+  -v, --verbose      print stack traces on errors
+  -h, --help         print this help
+`;
+
+function isBrokenPipe(e: unknown): boolean {
+  return e instanceof Deno.errors.BrokenPipe ||
+    (e instanceof Error && /Broken pipe|EPIPE/.test(e.message));
+}
+
+/**
+ * Runs `hone read`.
+ *
+ * @param argv Arguments after `read`.
+ * @returns The exit code.
+ */
+export async function runRead(argv: string[]): Promise<number> {
+  const { args } = parseCommon(argv, {});
+  if (args.help) {
+    await Deno.stdout.write(new TextEncoder().encode(READ_USAGE));
+    return EXIT_OK;
+  }
+  if (args.positionals.length !== 1) {
+    throw new UsageError(
+      args.positionals.length === 0
+        ? "read: missing FILE (use '-' for stdin)"
+        : `read: one FILE expected, got ${args.positionals.length}`,
+    );
+  }
+  const path = args.positionals[0]!;
+  let input: Deno.FsFile | typeof Deno.stdin;
+  try {
+    input = path === "-" ? Deno.stdin : await Deno.open(path);
+  } catch (e) {
+    printError(`read ${path}: ${reason(e)}`);
+    return EXIT_FAILURE;
+  }
+  let out: Output;
+  try {
+    out = await openOutput(args.write);
+  } catch (e) {
+    printError(`${args.write}: ${reason(e)}`);
+    return EXIT_FAILURE;
+  }
+  const encoder = makeEncoder(args.format, {
+    snaplen: args.snaplen,
+    data: args.data,
+  });
+  const conns = new ConnPids();
+  let notes: DecoderNotes | null = null;
+  let packets = 0;
+  let code = EXIT_OK;
+  let failure: unknown = null;
+  try {
+    for await (
+      const batch of decodeCapture(readChunks(input), (n) => notes = n)
+    ) {
+      conns.apply(batch);
+      let b: HoneEvent[] = batch;
+      let done = false;
+      if (args.count > 0) {
+        for (let i = 0; i < batch.length; i++) {
+          if (batch[i]!.type === "packet" && ++packets >= args.count) {
+            b = batch.slice(0, i + 1);
+            done = true;
+            break;
+          }
+        }
+      }
+      await out.write(encoder.encode(b));
+      if (done) break;
+    }
+  } catch (e) {
+    failure = e;
+  }
+  try {
+    if (!isBrokenPipe(failure)) await out.write(encoder.finish());
+  } catch (e) {
+    failure ??= e;
+  }
+  out.close();
+  if (failure !== null && !isBrokenPipe(failure)) {
+    if (failure instanceof HoneFormatError) {
+      printError(`read ${path}: ${failure.message}`);
+    } else if (failure instanceof Deno.errors.NotFound || failure instanceof Error && "code" in failure) {
+      printError(`write ${out.name}: ${reason(failure)}`);
+    } else {
+      printError(`read ${path}: ${reason(failure)}`);
+    }
+    code = EXIT_FAILURE;
+  }
+  const n = notes as DecoderNotes | null;
+  if (n && n.nonIp > 0) {
+    printWarning(`${n.nonIp} non-IP packet${n.nonIp === 1 ? "" : "s"} skipped`);
+  }
+  if (n && n.badLinktype > 0) {
+    printWarning(
+      `${n.badLinktype} packet${n.badLinktype === 1 ? "" : "s"} skipped: link type not supported`,
+    );
+  }
+  return code;
+}

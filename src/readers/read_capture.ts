@@ -1,0 +1,82 @@
+/**
+ * Reading a capture as a stream of event batches.
+ *
+ * @module
+ */
+
+import type { HoneEvent } from "../events/types.ts";
+import { CaptureDecoder, type DecoderNotes } from "./capture_decoder.ts";
+
+/**
+ * Decodes a byte stream into batches of events, one batch per input chunk.
+ * On malformed input the events before the fault are yielded first, then
+ * the {@linkcode HoneFormatError} is thrown.
+ *
+ * @param source Chunks of a capture file.
+ * @param notes Receives what the decoder skipped.
+ * @returns Batches of events.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { decodeCapture } from "./read_capture.ts";
+ * for await (const batch of decodeCapture(chunks)) console.log(batch.length);
+ * ```
+ */
+export async function* decodeCapture(
+  source: AsyncIterable<Uint8Array>,
+  notes?: (n: DecoderNotes) => void,
+): AsyncGenerator<HoneEvent[]> {
+  const dec = new CaptureDecoder();
+  notes?.(dec.notes);
+  for await (const chunk of source) {
+    const out: HoneEvent[] = [];
+    try {
+      dec.push(chunk, out);
+    } catch (e) {
+      if (out.length) yield out;
+      throw e;
+    }
+    if (out.length) yield out;
+  }
+  const out: HoneEvent[] = [];
+  try {
+    dec.finish(out);
+  } catch (e) {
+    if (out.length) yield out;
+    throw e;
+  }
+  if (out.length) yield out;
+}
+
+/**
+ * Reads a file in chunks without ever overwriting bytes already yielded, so
+ * the views that decoders hand out stay valid.
+ *
+ * @param file An open file, or stdin.
+ * @param size Size of each backing buffer.
+ * @returns The file's bytes, chunk by chunk, as they arrive.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { readChunks } from "./read_capture.ts";
+ * for await (const c of readChunks(Deno.stdin)) console.log(c.length);
+ * ```
+ */
+export async function* readChunks(
+  file: { read(p: Uint8Array): Promise<number | null> },
+  size = 1 << 20,
+): AsyncGenerator<Uint8Array> {
+  let buf = new Uint8Array(size);
+  let at = 0;
+  for (;;) {
+    if (size - at < 65536) {
+      buf = new Uint8Array(size);
+      at = 0;
+    }
+    const n = await file.read(buf.subarray(at));
+    if (n === null) return;
+    if (n === 0) continue;
+    yield buf.subarray(at, at + n);
+    at += n;
+  }
+}

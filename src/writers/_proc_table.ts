@@ -1,0 +1,81 @@
+/**
+ * What writers remember about processes to describe packets and sockets.
+ *
+ * @module
+ */
+
+import type { ProcessEvent } from "../events/types.ts";
+
+/** What a writer keeps per process. */
+export interface ProcInfo {
+  /** Parent process id. */
+  ppid: number | null;
+  /** Effective user id. */
+  uid: number | null;
+  /** Effective group id. */
+  gid: number | null;
+  /** Kernel task name, or the executable's base name. */
+  comm: string | null;
+  /** Executable path. */
+  exe: string | null;
+}
+
+/**
+ * A bounded pid → process table, updated from process events; a forked
+ * child starts with its parent's image.
+ */
+export class ProcTable {
+  #m = new Map<number, ProcInfo>();
+  #max: number;
+
+  /**
+   * Makes a table.
+   *
+   * @param max Most processes kept; the oldest is forgotten first.
+   */
+  constructor(max = 65536) {
+    this.#max = max;
+  }
+
+  /**
+   * Looks a process up.
+   *
+   * @param pid The process id.
+   * @returns What is known, or `undefined`.
+   */
+  get(pid: number): ProcInfo | undefined {
+    return this.#m.get(pid);
+  }
+
+  /**
+   * Updates the table from a process event.
+   *
+   * @param e The event.
+   */
+  update(e: ProcessEvent): void {
+    const old = this.#m.get(e.pid);
+    const parent = e.event === "fork" && e.ppid !== null
+      ? this.#m.get(e.ppid)
+      : undefined;
+    const base = old ?? parent;
+    const exe = e.exe ?? base?.exe ?? null;
+    const info: ProcInfo = {
+      ppid: e.ppid ?? old?.ppid ?? null,
+      uid: e.uid ?? base?.uid ?? null,
+      gid: e.gid ?? base?.gid ?? null,
+      comm: e.comm ?? (e.exe ? basename(e.exe) : base?.comm ?? null),
+      exe,
+    };
+    this.#m.delete(e.pid);
+    if (this.#m.size >= this.#max) {
+      const oldest = this.#m.keys().next();
+      if (!oldest.done) this.#m.delete(oldest.value);
+    }
+    this.#m.set(e.pid, info);
+  }
+}
+
+function basename(p: string): string {
+  const i = p.lastIndexOf("/");
+  return i >= 0 ? p.slice(i + 1) : p;
+}

@@ -1,0 +1,166 @@
+/**
+ * The original Hone's text lines (/dev/honet): HEAD, FORK/EXEC/EXIT/KTHD,
+ * SOCK O/C, PAKT I/O and TAIL, one record per line.
+ *
+ * hone's times are wall-clock, so the HEAD line's boot time is 0: adding it
+ * to a record's time gives the wall-clock time, as the original documented.
+ *
+ * @module
+ */
+
+import type {
+  ConnectionEvent,
+  HoneEvent,
+  PacketEvent,
+  ProcessEvent,
+  SectionEvent,
+} from "../../events/types.ts";
+import { formatIpv6Full } from "../../format/ip.ts";
+import { ProcTable } from "../_proc_table.ts";
+import { formatTs } from "../jsonl/jsonl_writer.ts";
+
+const EVT = { fork: "FORK", exec: "EXEC", exit: "EXIT", kthread: "KTHD" };
+
+function hex8(x: number | null): string {
+  return ((x ?? 0) % 4294967296).toString(16).padStart(8, "0");
+}
+
+function guidText(g: Uint8Array): string {
+  const h = Array.from(g, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `{${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${
+    h.slice(16, 20)
+  }-${h.slice(20)}}`;
+}
+
+/**
+ * Formats the protocol part of a PAKT line as the original did.
+ *
+ * @param d Packet bytes from the IP header on.
+ * @returns E.g. `TCPv4 127.0.0.1:80 -> 127.0.0.1:5000`.
+ *
+ * @example Usage
+ * ```ts
+ * import { protoPart } from "./text_writer.ts";
+ * if (protoPart(new Uint8Array(0)) !== "? ? -> ?") throw new Error();
+ * ```
+ */
+export function protoPart(d: Uint8Array): string {
+  if (d.length < 1) return "? ? -> ?";
+  const v = d[0]! >> 4;
+  if (v === 4) {
+    if (d.length < 20) return "? ? -> ?";
+    const p = d[9]!;
+    const src = `${d[12]}.${d[13]}.${d[14]}.${d[15]}`;
+    const dst = `${d[16]}.${d[17]}.${d[18]}.${d[19]}`;
+    const l4 = (d[0]! & 15) * 4;
+    return l4Part(d, p, "v4", src, dst, l4);
+  }
+  if (v === 6) {
+    if (d.length < 40) return "? ? -> ?";
+    return l4Part(d, d[6]!, "v6", formatIpv6Full(d, 8), formatIpv6Full(d, 24), 40);
+  }
+  return `?.${v} ? -> ?`;
+}
+
+function l4Part(
+  d: Uint8Array,
+  p: number,
+  fam: string,
+  src: string,
+  dst: string,
+  l4: number,
+): string {
+  if (p !== 6 && p !== 17) return `${p} ${src} -> ${dst}`;
+  const name = p === 6 ? "TCP" : "UDP";
+  if (d.length < l4 + 4) return `${name}${fam} ? -> ?`;
+  const sp = d[l4]! << 8 | d[l4 + 1]!;
+  const dp = d[l4 + 2]! << 8 | d[l4 + 3]!;
+  return `${name}${fam} ${src}:${sp} -> ${dst}:${dp}`;
+}
+
+/**
+ * Encodes hone events as the original Hone's text lines.
+ *
+ * @example Usage
+ * ```ts
+ * import { TextWriter } from "./text_writer.ts";
+ * const w = new TextWriter();
+ * const s = w.encode([{ type: "connection", sec: 1, nsec: 0, event: "open", conn: 255, pid: 9 }]);
+ * if (!s.includes("SOCK O 9 0 0 0 000000ff")) throw new Error(s);
+ * ```
+ */
+export class TextWriter {
+  #procs = new ProcTable();
+  #head: string | null = null;
+  #section: SectionEvent | null = null;
+
+  /**
+   * Encodes a batch of events.
+   *
+   * @param events The events.
+   * @returns The lines.
+   */
+  encode(events: readonly HoneEvent[]): string {
+    let s = "";
+    for (const e of events) {
+      if (e.type === "section") {
+        s += this.finish();
+        this.#section = e;
+        continue;
+      }
+      if (this.#head === null) {
+        this.#head = formatTs(e.sec, e.nsec);
+        const h = this.#section?.hostId;
+        s += `${this.#head} HEAD 0.000000000${
+          h?.kind === "guid" ? " " + guidText(h.value) : ""
+        }\n`;
+      }
+      if (e.type === "process") s += this.#process(e);
+      else if (e.type === "connection") s += this.#conn(e);
+      else if (e.type === "packet") s += this.#packet(e);
+    }
+    return s;
+  }
+
+  /**
+   * Ends the section with a TAIL line (carrying the HEAD's time, as the
+   * original did).
+   *
+   * @returns The TAIL line, or "" when no HEAD was written.
+   */
+  finish(): string {
+    if (this.#head === null) return "";
+    const s = `${this.#head} TAIL\n`;
+    this.#head = null;
+    return s;
+  }
+
+  #process(e: ProcessEvent): string {
+    this.#procs.update(e);
+    let s = `${formatTs(e.sec, e.nsec)} ${EVT[e.event]} ${e.pid} ${
+      e.ppid ?? 0
+    } ${e.uid ?? 0} ${e.gid ?? 0}`;
+    if (e.event === "kthread") {
+      if (e.comm) s += ` [${e.comm}]`;
+    } else if (e.exe !== null || e.argv !== null) {
+      s += ` "${e.exe ?? ""}" `;
+      for (const a of e.argv ?? []) s += a + " ";
+      return s + "\n";
+    }
+    return s + "\n";
+  }
+
+  #conn(e: ConnectionEvent): string {
+    const p = e.pid !== null ? this.#procs.get(e.pid) : undefined;
+    return `${formatTs(e.sec, e.nsec)} SOCK ${e.event === "open" ? "O" : "C"} ${
+      e.pid ?? 0
+    } ${p?.ppid ?? 0} ${p?.uid ?? 0} ${p?.gid ?? 0} ${hex8(e.conn)}\n`;
+  }
+
+  #packet(e: PacketEvent): string {
+    const dir = e.dir === "in" ? "I" : e.dir === "out" ? "O" : "?";
+    return `${formatTs(e.sec, e.nsec)} PAKT ${dir} ${hex8(e.conn)} ${
+      e.pid ?? 0
+    } ${protoPart(e.data)} ${e.len}\n`;
+  }
+}
