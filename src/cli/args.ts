@@ -99,7 +99,9 @@ export function parseCommon<
       err.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" ||
       err.code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL"
     ) {
-      throw new UsageError(err.message.split("\n")[0]!.replace(/\. To specify.*$/, ""));
+      throw new UsageError(
+        err.message.split("\n")[0]!.replace(/\. To specify.*$/, ""),
+      );
     }
     throw e;
   }
@@ -111,7 +113,9 @@ export function parseCommon<
     );
   }
   if (v.write && fmt !== "pcapng") {
-    throw new UsageError(`-w writes pcapng; it cannot be used with --format ${fmt}`);
+    throw new UsageError(
+      `-w writes pcapng; it cannot be used with --format ${fmt}`,
+    );
   }
   return {
     args: {

@@ -46,8 +46,7 @@ export function printWarning(message: string): void {
  * @returns Never.
  */
 export function usageExit(message: string): never {
-  printError(message);
-  printError("see 'hone --help'");
+  printError(`${message} (see 'hone --help')`);
   Deno.exit(EXIT_USAGE);
 }
 

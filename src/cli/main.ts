@@ -10,7 +10,8 @@ import { READ_USAGE, runRead } from "./read.ts";
 import { VERSION } from "../version.ts";
 
 /** Top-level help. */
-export const USAGE = `hone ${VERSION}: packets, and the processes that sent and read them
+export const USAGE =
+  `hone ${VERSION}: packets, and the processes that sent and read them
 
 Usage:
   hone read [OPTIONS] FILE|-     decode a capture to JSON lines, text or pcapng
@@ -62,8 +63,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError) {
-      printError(e.message);
-      printError("see 'hone --help'");
+      printError(`${e.message} (see 'hone --help')`);
       return EXIT_USAGE;
     }
     printError(e instanceof Error ? e.message : String(e));

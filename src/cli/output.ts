@@ -37,8 +37,9 @@ export async function openOutput(path: string | null): Promise<Output> {
     truncate: true,
     mode: 0o600,
   });
-  // An existing file keeps its mode through open(): make it 0600 too.
-  await Deno.chmod(path, 0o600).catch(() => {});
+  // An existing regular file keeps its mode through open(): make it 0600
+  // too (never touch devices such as /dev/null).
+  if ((await f.stat()).isFile) await Deno.chmod(path, 0o600).catch(() => {});
   let good = 0;
   return {
     name: path,

@@ -112,7 +112,10 @@ export async function runRead(argv: string[]): Promise<number> {
   if (failure !== null && !isBrokenPipe(failure)) {
     if (failure instanceof HoneFormatError) {
       printError(`read ${path}: ${failure.message}`);
-    } else if (failure instanceof Deno.errors.NotFound || failure instanceof Error && "code" in failure) {
+    } else if (
+      failure instanceof Deno.errors.NotFound ||
+      failure instanceof Error && "code" in failure
+    ) {
       printError(`write ${out.name}: ${reason(failure)}`);
     } else {
       printError(`read ${path}: ${reason(failure)}`);
@@ -125,7 +128,9 @@ export async function runRead(argv: string[]): Promise<number> {
   }
   if (n && n.badLinktype > 0) {
     printWarning(
-      `${n.badLinktype} packet${n.badLinktype === 1 ? "" : "s"} skipped: link type not supported`,
+      `${n.badLinktype} packet${
+        n.badLinktype === 1 ? "" : "s"
+      } skipped: link type not supported`,
     );
   }
   return code;

@@ -108,7 +108,9 @@ export function summarizeIp(d: Uint8Array, out: IpSummary): IpSummary {
       next = nh;
       if (next === 44) {
         // A non-first fragment has no transport header.
-        if (d.length >= l4 - 8 + 4 && ((d[l4 - 6]! << 8 | d[l4 - 5]!) & 0xfff8)) {
+        if (
+          d.length >= l4 - 8 + 4 && ((d[l4 - 6]! << 8 | d[l4 - 5]!) & 0xfff8)
+        ) {
           out.proto = next;
           return out;
         }
@@ -150,7 +152,9 @@ export function summarizeIp(d: Uint8Array, out: IpSummary): IpSummary {
  */
 export function formatIpv6(d: Uint8Array, off: number): string {
   const w: number[] = [];
-  for (let i = 0; i < 8; i++) w.push(d[off + 2 * i]! << 8 | d[off + 2 * i + 1]!);
+  for (let i = 0; i < 8; i++) {
+    w.push(d[off + 2 * i]! << 8 | d[off + 2 * i + 1]!);
+  }
   let bestAt = -1, bestLen = 1, at = -1, len = 0;
   for (let i = 0; i < 8; i++) {
     if (w[i] === 0) {
@@ -190,7 +194,10 @@ export function formatIpv6Full(d: Uint8Array, off: number): string {
   const parts: string[] = [];
   for (let i = 0; i < 8; i++) {
     parts.push(
-      (d[off + 2 * i]! << 8 | d[off + 2 * i + 1]!).toString(16).padStart(4, "0"),
+      (d[off + 2 * i]! << 8 | d[off + 2 * i + 1]!).toString(16).padStart(
+        4,
+        "0",
+      ),
     );
   }
   return parts.join(":");

@@ -24,7 +24,9 @@ Deno.test("splitTimestamp matches bigint arithmetic for ns and us", () => {
 
 Deno.test("joinNanoseconds inverts splitTimestamp", () => {
   const out = new Float64Array(2);
-  for (const [s, n] of [[0, 0], [1764134800, 123456789], [4294967295, 999999999]]) {
+  for (
+    const [s, n] of [[0, 0], [1764134800, 123456789], [4294967295, 999999999]]
+  ) {
     joinNanoseconds(s!, n!, out);
     const v = (BigInt(out[0]!) << 32n) | BigInt(out[1]!);
     assert.equal(v, BigInt(s!) * 1_000_000_000n + BigInt(n!));

@@ -192,7 +192,9 @@ export class CaptureDecoder {
       }
       if (len > MAX_BLOCK_BYTES) {
         throw new HoneFormatError(
-          `Cannot read block of type 0x${type.toString(16)}: length ${len} is over the ${MAX_BLOCK_BYTES}-byte limit`,
+          `Cannot read block of type 0x${
+            type.toString(16)
+          }: length ${len} is over the ${MAX_BLOCK_BYTES}-byte limit`,
           abs,
         );
       }
@@ -200,7 +202,9 @@ export class CaptureDecoder {
       const trailer = view.getUint32(pos + len - 4, le);
       if (trailer !== len) {
         throw new HoneFormatError(
-          `Cannot read block of type 0x${type.toString(16)}: its length says ${len} at the start and ${trailer} at the end`,
+          `Cannot read block of type 0x${
+            type.toString(16)
+          }: its length says ${len} at the start and ${trailer} at the end`,
           abs,
         );
       }
@@ -224,7 +228,9 @@ export class CaptureDecoder {
     const need = (n: number, what: string) => {
       if (end - start < n) {
         throw new HoneFormatError(
-          `Cannot read ${what}: the block is ${end - start + 12} bytes, too short for its fixed fields`,
+          `Cannot read ${what}: the block is ${
+            end - start + 12
+          } bytes, too short for its fixed fields`,
           abs,
         );
       }
@@ -258,7 +264,9 @@ export class CaptureDecoder {
           else if (code === C.SHB_HARDWARE) s.hardware = decodeText(val);
           else if (code === C.OPT_COMMENT && s.comment === null) {
             s.comment = decodeText(val);
-          } else if (code === C.SHB_HONE_HOSTID) s.hostId = parseHostId(val, le);
+          } else if (code === C.SHB_HONE_HOSTID) {
+            s.hostId = parseHostId(val, le);
+          }
         });
         this.#section = s;
         return;
@@ -331,7 +339,9 @@ export class CaptureDecoder {
         }
         let dir: Direction = null;
         this.#options(buf, v, dataEnd, end, abs, (code, o, n) => {
-          if (code === C.EPB_FLAGS && n >= 4) dir = flagsDir(v.getUint32(o, le));
+          if (code === C.EPB_FLAGS && n >= 4) {
+            dir = flagsDir(v.getUint32(o, le));
+          }
         });
         this.#packet(
           iface,
@@ -382,7 +392,7 @@ export class CaptureDecoder {
   }
 
   #options(
-    buf: Uint8Array,
+    _buf: Uint8Array,
     v: DataView,
     p: number,
     end: number,
@@ -524,7 +534,11 @@ export class CaptureDecoder {
     out: HoneEvent[],
   ): void {
     const le = this.#le;
-    this.#stamp(this.#ifaces[0], v.getUint32(start + 4, le), v.getUint32(start + 8, le));
+    this.#stamp(
+      this.#ifaces[0],
+      v.getUint32(start + 4, le),
+      v.getUint32(start + 8, le),
+    );
     const e = processEvent({
       sec: this.#ts[0]!,
       nsec: this.#ts[1]!,
@@ -620,7 +634,11 @@ export class CaptureDecoder {
     this.#wideConn = wide;
     const conn = wide ? wideId(v, start, le) : v.getUint32(start, le);
     const f = wide ? start + 8 : start + 4;
-    this.#stamp(this.#ifaces[0], v.getUint32(f + 4, le), v.getUint32(f + 8, le));
+    this.#stamp(
+      this.#ifaces[0],
+      v.getUint32(f + 4, le),
+      v.getUint32(f + 8, le),
+    );
     const e: ConnectionEvent = {
       type: "connection",
       sec: this.#ts[0]!,
@@ -678,7 +696,12 @@ export class CaptureDecoder {
       if (n !== 8) return;
       if (code === C.ISB_STARTTIME) {
         const ts = new Float64Array(2);
-        splitTimestamp(v.getUint32(o, le), v.getUint32(o + 4, le), iface?.res ?? MICROSECONDS, ts);
+        splitTimestamp(
+          v.getUint32(o, le),
+          v.getUint32(o + 4, le),
+          iface?.res ?? MICROSECONDS,
+          ts,
+        );
         e.start = [ts[0]!, ts[1]!];
         return;
       }
@@ -840,7 +863,9 @@ function parseHostId(val: Uint8Array, le: boolean): HostId | null {
     // 2011-2012 layout: a bare GUID.
     return { kind: "guid", value: canonicalGuid(val, le) };
   }
-  if (val[0] === 0) return { kind: "string", value: decodeText(val.subarray(1)) };
+  if (val[0] === 0) {
+    return { kind: "string", value: decodeText(val.subarray(1)) };
+  }
   return { kind: "string", value: decodeText(val) };
 }
 

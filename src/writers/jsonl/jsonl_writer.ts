@@ -136,7 +136,9 @@ export class JsonlWriter {
 
   #packet(e: PacketEvent): string {
     const snap = this.#opts.snaplen;
-    const d = snap > 0 && e.data.length > snap ? e.data.subarray(0, snap) : e.data;
+    const d = snap > 0 && e.data.length > snap
+      ? e.data.subarray(0, snap)
+      : e.data;
     const ip = summarizeIp(d, this.#ip);
     const comm = e.pid !== null ? this.#procs.get(e.pid)?.comm ?? null : null;
     let s = `{"type":"packet","ts":${formatTs(e.sec, e.nsec)},"dir":${

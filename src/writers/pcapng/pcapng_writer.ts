@@ -366,7 +366,7 @@ export class PcapngWriter {
     if (e.user !== null) this.#optString(C.PEB_USER, e.user);
     if (e.group !== null) this.#optString(C.PEB_GROUP, e.group);
     if (e.comm !== null) this.#optString(C.PEB_HONE_COMM, e.comm);
-    if (e.tid !== null && e.tid !== e.pid) this.#optU32(C.PEB_HONE_TID, e.tid);
+    if (e.tid !== null) this.#optU32(C.PEB_HONE_TID, e.tid);
     if (e.exitCode !== null) {
       this.#optU32(C.PEB_HONE_EXIT_CODE, e.exitCode >>> 0);
     }
@@ -375,7 +375,9 @@ export class PcapngWriter {
     this.#end(at);
     if (e.event === "exec" || e.event === "kthread") {
       this.#remember(e.pid, e.comm ?? basename(e.exe), e.exe);
-    } else if (e.event === "fork" && e.ppid !== null && !this.#procs.has(e.pid)) {
+    } else if (
+      e.event === "fork" && e.ppid !== null && !this.#procs.has(e.pid)
+    ) {
       // A child runs its parent's image until it execs.
       const parent = this.#procs.get(e.ppid);
       if (parent) {

@@ -57,7 +57,14 @@ export function protoPart(d: Uint8Array): string {
   }
   if (v === 6) {
     if (d.length < 40) return "? ? -> ?";
-    return l4Part(d, d[6]!, "v6", formatIpv6Full(d, 8), formatIpv6Full(d, 24), 40);
+    return l4Part(
+      d,
+      d[6]!,
+      "v6",
+      formatIpv6Full(d, 8),
+      formatIpv6Full(d, 24),
+      40,
+    );
   }
   return `?.${v} ? -> ?`;
 }

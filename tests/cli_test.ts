@@ -1,0 +1,250 @@
+// The real CLI, spawned: flags, exit codes, output files, malformed input.
+import assert from "node:assert/strict";
+import { PcapngWriter } from "../src/writers/pcapng/pcapng_writer.ts";
+import { sampleEvents } from "../src/writers/pcapng/_sample_events.ts";
+import { hone, jsonLines, run } from "./_helpers.ts";
+
+const sample = new PcapngWriter().encode(sampleEvents()).slice();
+
+async function sampleFile(bytes = sample): Promise<string> {
+  const f = await Deno.makeTempFile({ suffix: ".pcapng" });
+  await Deno.writeFile(f, bytes);
+  return f;
+}
+
+function oneLine(stderr: string): string {
+  const lines = stderr.split("\n").filter((l) =>
+    l && !l.startsWith("Running as user")
+  );
+  assert.equal(lines.length, 1, `expected one stderr line, got:\n${stderr}`);
+  return lines[0]!;
+}
+
+Deno.test("hone --help and --version print to stdout and exit 0", async () => {
+  const h = await hone(["--help"]);
+  assert.equal(h.code, 0);
+  assert.match(h.stdout, /Usage:/);
+  assert.match(h.stdout, /hone read/);
+  const v = await hone(["--version"]);
+  assert.equal(v.code, 0);
+  assert.match(v.stdout, /^hone \d+\.\d+\.\d+/);
+  const rh = await hone(["read", "--help"]);
+  assert.equal(rh.code, 0);
+  assert.match(rh.stdout, /--format/);
+});
+
+Deno.test("hone rejects unknown flags and bad values with one line and exit 2", async () => {
+  for (
+    const args of [
+      ["--bogus"],
+      ["frobnicate"],
+      ["read", "--bogus", "x"],
+      ["read", "-c", "0", "x"],
+      ["read", "-c", "abc", "x"],
+      ["read", "--format", "xml", "x"],
+      ["read", "-s", "-5", "x"],
+      ["read", "--format", "json", "-w", "o", "x"],
+      ["read"],
+    ]
+  ) {
+    const r = await hone(args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(oneLine(r.stderr), /^hone: /);
+    assert.equal(r.stdout, "");
+  }
+  assert.equal((await hone([])).code, 2);
+});
+
+Deno.test("hone read prints one JSON object per event, in the documented schema", async () => {
+  const f = await sampleFile();
+  const r = await hone(["read", f]);
+  assert.equal(r.code, 0, r.stderr);
+  const ev = jsonLines(r.stdout);
+  const keys = (t: string) =>
+    ev.filter((e) => e.type === t).map((e) => Object.keys(e).sort().join(","));
+  assert.deepEqual(
+    new Set(keys("packet")),
+    new Set([
+      "caplen,comm,conn,dir,dport,dst,ipv,len,pid,proto,sport,src,tid,ts,type",
+    ]),
+  );
+  assert.deepEqual(
+    new Set(keys("process")),
+    new Set([
+      "argv,comm,event,exe,exit_code,gid,group,pid,ppid,tid,ts,type,uid,user",
+    ]),
+  );
+  assert.deepEqual(
+    new Set(keys("connection")),
+    new Set(["conn,event,pid,ts,type"]),
+  );
+  assert.deepEqual(
+    new Set(keys("stats")),
+    new Set(["delivered,dropped,received,ts,type"]),
+  );
+  const p = ev.find((e) => e.type === "packet")!;
+  assert.deepEqual(
+    [
+      p.dir,
+      p.pid,
+      p.tid,
+      p.conn,
+      p.len,
+      p.caplen,
+      p.proto,
+      p.src,
+      p.dst,
+      p.sport,
+      p.dport,
+      p.comm,
+    ],
+    [
+      "out",
+      4242,
+      4244,
+      77,
+      32,
+      32,
+      "udp",
+      "127.0.0.1",
+      "127.0.0.1",
+      5000,
+      53,
+      "curl",
+    ],
+  );
+  assert.match(r.stdout, /"ts":1764134800\.000000006,/);
+  const exec = ev.find((e) => e.event === "exec")!;
+  assert.deepEqual(exec.argv, ["curl", "-s", "http://127.0.0.1/"]);
+  // Packet bytes only on request.
+  assert.equal(p.data, undefined);
+  const d = jsonLines((await hone(["read", "--data", f])).stdout).find((e) =>
+    e.type === "packet"
+  )!;
+  assert.match(d.data as string, /^4500/);
+  await Deno.remove(f);
+});
+
+Deno.test("hone read -c stops after N packets, and reads stdin", async () => {
+  const r = await hone(["read", "-c", "2", "-"], sample);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(
+    jsonLines(r.stdout).filter((e) => e.type === "packet").length,
+    2,
+  );
+});
+
+Deno.test("hone read --format text prints the original's /dev/honet lines", async () => {
+  const f = await sampleFile();
+  const r = await hone(["read", "-F", "text", f]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n");
+  assert.match(
+    lines[0]!,
+    /^1764134800\.000000001 HEAD 0\.000000000 \{6b29fc40-ca47-1067-b31d-00dd010662da\}$/,
+  );
+  assert.ok(lines.includes("1764134800.000000001 KTHD 2 0 0 0 [kthreadd]"));
+  assert.ok(
+    lines.includes(
+      '1764134800.000000002 EXEC 4242 1 1000 100 "/usr/bin/curl" curl -s http://127.0.0.1/ ',
+    ),
+  );
+  assert.ok(
+    lines.includes("1764134800.000000004 SOCK O 4242 1 1000 100 0000004d"),
+  );
+  assert.ok(
+    lines.includes(
+      "1764134800.000000006 PAKT O 0000004d 4242 UDPv4 127.0.0.1:5000 -> 127.0.0.1:53 32",
+    ),
+  );
+  assert.equal(lines.at(-1), "1764134800.000000001 TAIL");
+  await Deno.remove(f);
+});
+
+Deno.test("hone read -w creates a 0600 pcapng that reads back the same", async () => {
+  const dir = await Deno.makeTempDir();
+  const f = await sampleFile();
+  // Even an existing world-readable file ends up 0600.
+  await Deno.writeTextFile(`${dir}/out.pcapng`, "old", { mode: 0o644 });
+  const w = await hone(["read", f, "-w", `${dir}/out.pcapng`]);
+  assert.equal(w.code, 0, w.stderr);
+  assert.equal((await Deno.stat(`${dir}/out.pcapng`)).mode! & 0o777, 0o600);
+  const a = await hone(["read", f]);
+  const b = await hone(["read", `${dir}/out.pcapng`]);
+  assert.equal(b.stdout, a.stdout);
+  // -w - writes pcapng to stdout.
+  const s = await hone(["read", f, "-w", "-"]);
+  assert.deepEqual(
+    s.out.subarray(0, 4),
+    new Uint8Array([0x0a, 0x0d, 0x0d, 0x0a]),
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("hone read of malformed input: one line with the offset, exit 1, records before kept", async () => {
+  // Cut the sample inside its last block (the ISB).
+  const cut = await sampleFile(sample.subarray(0, sample.length - 10));
+  const r = await hone(["read", cut]);
+  assert.equal(r.code, 1);
+  assert.match(
+    oneLine(r.stderr),
+    /^hone: read .*: Cannot read block: .* \(at byte offset \d+\)$/,
+  );
+  assert.equal(
+    jsonLines(r.stdout).filter((e) => e.type === "packet").length,
+    3,
+  );
+  // The same cut, rewritten: the output is still a valid capture.
+  const out = await Deno.makeTempFile();
+  const w = await hone(["read", cut, "-w", out]);
+  assert.equal(w.code, 1);
+  const t = await run("tshark", ["-r", out]);
+  assert.equal(t.code, 0, t.stderr);
+  assert.equal(t.stdout.trim().split("\n").length, 3);
+  // Not a capture at all; a missing file.
+  const junk = await sampleFile(
+    new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n"),
+  );
+  const j = await hone(["read", junk]);
+  assert.equal(j.code, 1);
+  assert.match(oneLine(j.stderr), /not a pcapng or pcap file.*offset 0/);
+  const m = await hone(["read", "/nonexistent/x.pcapng"]);
+  assert.equal(m.code, 1);
+  assert.match(oneLine(m.stderr), /No such file or directory/);
+  for (const f of [cut, out, junk]) await Deno.remove(f);
+});
+
+Deno.test("hone read on a full disk: one line, exit 1, the file so far stays valid", async () => {
+  const d = await hone(["read", "-", "-w", "/dev/full"], sample);
+  assert.equal(d.code, 1);
+  assert.match(oneLine(d.stderr), /No space left on device/);
+  // A small tmpfs fills up in the middle of a larger capture.
+  const dir = await Deno.makeTempDir();
+  const mnt = await run("mount", [
+    "-t",
+    "tmpfs",
+    "-o",
+    "size=256k",
+    "tmpfs",
+    dir,
+  ]);
+  assert.equal(mnt.code, 0, `mount tmpfs: ${mnt.stderr}`);
+  try {
+    const many = new PcapngWriter();
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < 400; i++) {
+      parts.push(many.encode(sampleEvents().slice(1)).slice());
+    }
+    const big = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) big.set(p, at), at += p.length;
+    const r = await hone(["read", "-", "-w", `${dir}/cap.pcapng`], big);
+    assert.equal(r.code, 1);
+    assert.match(oneLine(r.stderr), /No space left on device/);
+    const t = await run("tshark", ["-r", `${dir}/cap.pcapng`]);
+    assert.equal(t.code, 0, t.stderr);
+  } finally {
+    await run("umount", [dir]);
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,148 @@
+// tshark and tcpdump, run for real, read what hone writes.
+import assert from "node:assert/strict";
+import { PcapngWriter } from "../src/writers/pcapng/pcapng_writer.ts";
+import { sampleEvents } from "../src/writers/pcapng/_sample_events.ts";
+import { hone, run } from "./_helpers.ts";
+
+async function sampleFile(): Promise<string> {
+  const path = await Deno.makeTempFile({ suffix: ".pcapng" });
+  await Deno.writeFile(path, new PcapngWriter().encode(sampleEvents()));
+  return path;
+}
+
+Deno.test("tshark reads hone's pcapng without a warning and shows each packet's process", async () => {
+  const f = await sampleFile();
+  const r = await run("tshark", [
+    "-r",
+    f,
+    "-T",
+    "fields",
+    "-E",
+    "separator=|",
+    "-e",
+    "frame.number",
+    "-e",
+    "frame.comment",
+    "-e",
+    "udp.srcport",
+    "-e",
+    "frame.len",
+    "-e",
+    "frame.cap_len",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr.replace(/Running as user "root".*\n/, ""), "");
+  assert.deepEqual(r.stdout.trim().split("\n"), [
+    "1|pid=4242 comm=curl exe=/usr/bin/curl|5000|32|32",
+    "2|pid=4243 comm=curl exe=/usr/bin/curl|53|32|32",
+    "3||1|1500|128",
+  ]);
+  // Nanosecond timestamps and directions survive.
+  const t = await run("tshark", [
+    "-r",
+    f,
+    "-T",
+    "fields",
+    "-e",
+    "frame.time_epoch",
+    "-e",
+    "frame.interface_name",
+    "-e",
+    "frame.packet_flags_direction",
+  ]);
+  const lines = t.stdout.trim().split("\n");
+  assert.equal(t.code, 0, t.stderr);
+  assert.match(lines[0]!, /^1764134800\.000000006\thone\t0x0+2$/);
+  assert.match(lines[1]!, /^1764134800\.000000007\thone\t0x0+1$/);
+  await Deno.remove(f);
+});
+
+Deno.test("tshark's capture-file view shows hone's section and statistics", async () => {
+  const f = await sampleFile();
+  const r = await run("capinfos", ["-M", f]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Number of packets:\s+3/);
+  assert.match(r.stdout, /Capture application:\s+hone 0\.1\.0/);
+  assert.match(r.stdout, /Capture comment:\s+a test/);
+  assert.match(r.stdout, /File encapsulation:\s+rawip/);
+  await Deno.remove(f);
+});
+
+Deno.test("tcpdump reads hone's pcapng", async () => {
+  const f = await sampleFile();
+  const r = await run("tcpdump", ["-nn", "-r", f]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /link-type RAW/);
+  const lines = r.stdout.trim().split("\n");
+  assert.equal(lines.length, 3);
+  assert.match(lines[0]!, /127\.0\.0\.1\.5000 > 127\.0\.0\.1\.53: /);
+  await Deno.remove(f);
+});
+
+Deno.test("hone read rewrites a tcpdump capture into pcapng that tshark reads", async () => {
+  const dir = await Deno.makeTempDir();
+  // A real loopback exchange captured by tcpdump (Ethernet link type on lo).
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const td = new Deno.Command("tcpdump", {
+    args: [
+      "-Z",
+      "root",
+      "--immediate-mode",
+      "-i",
+      "lo",
+      "-U",
+      "-w",
+      `${dir}/lo.pcap`,
+      `tcp port ${port}`,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  // Wait until tcpdump listens.
+  const reader = td.stderr.getReader();
+  let seen = "";
+  while (!seen.includes("listening")) {
+    seen += new TextDecoder().decode((await reader.read()).value);
+  }
+  const accept = listener.accept().then(async (c) => {
+    await c.write(new TextEncoder().encode("hello"));
+    c.close();
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.read(new Uint8Array(16));
+  conn.close();
+  await accept;
+  listener.close();
+  await new Promise((r) => setTimeout(r, 300));
+  td.kill("SIGINT");
+  reader.releaseLock();
+  await td.stderr.cancel();
+  await td.status;
+  const w = await hone(["read", `${dir}/lo.pcap`, "-w", `${dir}/out.pcapng`]);
+  assert.equal(w.code, 0, w.stderr);
+  const a = await run("tshark", [
+    "-r",
+    `${dir}/lo.pcap`,
+    "-T",
+    "fields",
+    "-e",
+    "tcp.flags.str",
+    "-e",
+    "tcp.len",
+  ]);
+  const b = await run("tshark", [
+    "-r",
+    `${dir}/out.pcapng`,
+    "-T",
+    "fields",
+    "-e",
+    "tcp.flags.str",
+    "-e",
+    "tcp.len",
+  ]);
+  assert.equal(b.code, 0, b.stderr);
+  assert.ok(a.stdout.split("\n").length >= 6, a.stdout + a.stderr);
+  assert.equal(b.stdout, a.stdout);
+  await Deno.remove(dir, { recursive: true });
+});
