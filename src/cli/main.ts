@@ -7,6 +7,7 @@
 import { printError, UsageError } from "./errors.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit_codes.ts";
 import { READ_USAGE, runRead } from "./read.ts";
+import { RECORD_USAGE, runRecord } from "./record.ts";
 import { VERSION } from "../version.ts";
 
 /** Top-level help. */
@@ -14,12 +15,16 @@ export const USAGE =
   `hone ${VERSION}: packets, and the processes that sent and read them
 
 Usage:
+  hone record [OPTIONS]          capture live (root): JSON lines, text or pcapng
   hone read [OPTIONS] FILE|-     decode a capture to JSON lines, text or pcapng
   hone --version                 print the version
   hone --help                    print this help
 
-${READ_USAGE.replace(/^Usage:.*\n\n/, "")}
+${RECORD_USAGE.replace(/^Usage:[^]*?Options:\n/, "record options:\n")}
+${READ_USAGE.replace(/^Usage:[^]*?Options:\n/, "read options:\n")}
 Examples:
+  sudo hone record --snaplen 128
+  sudo hone record --snaplen 128 -w cap.pcapng
   hone read cap.pcapng | jq 'select(.type=="packet" and .pid==4242)'
   hone read old-hone.pcapng -w new.pcapng
 `;
@@ -51,6 +56,8 @@ export async function main(argv: string[]): Promise<number> {
         return EXIT_OK;
       case "read":
         return await runRead(rest);
+      case "record":
+        return await runRecord(rest);
       case undefined:
         await Deno.stderr.write(enc.encode(USAGE));
         return EXIT_USAGE;

@@ -1,0 +1,681 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * hone.bpf.c - hone's eBPF sensor: packets, sockets and processes.
+ *
+ * Every handler is short and flat: filter, reserve a ring buffer record,
+ * fill it, submit it. A failed reserve is counted per record kind in
+ * hone_counters, so no record is lost silently. Records are laid out in
+ * hone.h. The program names start with "hone_" so that `bpftool prog`
+ * shows which programs are ours.
+ *
+ * Built twice: with -DHONE_WITH_NF (adds the netfilter program, kernel
+ * >= 6.4) and without, so the shim can fall back when netfilter is
+ * missing. The netfilter program sits in SEC("socket") because the
+ * libbpf that generates the light skeleton (1.1) does not know
+ * SEC("netfilter"); the shim turns it into BPF_PROG_TYPE_NETFILTER
+ * before the load (see nf_fixup() in shim.c).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "hone.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET		2
+#define AF_INET6	10
+#define ETH_P_IP	0x0800
+#define ETH_P_IPV6	0x86dd
+#define PF_KTHREAD	0x00200000
+#define TCP_TIME_WAIT	6
+#define NF_ACCEPT	1
+
+/* Knobs, set by the shim between open and load. */
+const volatile __u32 snaplen = HONE_SNAPLEN_MAX; /* 1..HONE_SNAPLEN_MAX */
+const volatile __u32 hone_pid;			/* our tgid, 0 = none */
+const volatile __u64 wakeup_bytes = HONE_WAKEUP_DEFAULT;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, HONE_RINGBUF_DEFAULT);
+} hone_rb SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hone_counters);
+} hone_counters SEC(".maps");
+
+/* The last thread seen creating or using a socket: cookie -> user. */
+struct hone_user {
+	__u32 pid;
+	__u32 tid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct hone_user);
+} hone_users SEC(".maps");
+
+/* Cookies of hone's own sockets, whose packets are not reported. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} hone_self SEC(".maps");
+
+/*
+ * 1 while this CPU runs a softirq (tp_btf/softirq_entry..exit). The
+ * preempt count would say the same, but reading it needs a typed ksym
+ * and thus CONFIG_KALLSYMS_ALL, which many kernels lack.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} hone_softirq SEC(".maps");
+
+static __always_inline void count(enum hone_counter i)
+{
+	struct hone_counters *c;
+	__u32 key = 0;
+
+	c = bpf_map_lookup_elem(&hone_counters, &key);
+	if (c)
+		__sync_fetch_and_add(&c->c[i], 1);
+}
+
+/* Batch wake-ups: wake the reader only once wakeup_bytes are waiting. */
+static __always_inline __u64 wakeup_flags(void)
+{
+	if (!wakeup_bytes)
+		return 0;
+	if (bpf_ringbuf_query(&hone_rb, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void hdr_fill(struct hone_rec_hdr *h, __u32 type,
+				     __u32 len)
+{
+	h->type = type;
+	h->len = len;
+	h->ts_ns = bpf_ktime_get_boot_ns();
+}
+
+static __always_inline bool is_self_pid(__u32 pid)
+{
+	return hone_pid && pid == hone_pid;
+}
+
+static __always_inline bool is_self_cookie(__u64 cookie)
+{
+	return hone_pid && bpf_map_lookup_elem(&hone_self, &cookie);
+}
+
+static __always_inline void add_self(__u64 cookie)
+{
+	__u8 one = 1;
+
+	bpf_map_update_elem(&hone_self, &cookie, &one, BPF_ANY);
+}
+
+/* Returns n, known to be in [1, cls], in a form the verifier can bound. */
+static __always_inline __u64 bound_len(__u64 n, const __u64 cls)
+{
+	n -= 1;
+	asm volatile("%[n] &= %[m]" : [n] "+r"(n) : [m] "i"(cls - 1));
+	return n + 1;
+}
+
+/* ---- packets ---- */
+
+struct pkt_info {
+	__u64 cookie;
+	__u32 ifindex;
+	__u32 len;
+	__u32 dir;
+	__u32 protocol;
+	__u32 flags;
+	__u32 pid;
+	__u32 tid;
+	__u32 caplen;
+	const void *src;	/* netfilter: kernel address of the IP header */
+};
+
+/* Sets pid/tid only when the current task is the one doing the I/O. */
+static __always_inline void pkt_task(struct pkt_info *pi)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 key = 0, *sirq;
+
+	sirq = bpf_map_lookup_elem(&hone_softirq, &key);
+	if (!sirq) {
+		pi->flags |= HONE_PKT_CTX_UNKNOWN;
+	} else {
+		if (*sirq)
+			return;
+		pi->flags |= HONE_PKT_TASK;
+	}
+	pi->pid = id >> 32;
+	pi->tid = (__u32)id;
+}
+
+static __always_inline void pkt_fill(struct hone_packet *p,
+				     const struct pkt_info *pi, __u32 caplen)
+{
+	hdr_fill(&p->hdr, HONE_REC_PACKET,
+		 sizeof(*p) + HONE_ALIGN8(caplen));
+	p->cookie = pi->cookie;
+	p->pid = pi->pid;
+	p->tid = pi->tid;
+	p->ifindex = pi->ifindex;
+	p->len = pi->len;
+	p->caplen = caplen;
+	p->dir = pi->dir;
+	p->protocol = pi->protocol;
+	p->flags = pi->flags;
+}
+
+/*
+ * bpf_ringbuf_reserve() needs a constant size, so packets go into one of
+ * a few size classes; hdr.len holds the real size and the shim copies
+ * only that much.
+ */
+#define HONE_CLASSES(X)							\
+	X(64) X(128) X(256) X(512) X(1024) X(2048) X(4096) X(8192)	\
+	X(16384) X(32768) X(65536)
+
+static __always_inline void skb_emit(struct __sk_buff *skb,
+				     const struct pkt_info *pi,
+				     const __u32 cls)
+{
+	struct hone_packet *p;
+	__u32 caplen = pi->caplen;
+
+	p = bpf_ringbuf_reserve(&hone_rb, sizeof(*p) + cls, 0);
+	if (!p) {
+		count(HONE_C_PKT_DROP);
+		return;
+	}
+	if (caplen &&
+	    bpf_skb_load_bytes(skb, 0, p + 1, bound_len(caplen, cls)))
+		caplen = 0;
+	pkt_fill(p, pi, caplen);
+	bpf_ringbuf_submit(p, wakeup_flags());
+}
+
+#define SKB_CLASS(cls)					\
+	if (pi->caplen <= (cls)) {			\
+		skb_emit(skb, pi, (cls));		\
+		return;					\
+	}
+
+static __always_inline void skb_capture(struct __sk_buff *skb,
+					const struct pkt_info *pi)
+{
+	HONE_CLASSES(SKB_CLASS)
+}
+
+static __always_inline int on_skb(struct __sk_buff *skb, __u32 dir)
+{
+	struct pkt_info pi = {};
+
+	count(HONE_C_PKT_SEEN);
+	pi.cookie = bpf_get_socket_cookie(skb);
+	if (is_self_cookie(pi.cookie)) {
+		count(HONE_C_SELF_SKIP);
+		return 1;
+	}
+	pi.ifindex = skb->ifindex;
+	pi.len = skb->len;
+	pi.dir = dir;
+	pi.protocol = bpf_ntohs(skb->protocol);
+	pi.caplen = pi.len < snaplen ? pi.len : snaplen;
+	pkt_task(&pi);
+	skb_capture(skb, &pi);
+	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int hone_skb_in(struct __sk_buff *skb)
+{
+	return on_skb(skb, HONE_DIR_IN);
+}
+
+SEC("cgroup_skb/egress")
+int hone_skb_out(struct __sk_buff *skb)
+{
+	return on_skb(skb, HONE_DIR_OUT);
+}
+
+static __always_inline void set_softirq(__u32 on)
+{
+	__u32 key = 0, *sirq;
+
+	sirq = bpf_map_lookup_elem(&hone_softirq, &key);
+	if (sirq)
+		*sirq = on;
+}
+
+SEC("tp_btf/softirq_entry")
+int BPF_PROG(hone_sirq_in, unsigned int vec)
+{
+	set_softirq(1);
+	return 0;
+}
+
+SEC("tp_btf/softirq_exit")
+int BPF_PROG(hone_sirq_out, unsigned int vec)
+{
+	set_softirq(0);
+	return 0;
+}
+
+/* ---- sockets ---- */
+
+static __always_inline void sock_create_emit(struct bpf_sock *sk,
+					     __u64 cookie, __u64 id)
+{
+	struct hone_sock_create *r;
+
+	count(HONE_C_SOCK_SEEN);
+	r = bpf_ringbuf_reserve(&hone_rb, sizeof(*r), 0);
+	if (!r) {
+		count(HONE_C_SOCK_DROP);
+		return;
+	}
+	hdr_fill(&r->hdr, HONE_REC_SOCK_CREATE, sizeof(*r));
+	r->cookie = cookie;
+	r->pid = id >> 32;
+	r->tid = (__u32)id;
+	r->family = sk->family;
+	r->type = sk->type;
+	r->protocol = sk->protocol;
+	r->pad = 0;
+	bpf_ringbuf_submit(r, wakeup_flags());
+}
+
+SEC("cgroup/sock_create")
+int hone_sk_create(struct bpf_sock *sk)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	struct hone_user u = { .pid = id >> 32, .tid = (__u32)id };
+
+	if (is_self_pid(u.pid)) {
+		add_self(cookie);
+		return 1;
+	}
+	bpf_map_update_elem(&hone_users, &cookie, &u, BPF_ANY);
+	sock_create_emit(sk, cookie, id);
+	return 1;
+}
+
+SEC("cgroup/sock_release")
+int hone_sk_release(struct bpf_sock *sk)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	struct hone_sock_release *r;
+
+	bpf_map_delete_elem(&hone_users, &cookie);
+	if (hone_pid && !bpf_map_delete_elem(&hone_self, &cookie))
+		return 1;
+	count(HONE_C_SOCK_SEEN);
+	r = bpf_ringbuf_reserve(&hone_rb, sizeof(*r), 0);
+	if (!r) {
+		count(HONE_C_SOCK_DROP);
+		return 1;
+	}
+	hdr_fill(&r->hdr, HONE_REC_SOCK_RELEASE, sizeof(*r));
+	r->cookie = cookie;
+	r->pid = id >> 32;
+	r->tid = (__u32)id;
+	bpf_ringbuf_submit(r, wakeup_flags());
+	return 1;
+}
+
+/* Emits SOCK_USE only when the socket's user thread changes. */
+static __always_inline int on_use(struct sock *sk, __u32 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct hone_user u = { .pid = id >> 32, .tid = (__u32)id };
+	struct hone_user *last;
+	struct hone_sock_use *r;
+	__u16 family = sk->__sk_common.skc_family;
+	__u64 cookie;
+
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	cookie = bpf_get_socket_cookie(sk);
+	if (is_self_pid(u.pid)) {
+		add_self(cookie);
+		return 0;
+	}
+	last = bpf_map_lookup_elem(&hone_users, &cookie);
+	if (last && last->pid == u.pid && last->tid == u.tid)
+		return 0;
+	bpf_map_update_elem(&hone_users, &cookie, &u, BPF_ANY);
+	count(HONE_C_SOCK_SEEN);
+	r = bpf_ringbuf_reserve(&hone_rb, sizeof(*r), 0);
+	if (!r) {
+		count(HONE_C_SOCK_DROP);
+		return 0;
+	}
+	hdr_fill(&r->hdr, HONE_REC_SOCK_USE, sizeof(*r));
+	r->cookie = cookie;
+	r->pid = u.pid;
+	r->tid = u.tid;
+	r->dir = dir;
+	r->pad = 0;
+	bpf_ringbuf_submit(r, wakeup_flags());
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(hone_send, struct sock *sk, int ret, int flags)
+{
+	return on_use(sk, HONE_DIR_OUT);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(hone_recv, struct sock *sk, int ret, int flags)
+{
+	return on_use(sk, HONE_DIR_IN);
+}
+
+/* ---- processes ---- */
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(hone_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct hone_proc_fork *r;
+	__u32 pid = child->tgid, tid = child->pid;
+
+	count(HONE_C_PROC_SEEN);
+	r = bpf_ringbuf_reserve(&hone_rb, sizeof(*r), 0);
+	if (!r) {
+		count(HONE_C_PROC_DROP);
+		return 0;
+	}
+	hdr_fill(&r->hdr, HONE_REC_PROC_FORK, sizeof(*r));
+	r->pid = pid;
+	r->tid = tid;
+	r->ppid = BPF_CORE_READ(child, real_parent, tgid);
+	r->ptid = parent->pid;
+	r->flags = (pid != tid ? HONE_FORK_THREAD : 0) |
+		   (child->flags & PF_KTHREAD ? HONE_FORK_KTHREAD : 0);
+	r->pad = 0;
+	bpf_probe_read_kernel(r->comm, sizeof(r->comm), child->comm);
+	bpf_ringbuf_submit(r, wakeup_flags());
+	return 0;
+}
+
+/* Copies the argument area of the new image after the filename. */
+static __always_inline __u32 exec_argv(struct task_struct *p, char *dst,
+				       __u32 *flags)
+{
+	__u64 start = BPF_CORE_READ(p, mm, arg_start);
+	__u64 end = BPF_CORE_READ(p, mm, arg_end);
+	__u64 n = end > start ? end - start : 0;
+
+	if (!n)
+		return 0;
+	if (n > HONE_ARGV_MAX) {
+		n = HONE_ARGV_MAX;
+		*flags |= HONE_EXEC_ARGV_TRUNC;
+	}
+	n = bound_len(n, HONE_ARGV_MAX);
+	if (bpf_probe_read_user(dst, n, (const void *)start)) {
+		*flags |= HONE_EXEC_ARGV_FAULT;
+		return 0;
+	}
+	return n;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(hone_exec, struct task_struct *p, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	struct hone_proc_exec *r;
+	__u32 flen = 0, alen, flags = 0;
+	char *data;
+	long ret;
+
+	count(HONE_C_PROC_SEEN);
+	r = bpf_ringbuf_reserve(&hone_rb, sizeof(*r) + HONE_FILENAME_MAX +
+				HONE_ARGV_MAX, 0);
+	if (!r) {
+		count(HONE_C_PROC_DROP);
+		return 0;
+	}
+	data = (char *)(r + 1);
+	ret = bpf_probe_read_kernel_str(data, HONE_FILENAME_MAX,
+					BPF_CORE_READ(bprm, filename));
+	if (ret > 0) {
+		flen = (ret - 1) & (HONE_FILENAME_MAX - 1);
+		if (ret == HONE_FILENAME_MAX)
+			flags |= HONE_EXEC_FILENAME_TRUNC;
+	}
+	alen = exec_argv(p, data + flen, &flags);
+
+	hdr_fill(&r->hdr, HONE_REC_PROC_EXEC,
+		 sizeof(*r) + HONE_ALIGN8(flen + alen));
+	r->pid = p->tgid;
+	r->tid = p->pid;
+	r->old_tid = old_pid;
+	r->ppid = BPF_CORE_READ(p, real_parent, tgid);
+	r->uid = BPF_CORE_READ(p, cred, euid.val);
+	r->gid = BPF_CORE_READ(p, cred, egid.val);
+	r->flags = flags;
+	r->filename_len = flen;
+	r->argv_len = alen;
+	r->pad = 0;
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	bpf_ringbuf_submit(r, wakeup_flags());
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(hone_exit, struct task_struct *p)
+{
+	struct hone_proc_exit *r;
+	int live = BPF_CORE_READ(p, signal, live.counter);
+
+	count(HONE_C_PROC_SEEN);
+	r = bpf_ringbuf_reserve(&hone_rb, sizeof(*r), 0);
+	if (!r) {
+		count(HONE_C_PROC_DROP);
+		return 0;
+	}
+	hdr_fill(&r->hdr, HONE_REC_PROC_EXIT, sizeof(*r));
+	r->pid = p->tgid;
+	r->tid = p->pid;
+	r->exit_code = p->exit_code;
+	r->flags = (live == 0 ? HONE_EXIT_GROUP_DEAD : 0) |
+		   (p->pid == p->tgid ? HONE_EXIT_LEADER : 0);
+	bpf_ringbuf_submit(r, wakeup_flags());
+	return 0;
+}
+
+/* ---- start-up snapshot of socket fds ---- */
+
+SEC("iter/task_file")
+int hone_snap(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct hone_snap_socket r = {};
+	struct hone_user u = {};
+	struct socket *sock;
+	struct sock *sk;
+
+	if (!task || !file)
+		return 0;
+	sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	sk = sock->sk;
+	if (!sk)
+		return 0;
+	r.family = sk->__sk_common.skc_family;
+	if (r.family != AF_INET && r.family != AF_INET6)
+		return 0;
+	r.cookie = bpf_get_socket_cookie(sk);
+	r.pid = task->tgid;
+	if (is_self_pid(r.pid)) {
+		add_self(r.cookie);
+		return 0;
+	}
+	u.pid = r.pid;
+	bpf_map_update_elem(&hone_users, &r.cookie, &u, BPF_NOEXIST);
+	hdr_fill(&r.hdr, HONE_REC_SNAP_SOCKET, sizeof(r));
+	r.fd = ctx->fd;
+	r.type = sk->sk_type;
+	r.protocol = sk->sk_protocol;
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	return 0;
+}
+
+/* ---- netfilter: packets no socket owns ---- */
+#ifdef HONE_WITH_NF
+
+#define NFPROTO_IPV4	2
+#define NF_INET_LOCAL_IN 1
+#define IPPROTO_ICMP_	1
+#define IPPROTO_TCP_	6
+#define IPPROTO_UDP_	17
+#define IPPROTO_ICMPV6_	58
+#define IPPROTO_SCTP_	132
+#define IPPROTO_UDPLITE_ 136
+
+/* Finds the IPv4 L4 protocol and, for ICMP, the message type. */
+static __always_inline __u32 nf_l4_v4(const unsigned char *nh, int *type)
+{
+	struct iphdr ip;
+
+	if (bpf_probe_read_kernel(&ip, sizeof(ip), nh))
+		return 255;
+	if (ip.protocol == IPPROTO_ICMP_ && !(ip.frag_off & bpf_htons(0x1fff)))
+		bpf_probe_read_kernel(type, 1, nh + ip.ihl * 4);
+	return ip.protocol;
+}
+
+/* Same for IPv6, skipping up to four extension headers. */
+static __always_inline __u32 nf_l4_v6(const unsigned char *nh, int *type)
+{
+	__u8 next, eh[2];
+	__u32 off = 40;
+	int i;
+
+	if (bpf_probe_read_kernel(&next, 1, nh + 6))
+		return 255;
+	for (i = 0; i < 4; i++) {
+		if (next != 0 && next != 43 && next != 60 && next != 44)
+			break;
+		if (bpf_probe_read_kernel(eh, 2, nh + off))
+			return 255;
+		off += next == 44 ? 8 : (eh[1] + 1) * 8;
+		next = eh[0];
+	}
+	if (next == IPPROTO_ICMPV6_)
+		bpf_probe_read_kernel(type, 1, nh + (off & 0xfff));
+	return next;
+}
+
+/*
+ * LOCAL_IN: cgroup_skb ingress sees what a TCP, UDP, SCTP, ping or raw
+ * socket receives. Report what the kernel consumes itself: no early
+ * demuxed socket (or a TIME_WAIT one), not a socket protocol, not an
+ * echo reply.
+ */
+static __always_inline bool nf_in_unowned(const unsigned char *nh, __u8 pf)
+{
+	int type = -1;
+	__u32 proto;
+
+	proto = pf == NFPROTO_IPV4 ? nf_l4_v4(nh, &type) : nf_l4_v6(nh, &type);
+	if (proto == IPPROTO_TCP_ || proto == IPPROTO_UDP_ ||
+	    proto == IPPROTO_SCTP_ || proto == IPPROTO_UDPLITE_)
+		return false;
+	if (proto == IPPROTO_ICMP_ && type == 0)
+		return false;
+	if (proto == IPPROTO_ICMPV6_ && type == 129)
+		return false;
+	return true;
+}
+
+static __always_inline void nf_emit(const struct pkt_info *pi,
+				    const __u32 cls)
+{
+	struct hone_packet *p;
+	__u32 caplen = pi->caplen;
+
+	p = bpf_ringbuf_reserve(&hone_rb, sizeof(*p) + cls, 0);
+	if (!p) {
+		count(HONE_C_PKT_DROP);
+		return;
+	}
+	if (caplen &&
+	    bpf_probe_read_kernel(p + 1, bound_len(caplen, cls), pi->src))
+		caplen = 0;
+	pkt_fill(p, pi, caplen);
+	bpf_ringbuf_submit(p, wakeup_flags());
+}
+
+#define NF_CLASS(cls)					\
+	if (pi->caplen <= (cls)) {			\
+		nf_emit(pi, (cls));			\
+		return;					\
+	}
+
+static __always_inline void nf_capture(const struct pkt_info *pi)
+{
+	HONE_CLASSES(NF_CLASS)
+}
+
+SEC("socket")
+int hone_nf(struct bpf_nf_ctx *ctx)
+{
+	const struct nf_hook_state *st = ctx->state;
+	struct sk_buff *skb = ctx->skb;
+	struct sock *sk = skb->sk;
+	const unsigned char *nh = skb->head + skb->network_header;
+	__u32 lin = skb->tail - skb->network_header;
+	struct net_device *dev;
+	struct pkt_info pi = {};
+	__u8 pf = st->pf;
+
+	if (sk && sk->__sk_common.skc_state != TCP_TIME_WAIT)
+		return NF_ACCEPT;
+	if (st->hook == NF_INET_LOCAL_IN && !nf_in_unowned(nh, pf))
+		return NF_ACCEPT;
+	count(HONE_C_NF_SEEN);
+	if (sk)
+		pi.cookie = sk->__sk_common.skc_cookie.counter;
+	pi.dir = st->hook == NF_INET_LOCAL_IN ? HONE_DIR_IN : HONE_DIR_OUT;
+	dev = pi.dir == HONE_DIR_IN ? st->in : st->out;
+	pi.ifindex = dev ? dev->ifindex : 0;
+	pi.len = skb->len;
+	pi.protocol = pf == NFPROTO_IPV4 ? ETH_P_IP : ETH_P_IPV6;
+	pi.flags = HONE_PKT_NETFILTER;
+	pi.caplen = pi.len < snaplen ? pi.len : snaplen;
+	if (lin < pi.caplen) {
+		pi.caplen = lin;
+		pi.flags |= HONE_PKT_LINEAR;
+	}
+	pi.src = nh;
+	pkt_task(&pi);
+	nf_capture(&pi);
+	return NF_ACCEPT;
+}
+
+#endif /* HONE_WITH_NF */

@@ -1,0 +1,226 @@
+/**
+ * TypeScript mirror of `ffi/hone.h`: record types, flags and the byte
+ * offset of every field. All values are little-endian (x86-64 host
+ * order). `layout_test.ts` checks the sizes against `hone_record_size()`
+ * of the built shim.
+ *
+ * @module
+ */
+
+/** ABI version the layouts below describe (`HONE_ABI_VERSION`). */
+export const HONE_ABI_VERSION = 1;
+
+/** Record type: a packet (`struct hone_packet` + data). */
+export const REC_PACKET = 1;
+/** Record type: an inet socket was created (`struct hone_sock_create`). */
+export const REC_SOCK_CREATE = 2;
+/** Record type: an inet socket was closed (`struct hone_sock_release`). */
+export const REC_SOCK_RELEASE = 3;
+/** Record type: a new thread used a socket (`struct hone_sock_use`). */
+export const REC_SOCK_USE = 4;
+/** Record type: a task was created (`struct hone_proc_fork`). */
+export const REC_PROC_FORK = 5;
+/** Record type: a task executed a program (`struct hone_proc_exec`). */
+export const REC_PROC_EXEC = 6;
+/** Record type: a task exited (`struct hone_proc_exit`). */
+export const REC_PROC_EXIT = 7;
+/** Record type: a socket fd found at start-up (`struct hone_snap_socket`). */
+export const REC_SNAP_SOCKET = 8;
+
+/** Largest number of packet bytes one packet record carries. */
+export const SNAPLEN_MAX = 65536;
+/** Cap on the filename of an exec record. */
+export const FILENAME_MAX = 1024;
+/** Cap on the argument bytes of an exec record. */
+export const ARGV_MAX = 4096;
+/** Size of a `comm` field (task name, NUL-padded). */
+export const COMM_LEN = 16;
+
+/** `dir` value: received (packets) or recv (socket use). */
+export const DIR_IN = 1;
+/** `dir` value: sent (packets) or send (socket use). */
+export const DIR_OUT = 2;
+
+/** Packet flag: the packet came from netfilter, not cgroup_skb. */
+export const PKT_NETFILTER = 1 << 0;
+/** Packet flag: captured in task context, so pid/tid are meaningful. */
+export const PKT_TASK = 1 << 1;
+/** Packet flag: the context could not be told; pid/tid are `current`. */
+export const PKT_CTX_UNKNOWN = 1 << 2;
+/** Packet flag: only the linear part of the packet could be read. */
+export const PKT_LINEAR = 1 << 3;
+
+/** Fork flag: the new task is a thread of an existing process. */
+export const FORK_THREAD = 1 << 0;
+/** Fork flag: the new task is a kernel thread. */
+export const FORK_KTHREAD = 1 << 1;
+
+/** Exec flag: argv was longer than {@linkcode ARGV_MAX} and was cut. */
+export const EXEC_ARGV_TRUNC = 1 << 0;
+/** Exec flag: the filename was cut at {@linkcode FILENAME_MAX}. */
+export const EXEC_FILENAME_TRUNC = 1 << 1;
+/** Exec flag: the argument area could not be read. */
+export const EXEC_ARGV_FAULT = 1 << 2;
+
+/** Exit flag: the last thread exited, so the process ended. */
+export const EXIT_GROUP_DEAD = 1 << 0;
+/** Exit flag: the exiting task is the thread group leader. */
+export const EXIT_LEADER = 1 << 1;
+
+/** Option flag: also attach the netfilter hooks. */
+export const OPT_NETFILTER = 1 << 0;
+/** Option flag: skip the start-up socket snapshot. */
+export const OPT_NO_SNAPSHOT = 1 << 1;
+
+/** Stats flag: the netfilter hooks are attached. */
+export const STAT_NETFILTER = 1 << 0;
+/** Stats flag: netfilter was asked for but is unavailable. */
+export const STAT_NF_FAILED = 1 << 1;
+
+/** `hone_record_size()` argument for `struct hone_rec_hdr`. */
+export const SIZEOF_REC_HDR = 0x100;
+/** `hone_record_size()` argument for `struct hone_options`. */
+export const SIZEOF_OPTIONS = 0x101;
+/** `hone_record_size()` argument for `struct hone_stats`. */
+export const SIZEOF_STATS = 0x102;
+
+/** `struct hone_rec_hdr`: common to every record. */
+export const HDR = {
+  type: 0,
+  len: 4,
+  tsNs: 8,
+  size: 16,
+} as const;
+
+/** `struct hone_packet`, followed by `caplen` bytes from the IP header. */
+export const PACKET = {
+  cookie: 16,
+  pid: 24,
+  tid: 28,
+  ifindex: 32,
+  len: 36,
+  caplen: 40,
+  dir: 44,
+  protocol: 48,
+  flags: 52,
+  size: 56,
+} as const;
+
+/** `struct hone_sock_create`. */
+export const SOCK_CREATE = {
+  cookie: 16,
+  pid: 24,
+  tid: 28,
+  family: 32,
+  type: 36,
+  protocol: 40,
+  size: 48,
+} as const;
+
+/** `struct hone_sock_release`. */
+export const SOCK_RELEASE = {
+  cookie: 16,
+  pid: 24,
+  tid: 28,
+  size: 32,
+} as const;
+
+/** `struct hone_sock_use`. */
+export const SOCK_USE = {
+  cookie: 16,
+  pid: 24,
+  tid: 28,
+  dir: 32,
+  size: 40,
+} as const;
+
+/** `struct hone_proc_fork`. */
+export const PROC_FORK = {
+  pid: 16,
+  tid: 20,
+  ppid: 24,
+  ptid: 28,
+  flags: 32,
+  comm: 40,
+  size: 56,
+} as const;
+
+/** `struct hone_proc_exec`, followed by the filename, then argv. */
+export const PROC_EXEC = {
+  pid: 16,
+  tid: 20,
+  oldTid: 24,
+  ppid: 28,
+  uid: 32,
+  gid: 36,
+  flags: 40,
+  filenameLen: 44,
+  argvLen: 48,
+  comm: 56,
+  size: 72,
+} as const;
+
+/** `struct hone_proc_exit`. */
+export const PROC_EXIT = {
+  pid: 16,
+  tid: 20,
+  exitCode: 24,
+  flags: 28,
+  size: 32,
+} as const;
+
+/** `struct hone_snap_socket`. */
+export const SNAP_SOCKET = {
+  cookie: 16,
+  pid: 24,
+  fd: 28,
+  family: 32,
+  type: 36,
+  protocol: 40,
+  size: 48,
+} as const;
+
+/** Size of `struct hone_options.cgroup_path`, NUL included. */
+export const CGROUP_PATH_MAX = 512;
+
+/** `struct hone_options`, the argument of `hone_start()`. */
+export const OPTIONS = {
+  abiVersion: 0,
+  flags: 4,
+  snaplen: 8,
+  selfPid: 12,
+  ringbufBytes: 16,
+  wakeupBytes: 24,
+  cgroupPath: 32,
+  size: 544,
+} as const;
+
+/** `struct hone_stats`, filled by `hone_stats()`. */
+export const STATS = {
+  packetsSeen: 0,
+  packetsDropped: 8,
+  nfPackets: 16,
+  selfSkipped: 24,
+  procSeen: 32,
+  procDropped: 40,
+  sockSeen: 48,
+  sockDropped: 56,
+  snapSockets: 64,
+  ringbufBytes: 72,
+  flags: 80,
+  nfError: 84,
+  snaplen: 88,
+  size: 96,
+} as const;
+
+/** Fixed size of each record type, by type number. */
+export const RECORD_SIZES: Readonly<Record<number, number>> = {
+  [REC_PACKET]: PACKET.size,
+  [REC_SOCK_CREATE]: SOCK_CREATE.size,
+  [REC_SOCK_RELEASE]: SOCK_RELEASE.size,
+  [REC_SOCK_USE]: SOCK_USE.size,
+  [REC_PROC_FORK]: PROC_FORK.size,
+  [REC_PROC_EXEC]: PROC_EXEC.size,
+  [REC_PROC_EXIT]: PROC_EXIT.size,
+  [REC_SNAP_SOCKET]: SNAP_SOCKET.size,
+};

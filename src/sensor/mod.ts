@@ -1,0 +1,7 @@
+/**
+ * The eBPF sensor, reached through `libhone.so` and Deno FFI.
+ *
+ * @module
+ */
+
+export * from "./shim.ts";

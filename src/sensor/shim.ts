@@ -1,0 +1,392 @@
+/**
+ * Deno FFI binding of `libhone.so` (ffi/shim.c): starts the eBPF sensor
+ * and hands out batches of records (see `src/records/decode.ts`).
+ *
+ * The library path comes from the `HONE_SHIM` environment variable if it
+ * is set, else from {@linkcode SensorOptions.shimPath}. One sensor per
+ * process. Needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN) and
+ * `--allow-ffi --allow-env --allow-read`.
+ *
+ * @module
+ */
+
+import {
+  CGROUP_PATH_MAX,
+  HONE_ABI_VERSION,
+  OPT_NETFILTER,
+  OPT_NO_SNAPSHOT,
+  OPTIONS,
+  STAT_NETFILTER,
+  STAT_NF_FAILED,
+  STATS,
+} from "../records/layout.ts";
+
+/** Options of {@linkcode openSensor}. */
+export interface SensorOptions {
+  /**
+   * Path of libhone.so, used when `HONE_SHIM` is not set.
+   * @default {undefined}
+   */
+  shimPath?: string;
+  /**
+   * Bytes of each packet to keep, from the IP header; 0 keeps up to 64 KiB.
+   * @default {0}
+   */
+  snaplen?: number;
+  /**
+   * Ring buffer size in bytes: a power of two, at least 1 MiB; 0 = 16 MiB.
+   * @default {0}
+   */
+  ringbufBytes?: number;
+  /**
+   * Wake the reader once this much data waits; 0 = 256 KiB, 1 = always.
+   * @default {0}
+   */
+  wakeupBytes?: number;
+  /**
+   * Tgid whose sockets and packets are not reported; 0 = none.
+   * @default {Deno.pid}
+   */
+  selfPid?: number;
+  /**
+   * Cgroup v2 directory to attach to; "" = the cgroup v2 root.
+   * @default {""}
+   */
+  cgroupPath?: string;
+  /**
+   * Also attach netfilter hooks for packets no socket owns.
+   * @default {true}
+   */
+  netfilter?: boolean;
+  /**
+   * Take the start-up snapshot of socket fds.
+   * @default {true}
+   */
+  snapshot?: boolean;
+  /**
+   * Size of the batch buffer each poll fills, in bytes.
+   * @default {8388608}
+   */
+  bufferBytes?: number;
+}
+
+/** Sensor counters, summed over all CPUs since the start. */
+export interface SensorStats {
+  /** Packets seen by cgroup_skb. */
+  packetsSeen: number;
+  /** Packet records lost because the ring buffer was full. */
+  packetsDropped: number;
+  /** Socketless packets reported by netfilter. */
+  nfPackets: number;
+  /** Packets of our own sockets, not reported. */
+  selfSkipped: number;
+  /** Fork, exec and exit events. */
+  procSeen: number;
+  /** Process records lost. */
+  procDropped: number;
+  /** Socket create, release and use records wanted. */
+  sockSeen: number;
+  /** Socket records lost. */
+  sockDropped: number;
+  /** Records of the start-up socket snapshot. */
+  snapSockets: number;
+  /** Ring buffer size in use. */
+  ringbufBytes: number;
+  /** Snap length in use. */
+  snaplen: number;
+  /** Whether the netfilter hooks are attached. */
+  netfilter: boolean;
+  /** Why netfilter is off when it was asked for, else undefined. */
+  netfilterError: string | undefined;
+}
+
+/** A running sensor, from {@linkcode openSensor}. */
+export interface Sensor {
+  /**
+   * Waits up to `timeoutMs` for records and returns a batch: a view of the
+   * sensor's buffer, valid until the next poll. Empty on timeout. Only
+   * one poll may run at a time.
+   */
+  poll(timeoutMs: number): Promise<Uint8Array>;
+  /** Reads the counters. */
+  stats(): SensorStats;
+  /** CLOCK_REALTIME − CLOCK_BOOTTIME in ns: wall clock = tsNs + this. */
+  clockOffsetNs(): bigint;
+  /** Detaches everything, after any running poll ends. */
+  close(): Promise<void>;
+}
+
+/** A failure of the sensor library, with the step and errno. */
+export class SensorError extends Error {
+  /** The step that failed, e.g. "load BPF programs". */
+  step: string;
+  /** The positive errno value. */
+  errno: number;
+  /** The errno name, e.g. "EPERM". */
+  code: string;
+  /** The verifier log when a program was rejected, else "". */
+  log: string;
+
+  /**
+   * Makes the error.
+   *
+   * @param message The full message.
+   * @param step The failed step.
+   * @param errno The positive errno value.
+   * @param log The verifier log or "".
+   */
+  constructor(message: string, step: string, errno: number, log = "") {
+    super(message);
+    this.name = "SensorError";
+    this.step = step;
+    this.errno = errno;
+    this.code = ERRNO[errno]?.[0] ?? `E${errno}`;
+    this.log = log;
+  }
+}
+
+const ERRNO: Record<number, [string, string]> = {
+  1: ["EPERM", "Operation not permitted"],
+  2: ["ENOENT", "No such file or directory"],
+  4: ["EINTR", "Interrupted system call"],
+  5: ["EIO", "Input/output error"],
+  7: ["E2BIG", "Argument list too long"],
+  8: ["ENOEXEC", "Exec format error"],
+  9: ["EBADF", "Bad file descriptor"],
+  11: ["EAGAIN", "Resource temporarily unavailable"],
+  12: ["ENOMEM", "Cannot allocate memory"],
+  13: ["EACCES", "Permission denied"],
+  14: ["EFAULT", "Bad address"],
+  16: ["EBUSY", "Device or resource busy"],
+  17: ["EEXIST", "File exists"],
+  19: ["ENODEV", "No such device"],
+  20: ["ENOTDIR", "Not a directory"],
+  22: ["EINVAL", "Invalid argument"],
+  24: ["EMFILE", "Too many open files"],
+  28: ["ENOSPC", "No space left on device"],
+  34: ["ERANGE", "Numerical result out of range"],
+  36: ["ENAMETOOLONG", "File name too long"],
+  38: ["ENOSYS", "Function not implemented"],
+  71: ["EPROTO", "Protocol error"],
+  74: ["EBADMSG", "Bad message"],
+  95: ["EOPNOTSUPP", "Operation not supported"],
+  105: ["ENOBUFS", "No buffer space available"],
+  524: ["ENOTSUPP", "Operation not supported by the kernel"],
+};
+
+/** Says what is probably missing for an errno at a step. */
+function hint(step: string, errno: number): string {
+  if (errno === 1 || (errno === 13 && !step.startsWith("load"))) {
+    return " (are you root? CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN are needed)";
+  }
+  if (errno === 13 || errno === 22 || errno === 7) {
+    return step.startsWith("load")
+      ? " (the kernel verifier rejected a program: see the error's log)"
+      : "";
+  }
+  if (errno === 2 && step.includes("BTF")) {
+    return " (the kernel needs CONFIG_DEBUG_INFO_BTF)";
+  }
+  if (errno === 2 && step.includes("cgroup")) {
+    return " (mount cgroup2 or give a cgroup v2 directory)";
+  }
+  if (errno === 38 || errno === 95 || errno === 524) {
+    return " (the kernel lacks a needed BPF feature)";
+  }
+  return "";
+}
+
+/** Formats "-errno" as "Operation not permitted" style text. */
+function describeErrno(errno: number): string {
+  return ERRNO[errno]?.[1] ?? `error ${errno}`;
+}
+
+const SYMBOLS = {
+  hone_start: { parameters: ["buffer"], result: "i32" },
+  hone_poll: {
+    parameters: ["buffer", "u32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  hone_stats: { parameters: ["buffer"], result: "i32" },
+  hone_clock_offset_ns: { parameters: [], result: "i64" },
+  hone_abi_version: { parameters: [], result: "u32" },
+  hone_record_size: { parameters: ["u32"], result: "u32" },
+  hone_strerror_step: { parameters: [], result: "pointer" },
+  hone_load_log: { parameters: [], result: "pointer" },
+  hone_stop: { parameters: [], result: "void" },
+} as const;
+
+/** The opened library, as returned by {@linkcode loadShim}. */
+export type ShimLibrary = Deno.DynamicLibrary<typeof SYMBOLS>;
+
+/**
+ * Opens libhone.so: `HONE_SHIM` if set, else `path`.
+ *
+ * @example Check the ABI of the built library
+ * ```ts ignore
+ * const lib = loadShim("build/ffi/libhone.so");
+ * console.log(lib.symbols.hone_abi_version());
+ * lib.close();
+ * ```
+ *
+ * @param path Fallback path of the library.
+ * @returns The opened library; close it when done.
+ * @throws {TypeError} If neither `HONE_SHIM` nor `path` is given.
+ */
+export function loadShim(path?: string): ShimLibrary {
+  const file = Deno.env.get("HONE_SHIM") || path;
+  if (!file) {
+    throw new TypeError(
+      "Cannot load the sensor library: set HONE_SHIM or give its path",
+    );
+  }
+  return Deno.dlopen(file, SYMBOLS);
+}
+
+function cString(pointer: Deno.PointerValue): string {
+  return pointer ? new Deno.UnsafePointerView(pointer).getCString() : "";
+}
+
+function encodeOptions(options: SensorOptions): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(OPTIONS.size);
+  const view = new DataView(bytes.buffer);
+  const flags = (options.netfilter === false ? 0 : OPT_NETFILTER) |
+    (options.snapshot === false ? OPT_NO_SNAPSHOT : 0);
+  view.setUint32(OPTIONS.abiVersion, HONE_ABI_VERSION, true);
+  view.setUint32(OPTIONS.flags, flags, true);
+  view.setUint32(OPTIONS.snaplen, options.snaplen ?? 0, true);
+  view.setUint32(OPTIONS.selfPid, options.selfPid ?? Deno.pid, true);
+  view.setBigUint64(
+    OPTIONS.ringbufBytes,
+    BigInt(options.ringbufBytes ?? 0),
+    true,
+  );
+  view.setBigUint64(
+    OPTIONS.wakeupBytes,
+    BigInt(options.wakeupBytes ?? 0),
+    true,
+  );
+  const path = new TextEncoder().encode(options.cgroupPath ?? "");
+  if (path.length >= CGROUP_PATH_MAX) {
+    throw new RangeError(
+      `Cannot use the cgroup path: longer than ${CGROUP_PATH_MAX - 1} bytes`,
+    );
+  }
+  bytes.set(path, OPTIONS.cgroupPath);
+  return bytes;
+}
+
+function decodeStats(bytes: Uint8Array<ArrayBuffer>): SensorStats {
+  const view = new DataView(bytes.buffer);
+  const u64 = (offset: number) => Number(view.getBigUint64(offset, true));
+  const flags = view.getUint32(STATS.flags, true);
+  const nfError = -view.getInt32(STATS.nfError, true);
+  return {
+    packetsSeen: u64(STATS.packetsSeen),
+    packetsDropped: u64(STATS.packetsDropped),
+    nfPackets: u64(STATS.nfPackets),
+    selfSkipped: u64(STATS.selfSkipped),
+    procSeen: u64(STATS.procSeen),
+    procDropped: u64(STATS.procDropped),
+    sockSeen: u64(STATS.sockSeen),
+    sockDropped: u64(STATS.sockDropped),
+    snapSockets: u64(STATS.snapSockets),
+    ringbufBytes: u64(STATS.ringbufBytes),
+    snaplen: view.getUint32(STATS.snaplen, true),
+    netfilter: (flags & STAT_NETFILTER) !== 0,
+    netfilterError: flags & STAT_NF_FAILED
+      ? describeErrno(nfError) + hint("netfilter", nfError)
+      : undefined,
+  };
+}
+
+function check(rc: number, step: string): void {
+  if (rc < 0) {
+    throw new SensorError(
+      `Cannot read the eBPF sensor: ${step} failed: ${describeErrno(-rc)}`,
+      step,
+      -rc,
+    );
+  }
+}
+
+/**
+ * Starts the eBPF sensor: loads and attaches the programs and takes the
+ * socket snapshot, whose records the first polls return.
+ *
+ * @example Print the first batch's record kinds
+ * ```ts ignore
+ * import { forEachRecord } from "../records/decode.ts";
+ * const sensor = openSensor({ shimPath: "build/ffi/libhone.so" });
+ * forEachRecord(await sensor.poll(100), (r) => console.log(r.kind));
+ * await sensor.close();
+ * ```
+ *
+ * @param options What to capture and where the library is.
+ * @returns The running sensor.
+ * @throws {SensorError} Naming the failed step and the likely cause.
+ */
+export function openSensor(options: SensorOptions = {}): Sensor {
+  const optionBytes = encodeOptions(options);
+  const lib = loadShim(options.shimPath);
+  const sym = lib.symbols;
+  if (sym.hone_abi_version() !== HONE_ABI_VERSION) {
+    lib.close();
+    throw new TypeError(
+      `Cannot start the eBPF sensor: the library has ABI ${sym.hone_abi_version()}, expected ${HONE_ABI_VERSION}`,
+    );
+  }
+  const rc = sym.hone_start(optionBytes);
+  if (rc < 0) {
+    const step = cString(sym.hone_strerror_step()) || "start";
+    const log = cString(sym.hone_load_log());
+    lib.close();
+    throw new SensorError(
+      `Cannot start the eBPF sensor: ${step} failed: ${describeErrno(-rc)}` +
+        hint(step, -rc),
+      step,
+      -rc,
+      log,
+    );
+  }
+  const buffer = new Uint8Array(options.bufferBytes ?? 8 << 20);
+  const statBytes = new Uint8Array(STATS.size);
+  let pending: Promise<number> | undefined;
+  let closed = false;
+
+  async function poll(timeoutMs: number): Promise<Uint8Array> {
+    if (closed) throw new TypeError("Cannot poll the sensor: it is closed");
+    if (pending) {
+      throw new TypeError("Cannot poll the sensor: a poll is already running");
+    }
+    pending = sym.hone_poll(buffer, buffer.length, timeoutMs);
+    try {
+      const n = await pending;
+      check(n, "poll");
+      return buffer.subarray(0, n);
+    } finally {
+      pending = undefined;
+    }
+  }
+
+  function stats(): SensorStats {
+    if (closed) throw new TypeError("Cannot read the sensor: it is closed");
+    check(sym.hone_stats(statBytes), "stats");
+    return decodeStats(statBytes);
+  }
+
+  function clockOffsetNs(): bigint {
+    return BigInt(sym.hone_clock_offset_ns());
+  }
+
+  async function close(): Promise<void> {
+    if (closed) return;
+    closed = true;
+    await pending?.catch(() => 0);
+    sym.hone_stop();
+    lib.close();
+  }
+
+  return { poll, stats, clockOffsetNs, close };
+}
