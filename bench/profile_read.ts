@@ -33,13 +33,13 @@ function packetsIn(batches: HoneEvent[][]): number {
   return n;
 }
 
-function decodeAll(bytes: Uint8Array): HoneEvent[][] {
+function decodeAll(bytes: Uint8Array, keep = true): HoneEvent[][] {
   const dec = new CaptureDecoder();
   const batches: HoneEvent[][] = [];
   for (let at = 0; at < bytes.length; at += CHUNK) {
     const out: HoneEvent[] = [];
     dec.push(bytes.subarray(at, Math.min(at + CHUNK, bytes.length)), out);
-    batches.push(out);
+    if (keep) batches.push(out);
   }
   const out: HoneEvent[] = [];
   dec.finish(out);
@@ -54,16 +54,19 @@ async function best(
   f: () => unknown,
 ): Promise<number> {
   let min = Infinity;
+  const all: string[] = [];
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
     await f();
-    min = Math.min(min, performance.now() - t);
+    const ms = performance.now() - t;
+    all.push(ms.toFixed(0));
+    min = Math.min(min, ms);
   }
   const pps = packets / (min / 1000);
   say(
     `${name.padEnd(12)} ${min.toFixed(0).padStart(6)} ms  ${
       (pps / 1e6).toFixed(2).padStart(6)
-    } M packets/s  ${(1e6 * min / packets).toFixed(0).padStart(5)} ns/packet`,
+    } M packets/s  ${(1e6 * min / packets).toFixed(0).padStart(5)} ns/packet  (runs: ${all.join(" ")} ms)`,
   );
   return min;
 }
@@ -88,7 +91,7 @@ if (import.meta.main) {
     for await (const c of readChunks(f)) n += c.length;
     return n;
   });
-  await best("decode", runs, packets, () => decodeAll(bytes));
+  await best("decode", runs, packets, () => decodeAll(bytes, false));
   await best("connpids", runs, packets, () => {
     const c = new ConnPids();
     for (const b of batches) c.apply(b);

@@ -48,6 +48,7 @@ static int hone_load_and_run(struct bpf_load_and_run_opts *opts);
 #define HONE_MAX_LINKS	16
 #define HONE_LOG_SIZE	(4U << 20)
 #define HONE_NF_PRIO	(INT_MAX - 1)	/* after filtering, like hone 15.07 */
+#define HONE_NF_TRIES	64		/* priorities to try: one per sensor */
 #define HONE_NF_PROG	"hone_nf"
 
 struct hone_fds {
@@ -315,18 +316,26 @@ static int attach_all(struct hone_sensor *s)
 	return err;
 }
 
+/*
+ * Only one BPF program may sit at a given hook and priority (-EBUSY), so
+ * step down from HONE_NF_PRIO when another sensor is there already.
+ */
 static int nf_link(int prog, __u32 pf, __u32 hook)
 {
 	const size_t sz = offsetofend(union bpf_attr, link_create.netfilter.flags);
 	union bpf_attr attr;
+	int i, fd = -EBUSY;
 
-	memset(&attr, 0, sz);
-	attr.link_create.prog_fd = prog;
-	attr.link_create.attach_type = BPF_NETFILTER;
-	attr.link_create.netfilter.pf = pf;
-	attr.link_create.netfilter.hooknum = hook;
-	attr.link_create.netfilter.priority = HONE_NF_PRIO;
-	return sys_bpf(BPF_LINK_CREATE, &attr, sz);
+	for (i = 0; i < HONE_NF_TRIES && fd == -EBUSY; i++) {
+		memset(&attr, 0, sz);
+		attr.link_create.prog_fd = prog;
+		attr.link_create.attach_type = BPF_NETFILTER;
+		attr.link_create.netfilter.pf = pf;
+		attr.link_create.netfilter.hooknum = hook;
+		attr.link_create.netfilter.priority = HONE_NF_PRIO - i;
+		fd = sys_bpf(BPF_LINK_CREATE, &attr, sz);
+	}
+	return fd;
 }
 
 /* Netfilter is an extra: a failure is recorded, not returned. */

@@ -88,12 +88,19 @@ export async function runRecord(argv: string[]): Promise<number> {
   }
   if (args.positionals.length > 0) {
     throw new UsageError(
-      `record: unexpected argument '${args.positionals[0]}' (filters are not supported yet)`,
+      `record: unexpected argument '${
+        args.positionals[0]
+      }' (filters are not supported yet)`,
     );
   }
   let ringMiB = 16;
   if (extra["buffer-size"] !== undefined) {
-    ringMiB = parseIntFlag("buffer-size", extra["buffer-size"] as string, 1, 4096);
+    ringMiB = parseIntFlag(
+      "buffer-size",
+      extra["buffer-size"] as string,
+      1,
+      4096,
+    );
     if (ringMiB & (ringMiB - 1)) {
       throw new UsageError(
         `invalid buffer-size '${ringMiB}' (must be a power of two)`,
@@ -124,20 +131,21 @@ export async function runRecord(argv: string[]): Promise<number> {
     out.close();
     if (e instanceof SensorError) {
       printError(`record: ${e.message}`);
-      if (args.verbose && e.log) await Deno.stderr.write(enc.encode(e.log + "\n"));
+      if (args.verbose && e.log) {
+        await Deno.stderr.write(enc.encode(e.log + "\n"));
+      }
     } else {
       printError(`record: cannot start the eBPF sensor: ${reason(e)}`);
     }
     return EXIT_FAILURE;
   }
-  return await capture(sensor, out, args, ringMiB);
+  return await capture(sensor, out, args);
 }
 
 async function capture(
   sensor: Sensor,
   out: Output,
   args: ReturnType<typeof parseCommon>["args"],
-  ringMiB: number,
 ): Promise<number> {
   const st0 = sensor.stats();
   const off = sensor.clockOffsetNs();
@@ -177,7 +185,8 @@ async function capture(
 
   let stop = false;
   const onStop = () => stop = true;
-  const printCounts = () => printError(summary(sensor, corr.counts).join(", "));
+  const printCounts = () =>
+    printError(summary(sensor, packets, noProcess).join(", "));
   Deno.addSignalListener("SIGINT", onStop);
   Deno.addSignalListener("SIGTERM", onStop);
   Deno.addSignalListener("SIGUSR1", printCounts);
@@ -185,17 +194,20 @@ async function capture(
     Deno.stderr.isTerminal();
   let lastStatus = 0;
   let packets = 0;
+  let noProcess = 0;
   let failure: unknown = null;
   const write = async (events: HoneEvent[]): Promise<boolean> => {
     let b = events;
     let done = false;
-    if (args.count > 0) {
-      for (let i = 0; i < events.length; i++) {
-        if (events[i]!.type === "packet" && ++packets >= args.count) {
-          b = events.slice(0, i + 1);
-          done = true;
-          break;
-        }
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      if (e.type !== "packet") continue;
+      packets++;
+      if (e.pid === null) noProcess++;
+      if (args.count > 0 && packets >= args.count) {
+        b = events.slice(0, i + 1);
+        done = true;
+        break;
       }
     }
     if (b.length) await out.write(encoder.encode(b));
@@ -212,7 +224,7 @@ async function capture(
         lastStatus = now;
         const s = sensor.stats();
         Deno.stderr.writeSync(enc.encode(
-          `\r${plural(corr.counts.packets, "packet")}, ${
+          `\r${plural(packets, "packet")}, ${
             plural(corr.counts.processes, "process event")
           }, ${s.packetsDropped + s.procDropped + s.sockDropped} dropped\x1b[K`,
         ));
@@ -234,12 +246,14 @@ async function capture(
         await out.write(encoder.encode(nonPackets));
       } else await write(rest);
     }
-    await out.write(encoder.encode([statsEvent(sensor, corr.counts, started)]));
+    await out.write(
+      encoder.encode([statsEvent(sensor, corr.counts, packets, started)]),
+    );
     await out.write(encoder.finish());
   } catch (e) {
     failure ??= e;
   }
-  const counts = summary(sensor, corr.counts);
+  const counts = summary(sensor, packets, noProcess);
   await sensor.close();
   out.close();
   if (failure !== null && !(failure instanceof Deno.errors.BrokenPipe)) {
@@ -247,7 +261,6 @@ async function capture(
     for (const line of counts) printError(line);
     return EXIT_FAILURE;
   }
-  void ringMiB;
   const enc2 = new TextEncoder();
   Deno.stderr.writeSync(enc2.encode(counts.join("\n") + "\n"));
   return EXIT_OK;
@@ -255,21 +268,25 @@ async function capture(
 
 function summary(
   sensor: Sensor,
-  c: SensorCorrelator["counts"],
+  packets: number,
+  noProcess: number,
 ): string[] {
   const s = sensor.stats();
   return [
-    `${plural(c.packets, "packet")} captured`,
+    `${plural(packets, "packet")} captured`,
     `${plural(s.packetsSeen + s.nfPackets, "packet")} received by filter`,
     `${plural(s.packetsDropped, "packet")} dropped by kernel`,
-    `${plural(c.noProcess, "packet")} without a process`,
-    `${plural(s.procDropped + s.sockDropped, "process and socket event")} dropped by kernel`,
+    `${plural(noProcess, "packet")} without a process`,
+    `${
+      plural(s.procDropped + s.sockDropped, "process and socket event")
+    } dropped by kernel`,
   ];
 }
 
 function statsEvent(
   sensor: Sensor,
   c: SensorCorrelator["counts"],
+  packets: number,
   startedMs: number,
 ): StatsEvent {
   const s = sensor.stats();
@@ -292,7 +309,7 @@ function statsEvent(
     delivered: {
       process: c.processes,
       connection: c.connections,
-      packet: c.packets,
+      packet: packets,
     },
   };
 }

@@ -292,7 +292,8 @@ export class SensorCorrelator {
     const [sec, nsec] = this.#stamp(r);
     const known = this.#owners.get(r.cookie);
     if (r.kind === "sock_release") {
-      this.#owners.delete(r.cookie);
+      // The socket outlives its file (FIN_WAIT, TIME_WAIT): keep its owner
+      // for the packets that still come, forgetting the oldest when full.
       const c: ConnectionEvent = {
         type: "connection",
         sec,
@@ -312,7 +313,7 @@ export class SensorCorrelator {
       ? "sender"
       : "reader";
     const tid = r.kind === "snap_socket" ? 0 : r.tid;
-    this.#owners.set(r.cookie, { pid: r.pid, tid, how });
+    this.#setOwner(r.cookie, { pid: r.pid, tid, how });
     // Every socket gets an open event: at creation, in the snapshot (one per
     // holder, as the original), and at first use for accepted sockets.
     if (r.kind !== "sock_use" || !known) {
@@ -329,6 +330,16 @@ export class SensorCorrelator {
         0,
       );
     }
+  }
+
+  #setOwner(cookie: number, o: Owner): void {
+    const owners = this.#owners;
+    owners.delete(cookie);
+    if (owners.size >= 1 << 18) {
+      const oldest = owners.keys().next();
+      if (!oldest.done) owners.delete(oldest.value);
+    }
+    owners.set(cookie, o);
   }
 
   #names(e: ProcessEvent): ProcessEvent {
