@@ -185,43 +185,69 @@ static __always_inline void pkt_fill(struct hone_packet *p,
 }
 
 /*
- * bpf_ringbuf_reserve() needs a constant size, so packets go into one of
- * a few size classes; hdr.len holds the real size and the shim copies
- * only that much.
+ * Copies a packet into a record with room for cls bytes. cgroup_skb reads
+ * through skb; netfilter (nf) reads the linear data at pi->src.
  */
-#define HONE_CLASSES(X)							\
-	X(64) X(128) X(256) X(512) X(1024) X(2048) X(4096) X(8192)	\
-	X(16384) X(32768) X(65536)
-
-static __always_inline void skb_emit(struct __sk_buff *skb,
+static __always_inline void pkt_emit(struct __sk_buff *skb,
 				     const struct pkt_info *pi,
-				     const __u32 cls)
+				     const __u32 cls, const bool nf)
 {
 	struct hone_packet *p;
 	__u32 caplen = pi->caplen;
+	__u64 n;
+	long err;
 
 	p = bpf_ringbuf_reserve(&hone_rb, sizeof(*p) + cls, 0);
 	if (!p) {
 		count(HONE_C_PKT_DROP);
 		return;
 	}
-	if (caplen &&
-	    bpf_skb_load_bytes(skb, 0, p + 1, bound_len(caplen, cls)))
-		caplen = 0;
+	if (caplen) {
+		n = bound_len(caplen, cls);
+		if (nf)
+			err = bpf_probe_read_kernel(p + 1, n, pi->src);
+		else
+			err = bpf_skb_load_bytes(skb, 0, p + 1, n);
+		if (err)
+			caplen = 0;
+	}
 	pkt_fill(p, pi, caplen);
 	bpf_ringbuf_submit(p, wakeup_flags());
 }
 
-#define SKB_CLASS(cls)					\
-	if (pi->caplen <= (cls)) {			\
-		skb_emit(skb, pi, (cls));		\
-		return;					\
-	}
-
-static __always_inline void skb_capture(struct __sk_buff *skb,
-					const struct pkt_info *pi)
+/*
+ * bpf_ringbuf_reserve() needs a constant size, so a packet goes into the
+ * smallest of a few size classes that holds it. hdr.len has the real
+ * size and the shim copies only that much.
+ */
+static __always_inline void pkt_capture(struct __sk_buff *skb,
+					const struct pkt_info *pi,
+					const bool nf)
 {
-	HONE_CLASSES(SKB_CLASS)
+	__u32 n = pi->caplen;
+
+	if (n <= 64)
+		pkt_emit(skb, pi, 64, nf);
+	else if (n <= 128)
+		pkt_emit(skb, pi, 128, nf);
+	else if (n <= 256)
+		pkt_emit(skb, pi, 256, nf);
+	else if (n <= 512)
+		pkt_emit(skb, pi, 512, nf);
+	else if (n <= 1024)
+		pkt_emit(skb, pi, 1024, nf);
+	else if (n <= 2048)
+		pkt_emit(skb, pi, 2048, nf);
+	else if (n <= 4096)
+		pkt_emit(skb, pi, 4096, nf);
+	else if (n <= 8192)
+		pkt_emit(skb, pi, 8192, nf);
+	else if (n <= 16384)
+		pkt_emit(skb, pi, 16384, nf);
+	else if (n <= 32768)
+		pkt_emit(skb, pi, 32768, nf);
+	else
+		pkt_emit(skb, pi, HONE_SNAPLEN_MAX, nf);
 }
 
 static __always_inline int on_skb(struct __sk_buff *skb, __u32 dir)
@@ -240,7 +266,7 @@ static __always_inline int on_skb(struct __sk_buff *skb, __u32 dir)
 	pi.protocol = bpf_ntohs(skb->protocol);
 	pi.caplen = pi.len < snaplen ? pi.len : snaplen;
 	pkt_task(&pi);
-	skb_capture(skb, &pi);
+	pkt_capture(skb, &pi, false);
 	return 1;
 }
 
@@ -558,7 +584,7 @@ int hone_snap(struct bpf_iter__task_file *ctx)
 #define IPPROTO_UDPLITE_ 136
 
 /* Finds the IPv4 L4 protocol and, for ICMP, the message type. */
-static __always_inline __u32 nf_l4_v4(const unsigned char *nh, int *type)
+static __always_inline __u32 nf_l4_v4(const unsigned char *nh, __u8 *type)
 {
 	struct iphdr ip;
 
@@ -570,7 +596,7 @@ static __always_inline __u32 nf_l4_v4(const unsigned char *nh, int *type)
 }
 
 /* Same for IPv6, skipping up to four extension headers. */
-static __always_inline __u32 nf_l4_v6(const unsigned char *nh, int *type)
+static __always_inline __u32 nf_l4_v6(const unsigned char *nh, __u8 *type)
 {
 	__u8 next, eh[2];
 	__u32 off = 40;
@@ -587,19 +613,18 @@ static __always_inline __u32 nf_l4_v6(const unsigned char *nh, int *type)
 		next = eh[0];
 	}
 	if (next == IPPROTO_ICMPV6_)
-		bpf_probe_read_kernel(type, 1, nh + (off & 0xfff));
+		bpf_probe_read_kernel(type, 1, nh + off);
 	return next;
 }
 
 /*
- * LOCAL_IN: cgroup_skb ingress sees what a TCP, UDP, SCTP, ping or raw
- * socket receives. Report what the kernel consumes itself: no early
- * demuxed socket (or a TIME_WAIT one), not a socket protocol, not an
- * echo reply.
+ * LOCAL_IN without an early-demuxed socket: cgroup_skb ingress will see
+ * what a TCP, UDP, SCTP, ping or raw socket receives. Report what the
+ * kernel consumes itself: not a socket protocol, not an echo reply.
  */
 static __always_inline bool nf_in_unowned(const unsigned char *nh, __u8 pf)
 {
-	int type = -1;
+	__u8 type = 255;
 	__u32 proto;
 
 	proto = pf == NFPROTO_IPV4 ? nf_l4_v4(nh, &type) : nf_l4_v6(nh, &type);
@@ -611,35 +636,6 @@ static __always_inline bool nf_in_unowned(const unsigned char *nh, __u8 pf)
 	if (proto == IPPROTO_ICMPV6_ && type == 129)
 		return false;
 	return true;
-}
-
-static __always_inline void nf_emit(const struct pkt_info *pi,
-				    const __u32 cls)
-{
-	struct hone_packet *p;
-	__u32 caplen = pi->caplen;
-
-	p = bpf_ringbuf_reserve(&hone_rb, sizeof(*p) + cls, 0);
-	if (!p) {
-		count(HONE_C_PKT_DROP);
-		return;
-	}
-	if (caplen &&
-	    bpf_probe_read_kernel(p + 1, bound_len(caplen, cls), pi->src))
-		caplen = 0;
-	pkt_fill(p, pi, caplen);
-	bpf_ringbuf_submit(p, wakeup_flags());
-}
-
-#define NF_CLASS(cls)					\
-	if (pi->caplen <= (cls)) {			\
-		nf_emit(pi, (cls));			\
-		return;					\
-	}
-
-static __always_inline void nf_capture(const struct pkt_info *pi)
-{
-	HONE_CLASSES(NF_CLASS)
 }
 
 SEC("socket")
@@ -654,9 +650,13 @@ int hone_nf(struct bpf_nf_ctx *ctx)
 	struct pkt_info pi = {};
 	__u8 pf = st->pf;
 
+	/*
+	 * cgroup_skb sees packets of full sockets, not of TIME_WAIT ones
+	 * (their ACKs and RSTs), nor packets without a socket.
+	 */
 	if (sk && sk->__sk_common.skc_state != TCP_TIME_WAIT)
 		return NF_ACCEPT;
-	if (st->hook == NF_INET_LOCAL_IN && !nf_in_unowned(nh, pf))
+	if (!sk && st->hook == NF_INET_LOCAL_IN && !nf_in_unowned(nh, pf))
 		return NF_ACCEPT;
 	count(HONE_C_NF_SEEN);
 	if (sk)
@@ -674,7 +674,7 @@ int hone_nf(struct bpf_nf_ctx *ctx)
 	}
 	pi.src = nh;
 	pkt_task(&pi);
-	nf_capture(&pi);
+	pkt_capture(NULL, &pi, true);
 	return NF_ACCEPT;
 }
 

@@ -60,11 +60,11 @@ struct hone_rec_hdr {
 #define HONE_DIR_OUT		2	/* sent / send */
 
 /* struct hone_packet.flags */
-#define HONE_PKT_NETFILTER	(1U << 0) /* from netfilter, else cgroup_skb */
-#define HONE_PKT_TASK		(1U << 1) /* ran in task context: pid/tid valid */
-#define HONE_PKT_CTX_UNKNOWN	(1U << 2) /* context unknown: pid/tid = current */
+#define HONE_PKT_NETFILTER	(1U << 0) /* netfilter, else cgroup_skb */
+#define HONE_PKT_TASK		(1U << 1) /* task context: pid/tid valid */
+#define HONE_PKT_CTX_UNKNOWN	(1U << 2) /* unknown: pid/tid = current */
 /* Task context means not in a softirq: tp_btf/softirq_entry..exit. */
-#define HONE_PKT_LINEAR		(1U << 3) /* only the linear part was readable */
+#define HONE_PKT_LINEAR		(1U << 3) /* only the linear part read */
 
 /*
  * HONE_REC_PACKET: one IPv4/IPv6 packet, followed by caplen bytes that
@@ -79,8 +79,8 @@ struct hone_packet {
 	__u32 pid;		/* current tgid if HONE_PKT_TASK, else 0 */
 	__u32 tid;		/* current tid if HONE_PKT_TASK, else 0 */
 	__u32 ifindex;		/* interface index, 0 if unknown */
-	__u32 len;		/* packet length from the IP header (skb->len) */
-	__u32 caplen;		/* bytes of packet data following the struct */
+	__u32 len;		/* length from the IP header (skb->len) */
+	__u32 caplen;		/* bytes of data after the struct */
 	__u32 dir;		/* HONE_DIR_IN or HONE_DIR_OUT */
 	__u32 protocol;		/* ethertype: 0x0800 IPv4, 0x86dd IPv6 */
 	__u32 flags;		/* HONE_PKT_* */
@@ -132,15 +132,15 @@ struct hone_proc_fork {
 	struct hone_rec_hdr hdr;
 	__u32 pid;		/* child tgid */
 	__u32 tid;		/* child tid */
-	__u32 ppid;		/* child's parent process (real_parent tgid) */
-	__u32 ptid;		/* tid of the thread that called fork/clone */
+	__u32 ppid;		/* child's real_parent tgid */
+	__u32 ptid;		/* tid that called fork/clone */
 	__u32 flags;		/* HONE_FORK_* */
 	__u32 pad;
 	char comm[HONE_COMM_LEN]; /* child comm (the parent's, until exec) */
 };
 
 /* struct hone_proc_exec.flags */
-#define HONE_EXEC_ARGV_TRUNC	 (1U << 0) /* argv longer than HONE_ARGV_MAX */
+#define HONE_EXEC_ARGV_TRUNC	 (1U << 0) /* argv over HONE_ARGV_MAX */
 #define HONE_EXEC_FILENAME_TRUNC (1U << 1) /* filename cut at FILENAME_MAX */
 #define HONE_EXEC_ARGV_FAULT	 (1U << 2) /* argv could not be read */
 
@@ -155,20 +155,20 @@ struct hone_proc_exec {
 	struct hone_rec_hdr hdr;
 	__u32 pid;		/* tgid */
 	__u32 tid;		/* tid (== pid after a successful exec) */
-	__u32 old_tid;		/* tid that called execve (differs if a thread) */
+	__u32 old_tid;		/* tid that called execve */
 	__u32 ppid;		/* real_parent tgid */
 	__u32 uid;		/* effective uid (global) */
 	__u32 gid;		/* effective gid (global) */
 	__u32 flags;		/* HONE_EXEC_* */
 	__u32 filename_len;	/* bytes of filename following the struct */
-	__u32 argv_len;		/* bytes of argv following the filename */
+	__u32 argv_len;		/* bytes of argv after the filename */
 	__u32 pad;
 	char comm[HONE_COMM_LEN]; /* new comm (basename of the program) */
 	/* char filename[filename_len]; char argv[argv_len]; padded to 8 */
 };
 
 /* struct hone_proc_exit.flags */
-#define HONE_EXIT_GROUP_DEAD	(1U << 0) /* last thread: the process ended */
+#define HONE_EXIT_GROUP_DEAD	(1U << 0) /* the process ended */
 #define HONE_EXIT_LEADER	(1U << 1) /* the exiting task is the leader */
 
 /* HONE_REC_PROC_EXIT: a task exited (tp_btf/sched_process_exit). */
@@ -198,8 +198,8 @@ struct hone_snap_socket {
 };
 
 /* struct hone_options.flags */
-#define HONE_OPT_NETFILTER	(1U << 0) /* also attach the netfilter hooks */
-#define HONE_OPT_NO_SNAPSHOT	(1U << 1) /* skip the iter/task_file snapshot */
+#define HONE_OPT_NETFILTER	(1U << 0) /* attach netfilter hooks too */
+#define HONE_OPT_NO_SNAPSHOT	(1U << 1) /* no iter/task_file snapshot */
 
 #define HONE_RINGBUF_DEFAULT	(16U << 20)
 #define HONE_RINGBUF_MIN	(1U << 20)
@@ -210,7 +210,7 @@ struct hone_snap_socket {
 struct hone_options {
 	__u32 abi_version;	/* HONE_ABI_VERSION, or 0 */
 	__u32 flags;		/* HONE_OPT_* */
-	__u32 snaplen;		/* packet bytes to keep; 0 or > max: max */
+	__u32 snaplen;		/* bytes to keep; 0 or > max: max */
 	__u32 self_pid;		/* tgid whose sockets are not reported */
 	__u64 ringbuf_bytes;	/* power of two >= 1 MiB; default 16 MiB */
 	__u64 wakeup_bytes;	/* wake the reader at this much data;
@@ -225,7 +225,7 @@ struct hone_options {
 /* Filled by hone_stats(): sums over all CPUs since hone_start(). */
 struct hone_stats {
 	__u64 packets_seen;	/* packets seen by cgroup_skb */
-	__u64 packets_dropped;	/* packet records lost: ring buffer full */
+	__u64 packets_dropped;	/* packet records lost: ring full */
 	__u64 nf_packets;	/* socketless packets netfilter reported */
 	__u64 self_skipped;	/* packets of self_pid's sockets skipped */
 	__u64 proc_seen;	/* fork/exec/exit events */

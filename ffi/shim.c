@@ -47,8 +47,12 @@ static int hone_load_and_run(struct bpf_load_and_run_opts *opts);
 #define HONE_API	__attribute__((visibility("default")))
 #define HONE_MAX_LINKS	16
 #define HONE_LOG_SIZE	(4U << 20)
-#define HONE_NF_PRIO	(INT_MAX - 1)	/* after filtering, like hone 15.07 */
-#define HONE_NF_TRIES	64		/* priorities to try: one per sensor */
+/*
+ * Netfilter priority: after filtering, as hone 15.07; one step down for
+ * each other sensor already there.
+ */
+#define HONE_NF_PRIO	(INT_MAX - 1)
+#define HONE_NF_TRIES	64
 #define HONE_NF_PROG	"hone_nf"
 
 struct hone_fds {
@@ -105,7 +109,7 @@ static struct hone_sensor {
 
 static const char *failed_step = "";
 static char *load_log;
-static int nf_expected;		/* hone_nf programs the next load must fix */
+static int nf_expected;	/* hone_nf programs the next load fixes */
 
 /* ---- loading ---- */
 
@@ -119,7 +123,8 @@ static int nf_expected;		/* hone_nf programs the next load must fix */
 static int nf_fixup(__u8 *data, size_t size)
 {
 	const size_t name_off = offsetof(union bpf_attr, prog_name);
-	const size_t attr_sz = offsetofend(union bpf_attr, expected_attach_type);
+	const size_t attr_sz =
+		offsetofend(union bpf_attr, expected_attach_type);
 	char name[BPF_OBJ_NAME_LEN] = HONE_NF_PROG;
 	union bpf_attr attr;
 	size_t off;
@@ -322,7 +327,8 @@ static int attach_all(struct hone_sensor *s)
  */
 static int nf_link(int prog, __u32 pf, __u32 hook)
 {
-	const size_t sz = offsetofend(union bpf_attr, link_create.netfilter.flags);
+	const size_t sz =
+		offsetofend(union bpf_attr, link_create.netfilter.flags);
 	union bpf_attr attr;
 	int i, fd = -EBUSY;
 

@@ -189,13 +189,17 @@ def csum(b):
     s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
     s = (s >> 16) + (s & 0xffff)
     return ~(s + (s >> 16)) & 0xffff
+payload = b"hone-icmp-echo"
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
 s.settimeout(2)
-payload = b"hone-icmp-echo"
 h = struct.pack("!BBHHH", 8, 0, 0, 0x4242, 1)
 h = struct.pack("!BBHHH", 8, 0, csum(h + payload), 0x4242, 1)
 s.sendto(h + payload, ("127.0.0.1", 0))
-s.recv(1024)
+while s.recv(1024)[20] != 0: pass
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s6.settimeout(2)
+s6.sendto(struct.pack("!BBHHH", 128, 0, 0, 0x4242, 1) + payload, ("::1", 0))
+while s6.recv(1024)[0] != 129: pass
 `;
 
 const KILLED_SENSOR = `
@@ -422,6 +426,22 @@ Deno.test({
         );
         assert.equal(nf.cookie, 0);
         assert.equal(nf.protocol, 0x800);
+        const nf6 = await rec.waitFor(
+          "netfilter ICMPv6 echo request",
+          (r): r is PacketRecord =>
+            isPacket(r) && r.source === "netfilter" && r.dir === DIR_IN &&
+            r.data[6] === 58 && r.data[40] === 128 &&
+            has(r.data, "hone-icmp-echo"),
+        );
+        assert.equal(nf6.protocol, 0x86dd);
+        // Replies reach a socket (the raw ones here): cgroup_skb only.
+        assert(
+          !rec.all(isPacket).some((r) =>
+            r.source === "netfilter" && has(r.data, "hone-icmp-echo") &&
+            (r.protocol === 0x800 ? r.data[20] === 0 : r.data[40] === 129)
+          ),
+          "netfilter duplicated an echo reply",
+        );
         // The reply goes out through the kernel's ICMP socket: cgroup_skb.
         await rec.waitFor(
           "echo reply",
