@@ -237,8 +237,17 @@ async function capture(
   Deno.removeSignalListener("SIGTERM", onStop);
   Deno.removeSignalListener("SIGUSR1", printCounts);
   if (live) Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
-  // Flush what is held, close the section with its statistics.
+  // Read what is still in the ring, flush what is held, close the section
+  // with its statistics.
   try {
+    if (failure === null && !(args.count > 0 && packets >= args.count)) {
+      for (let i = 0; i < 64; i++) {
+        const batch = await sensor.poll(0);
+        if (!batch.length) break;
+        corr.push(decodeRecords(batch), performance.now());
+        if (await write(corr.drain(performance.now()))) break;
+      }
+    }
     if (failure === null) {
       const rest = corr.drain(performance.now(), true);
       if (args.count > 0 && packets >= args.count) {

@@ -230,6 +230,8 @@ export class SensorCorrelator {
     }
     if (cookie !== 0) this.#waiting++;
     else if (event.type === "packet") this.#countPacket(event);
+    // Held events outlive the batch buffer their bytes point into.
+    if (event.type === "packet") event.data = event.data.slice();
     this.#queue.push({ event, cookie, deadlineMs });
   }
 
