@@ -1,0 +1,203 @@
+import assert from "node:assert/strict";
+import type { HoneEvent, PacketEvent } from "../events/types.ts";
+import type { HoneRecord } from "../records/decode.ts";
+import { SensorCorrelator } from "./sensor_correlator.ts";
+
+const base = { family: 2, type: 1, protocol: 6 };
+
+function pkt(
+  cookie: number,
+  dir: number,
+  extra: Partial<Extract<HoneRecord, { kind: "packet" }>> = {},
+): HoneRecord {
+  return {
+    kind: "packet",
+    tsNs: 5_000_000_123n,
+    cookie,
+    pid: 0,
+    tid: 0,
+    ifindex: 1,
+    len: 40,
+    caplen: 1,
+    dir,
+    protocol: 0x800,
+    flags: 0,
+    source: "cgroup_skb",
+    taskContext: false,
+    data: new Uint8Array([0x45]),
+    ...extra,
+  };
+}
+
+const packets = (e: HoneEvent[]) =>
+  e.filter((x): x is PacketEvent => x.type === "packet");
+
+Deno.test("SensorCorrelator turns boot time into wall-clock time", () => {
+  const c = new SensorCorrelator({ clockOffset: [1_700_000_000, 999_999_990] });
+  c.push([{
+    kind: "sock_create",
+    tsNs: 5_000_000_123n,
+    cookie: 1,
+    pid: 7,
+    tid: 7,
+    ...base,
+  }], 0);
+  const e = c.drain(0)[0] as PacketEvent;
+  assert.deepEqual([e!.sec, e!.nsec], [1_700_000_006, 113]);
+});
+
+Deno.test("SensorCorrelator names the sending thread of an outbound packet", () => {
+  const c = new SensorCorrelator({ clockOffset: [0, 0] });
+  c.push([
+    { kind: "sock_create", tsNs: 1n, cookie: 1, pid: 7, tid: 7, ...base },
+    pkt(1, 2, { pid: 7, tid: 9, taskContext: true }),
+    pkt(1, 1),
+  ], 0);
+  const p = packets(c.drain(0));
+  assert.deepEqual(p.map((x) => [x.dir, x.pid, x.tid, x.conn]), [[
+    "out",
+    7,
+    9,
+    1,
+  ], ["in", 7, null, 1]]);
+});
+
+Deno.test("SensorCorrelator holds a packet until its socket's owner is known, in order", () => {
+  const c = new SensorCorrelator({ clockOffset: [0, 0], holdMs: 100 });
+  const data = new Uint8Array([0x45, 1, 2]);
+  // An accepted socket: no create record; the owner comes with the first recv.
+  c.push([pkt(5, 1, { data }), {
+    kind: "sock_create",
+    tsNs: 2n,
+    cookie: 6,
+    pid: 8,
+    tid: 8,
+    ...base,
+  }], 0);
+  assert.deepEqual(c.drain(10), []);
+  data.fill(0); // the poll buffer is reused: held bytes must have been copied
+  c.push(
+    [{ kind: "sock_use", tsNs: 3n, cookie: 5, pid: 9, tid: 10, dir: 1 }],
+    20,
+  );
+  const out = c.drain(20);
+  assert.deepEqual(out.map((e) => e.type), [
+    "packet",
+    "connection",
+    "connection",
+  ]);
+  const p = out[0] as PacketEvent;
+  assert.deepEqual([p.pid, p.data[0]], [9, 0x45]);
+  // The accepted socket gets an open event at its first use.
+  assert.deepEqual(out[2], {
+    type: "connection",
+    sec: 0,
+    nsec: 3,
+    event: "open",
+    conn: 5,
+    pid: 9,
+  });
+});
+
+Deno.test("SensorCorrelator gives up on an unknown owner after the hold time", () => {
+  const c = new SensorCorrelator({ clockOffset: [0, 0], holdMs: 100 });
+  c.push([pkt(99, 2)], 0);
+  assert.deepEqual(c.drain(50), []);
+  const p = packets(c.drain(101));
+  assert.deepEqual(p.map((x) => x.pid), [null]);
+  assert.equal(c.counts.noProcess, 1);
+});
+
+Deno.test("SensorCorrelator keeps a socket's owner after its release for late packets", () => {
+  const c = new SensorCorrelator({ clockOffset: [0, 0] });
+  c.push([
+    { kind: "snap_socket", tsNs: 1n, cookie: 3, pid: 11, fd: 4, ...base },
+    { kind: "sock_release", tsNs: 2n, cookie: 3, pid: 11, tid: 11 },
+    pkt(3, 1),
+  ], 0);
+  const out = c.drain(0);
+  assert.deepEqual(out.map((e) => e.type === "connection" ? e.event : e.type), [
+    "open",
+    "close",
+    "packet",
+  ]);
+  assert.equal(packets(out)[0]!.pid, 11);
+});
+
+Deno.test("SensorCorrelator reports process events with names and exit codes", () => {
+  const c = new SensorCorrelator({
+    clockOffset: [0, 0],
+    userName: (u) => u === 0 ? "root" : null,
+    groupName: (g) => g === 0 ? "root" : null,
+  });
+  c.push([
+    {
+      kind: "proc_fork",
+      tsNs: 1n,
+      pid: 20,
+      tid: 20,
+      ppid: 1,
+      ptid: 1,
+      flags: 0,
+      thread: false,
+      kthread: false,
+      comm: "sh",
+    },
+    {
+      kind: "proc_fork",
+      tsNs: 1n,
+      pid: 20,
+      tid: 21,
+      ppid: 1,
+      ptid: 20,
+      flags: 1,
+      thread: true,
+      kthread: false,
+      comm: "sh",
+    },
+    {
+      kind: "proc_exec",
+      tsNs: 2n,
+      pid: 20,
+      tid: 20,
+      oldTid: 20,
+      ppid: 1,
+      uid: 0,
+      gid: 0,
+      flags: 0,
+      filename: "/bin/echo",
+      argv: ["echo", "hi"],
+      argvBytes: new Uint8Array(0),
+      truncated: false,
+      comm: "echo",
+    },
+    {
+      kind: "proc_exit",
+      tsNs: 3n,
+      pid: 20,
+      tid: 21,
+      exitCode: 0,
+      flags: 0,
+      groupDead: false,
+      leader: false,
+    },
+    {
+      kind: "proc_exit",
+      tsNs: 4n,
+      pid: 20,
+      tid: 20,
+      exitCode: 3 << 8,
+      flags: 3,
+      groupDead: true,
+      leader: true,
+    },
+  ], 0);
+  const out = c.drain(0).map((e) =>
+    e.type === "process" ? [e.event, e.pid, e.user, e.argv, e.exitCode] : null
+  );
+  assert.deepEqual(out, [
+    ["fork", 20, null, null, null],
+    ["exec", 20, "root", ["echo", "hi"], null],
+    ["exit", 20, null, null, 3],
+  ]);
+});
