@@ -23,6 +23,10 @@ BUILD := $(CURDIR)/build
 APT_PACKAGES := tshark tcpdump bpftool libbpf-dev iproute2 iputils-ping jq \
 	procps psmisc
 export DENO_NO_UPDATE_CHECK := 1
+# Caches stay inside the tree, so a bare environment (no HOME) works too.
+export DENO_DIR := $(TOOLS)/deno-dir
+export ZIG_GLOBAL_CACHE_DIR := $(TOOLS)/zig-cache
+export ZIG_LOCAL_CACHE_DIR := $(TOOLS)/zig-cache
 export NO_COLOR := 1
 
 ifeq ($(V),1)

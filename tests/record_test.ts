@@ -165,6 +165,7 @@ Deno.test({
   const ping = await run("ping", ["-c", "1", "-W", "2", "127.0.0.1"]);
   const ping6 = await run("ping", ["-c", "1", "-W", "2", "::1"]);
   assert.equal(ping.code, 0, ping.stderr);
+  assert.equal(ping6.code, 0, ping6.stderr);
   for (const p of [udpOld, tcpOld, tcp6, c4, c6, cu]) await p.child.status;
   await new Promise((r) => setTimeout(r, 1000));
   const j = await stop(json);
