@@ -378,9 +378,10 @@ Deno.test({
   async fn() {
     const { withShim } = await standIn();
     const cache = `${await Deno.makeTempDir({ dir: tmpRoot })}/cache`;
+    // A clean environment: an inherited DENO_DIR would be kept as it is.
     const env = { HONE_CACHE_DIR: cache };
 
-    let rep = report(await run(withShim, ["x"], { env }));
+    let rep = report(await run(withShim, ["x"], { env, clearEnv: true }));
     assert.equal((await Deno.stat(cache)).mode! & 0o777, 0o700);
     const names = [...Deno.readDirSync(cache)].map((e) => e.name).sort();
     assert.equal(names.length, 2, names.join(" "));
@@ -393,12 +394,12 @@ Deno.test({
     assert.equal(first.size, (await Deno.stat(Deno.execPath())).size);
 
     // reused as is
-    rep = report(await run(withShim, ["x"], { env }));
+    rep = report(await run(withShim, ["x"], { env, clearEnv: true }));
     assert.equal((await Deno.stat(bin)).ino, first.ino);
 
     // a damaged copy is replaced
     await Deno.truncate(bin, 1000);
-    rep = report(await run(withShim, ["x"], { env }));
+    rep = report(await run(withShim, ["x"], { env, clearEnv: true }));
     assert.equal((await Deno.stat(bin)).size, first.size);
     assert.equal(rep.execPath, bin);
   },
