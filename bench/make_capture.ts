@@ -126,9 +126,16 @@ async function writeAll(f: Deno.FsFile, b: Uint8Array): Promise<void> {
  * @param path Output file.
  * @param packets Number of packets.
  */
-export async function makeCapture(path: string, packets: number): Promise<void> {
+export async function makeCapture(
+  path: string,
+  packets: number,
+): Promise<void> {
   const w = new PcapngWriter({ snaplen: SNAPLEN, os: "Linux bench 6.12" });
-  const f = await Deno.open(path, { write: true, create: true, truncate: true });
+  const f = await Deno.open(path, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
   let ns = 0;
   const stamp = () => {
     ns += STEP_NS;
@@ -192,7 +199,10 @@ export async function makeCapture(path: string, packets: number): Promise<void> 
         batch.push(ev);
       }
       // Recent connections are the busiest.
-      const c = open[open.length - 1 - (rnd(8) === 0 ? rnd(open.length) : rnd(Math.min(open.length, 4)))]!;
+      const c = open[
+        open.length - 1 -
+        (rnd(8) === 0 ? rnd(open.length) : rnd(Math.min(open.length, 4)))
+      ]!;
       const outgoing = rnd(2) === 0;
       const len = 60 + rnd(141);
       const cap = Math.min(len, SNAPLEN);

@@ -2,16 +2,19 @@
  * Where `hone read X -w OUT` (pcapng → pcapng) spends its time, stage by
  * stage, in one process (no start-up cost):
  *
- *     deno run -A bench/profile_read.ts CAPTURE [RUNS]
+ *     deno run -A bench/profile_read.ts CAPTURE [RUNS] [CHUNK_BYTES]
  *
- * - read:        readChunks() over the file, nothing else (the CLI's I/O)
- * - decode:      CaptureDecoder.push() over the file in memory, 1 MiB chunks
- * - connpids:    ConnPids.apply() over the decoded batches
- * - encode:      PcapngWriter.encode() of the decoded batches
- * - pipeline:    read + decode + connpids + encode + write to /dev/null, as
- *                `hone read` does it
+ * - read:      readChunks() over the file and nothing else (the CLI's input)
+ * - decode:    CaptureDecoder.push() of the file, already in memory, in
+ *              CHUNK_BYTES pieces (default 1 MiB, as readChunks() yields)
+ * - connpids:  ConnPids.apply() of each decoded batch
+ * - encode:    PcapngWriter.encode() of each decoded batch
+ * - pipeline:  read + decode + connpids + encode + write to /dev/null, as
+ *              `hone read X -w /dev/null` does it
  *
- * Each stage runs RUNS times (default 3); the best time is shown.
+ * decode, connpids and encode are timed batch by batch in one streaming
+ * pass, so no batch outlives its encoding (as in the CLI). Each line is the
+ * best of RUNS passes (default 5), with every pass listed.
  *
  * @module
  */
@@ -23,94 +26,114 @@ import { decodeCapture, readChunks } from "../src/readers/read_capture.ts";
 import { PcapngWriter } from "../src/writers/pcapng/pcapng_writer.ts";
 import { writeAll } from "../src/cli/output.ts";
 
-const CHUNK = 1 << 20;
 const te = new TextEncoder();
 const say = (s: string) => Deno.stdout.writeSync(te.encode(s + "\n"));
 
-function packetsIn(batches: HoneEvent[][]): number {
-  let n = 0;
-  for (const b of batches) for (const e of b) if (e.type === "packet") n++;
-  return n;
+interface Pass {
+  decode: number;
+  connpids: number;
+  encode: number;
+  packets: number;
 }
 
-function decodeAll(bytes: Uint8Array, keep = true): HoneEvent[][] {
+/** One streaming pass over the in-memory capture, timing each stage. */
+function streamPass(bytes: Uint8Array, chunk: number): Pass {
   const dec = new CaptureDecoder();
-  const batches: HoneEvent[][] = [];
-  for (let at = 0; at < bytes.length; at += CHUNK) {
+  const conns = new ConnPids();
+  const w = new PcapngWriter();
+  const r: Pass = { decode: 0, connpids: 0, encode: 0, packets: 0 };
+  let sink = 0;
+  for (let at = 0; at <= bytes.length; at += chunk) {
     const out: HoneEvent[] = [];
-    dec.push(bytes.subarray(at, Math.min(at + CHUNK, bytes.length)), out);
-    if (keep) batches.push(out);
+    const t0 = performance.now();
+    if (at < bytes.length) {
+      dec.push(bytes.subarray(at, Math.min(at + chunk, bytes.length)), out);
+    } else dec.finish(out);
+    const t1 = performance.now();
+    conns.apply(out);
+    const t2 = performance.now();
+    sink += w.encode(out).length;
+    const t3 = performance.now();
+    r.decode += t1 - t0;
+    r.connpids += t2 - t1;
+    r.encode += t3 - t2;
+    for (const e of out) if (e.type === "packet") r.packets++;
   }
-  const out: HoneEvent[] = [];
-  dec.finish(out);
-  batches.push(out);
-  return batches;
+  if (sink === 0) throw new Error("nothing encoded");
+  return r;
 }
 
-async function best(
-  name: string,
-  runs: number,
-  packets: number,
-  f: () => unknown,
-): Promise<number> {
-  let min = Infinity;
-  const all: string[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    await f();
-    const ms = performance.now() - t;
-    all.push(ms.toFixed(0));
-    min = Math.min(min, ms);
-  }
+function line(name: string, packets: number, runs: number[]): void {
+  const min = Math.min(...runs);
   const pps = packets / (min / 1000);
   say(
-    `${name.padEnd(12)} ${min.toFixed(0).padStart(6)} ms  ${
+    `${name.padEnd(9)} ${min.toFixed(0).padStart(6)} ms ${
       (pps / 1e6).toFixed(2).padStart(6)
-    } M packets/s  ${(1e6 * min / packets).toFixed(0).padStart(5)} ns/packet  (runs: ${all.join(" ")} ms)`,
+    } M packets/s ${(1e6 * min / packets).toFixed(0).padStart(5)} ns/packet` +
+      `  (runs: ${runs.map((x) => x.toFixed(0)).join(" ")})`,
   );
-  return min;
+}
+
+async function timed(f: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await f();
+  return performance.now() - t;
 }
 
 if (import.meta.main) {
-  const [path, runsArg] = Deno.args;
+  const [path, runsArg, chunkArg] = Deno.args;
   if (!path) {
     Deno.stderr.writeSync(
-      te.encode("usage: deno run -A bench/profile_read.ts CAPTURE [RUNS]\n"),
+      te.encode(
+        "usage: deno run -A bench/profile_read.ts CAPTURE [RUNS] [CHUNK_BYTES]\n",
+      ),
     );
     Deno.exit(2);
   }
-  const runs = Number(runsArg ?? 3);
-  const bytes = await Deno.readFile(path);
-  const batches = decodeAll(bytes);
-  const packets = packetsIn(batches);
-  say(`${path}: ${bytes.length} bytes, ${packets} packets, best of ${runs}`);
+  const runs = Number(runsArg ?? 5);
+  const chunk = Number(chunkArg ?? 1 << 20);
 
-  await best("read", runs, packets, async () => {
-    using f = await Deno.open(path);
-    let n = 0;
-    for await (const c of readChunks(f)) n += c.length;
-    return n;
-  });
-  await best("decode", runs, packets, () => decodeAll(bytes, false));
-  await best("connpids", runs, packets, () => {
-    const c = new ConnPids();
-    for (const b of batches) c.apply(b);
-  });
-  await best("encode", runs, packets, () => {
-    const w = new PcapngWriter({ snaplen: 0 });
-    let n = 0;
-    for (const b of batches) n += w.encode(b).length;
-    return n;
-  });
-  await best("pipeline", runs, packets, async () => {
-    using f = await Deno.open(path);
-    using o = await Deno.open("/dev/null", { write: true });
-    const w = new PcapngWriter({ snaplen: 0 });
-    const c = new ConnPids();
-    for await (const b of decodeCapture(readChunks(f))) {
-      c.apply(b);
-      await writeAll(o, w.encode(b));
-    }
-    await writeAll(o, w.encode([]));
-  });
+  const read: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    read.push(
+      await timed(async () => {
+        using f = await Deno.open(path);
+        let n = 0;
+        for await (const c of readChunks(f)) n += c.length;
+        return n;
+      }),
+    );
+  }
+
+  const bytes = await Deno.readFile(path);
+  const passes: Pass[] = [];
+  for (let i = 0; i < runs; i++) passes.push(streamPass(bytes, chunk));
+  const packets = passes[0]!.packets;
+
+  const pipeline: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    pipeline.push(
+      await timed(async () => {
+        using f = await Deno.open(path);
+        using o = await Deno.open("/dev/null", { write: true });
+        const w = new PcapngWriter();
+        const c = new ConnPids();
+        for await (const b of decodeCapture(readChunks(f))) {
+          c.apply(b);
+          await writeAll(o, w.encode(b));
+        }
+        await writeAll(o, w.encode([]));
+      }),
+    );
+  }
+
+  say(
+    `${path}: ${bytes.length} bytes, ${packets} packets, ` +
+      `${chunk}-byte chunks, best of ${runs}`,
+  );
+  line("read", packets, read);
+  line("decode", packets, passes.map((p) => p.decode));
+  line("connpids", packets, passes.map((p) => p.connpids));
+  line("encode", packets, passes.map((p) => p.encode));
+  line("pipeline", packets, pipeline);
 }

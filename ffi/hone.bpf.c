@@ -31,6 +31,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define PF_KTHREAD	0x00200000
 #define TCP_TIME_WAIT	6
 #define NF_ACCEPT	1
+#define MSG_OOB		0x1
+#define MSG_PEEK	0x2
+#define MSG_ERRQUEUE	0x2000
 
 /* Knobs, set by the shim between open and load. */
 const volatile __u32 snaplen = HONE_SNAPLEN_MAX; /* 1..HONE_SNAPLEN_MAX */
@@ -49,18 +52,26 @@ struct {
 	__type(value, struct hone_counters);
 } hone_counters SEC(".maps");
 
-/* The last thread seen creating or using a socket: cookie -> user. */
-struct hone_user {
-	__u32 pid;
-	__u32 tid;
+/*
+ * What hone knows of a socket: cookie -> users and counters (see
+ * struct hone_sock_use). A user is tgid << 32 | tid, as
+ * bpf_get_current_pid_tgid() returns it; 0 is nobody. Index 0 of the
+ * arrays is the send direction, 1 the receive direction.
+ */
+struct hone_sock_state {
+	__u64 user;		/* last thread that created or used it */
+	__u64 dir_user[2];	/* last sender, last reader */
+	__u64 bytes[2];		/* bytes sent, read */
+	__u64 calls[2];		/* successful send, read calls */
+	__u64 lost;		/* bit d: a record of direction d was lost */
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, HONE_SOCK_TABLE);
 	__type(key, __u64);
-	__type(value, struct hone_user);
-} hone_users SEC(".maps");
+	__type(value, struct hone_sock_state);
+} hone_socks SEC(".maps");
 
 /* Cookies of hone's own sockets, whose packets are not reported. */
 struct {
@@ -307,16 +318,34 @@ int BPF_PROG(hone_sirq_out, unsigned int vec)
 
 /* ---- sockets ---- */
 
-static __always_inline void sock_create_emit(struct bpf_sock *sk,
-					     __u64 cookie, __u64 id)
+static __always_inline __u32 task_netns(struct task_struct *t)
 {
+	return BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
+}
+
+static __always_inline __u32 sock_netns(struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+SEC("cgroup/sock_create")
+int hone_sk_create(struct bpf_sock *sk)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	struct hone_sock_state st = { .user = id };
 	struct hone_sock_create *r;
 
+	if (is_self_pid(id >> 32)) {
+		add_self(cookie);
+		return 1;
+	}
+	bpf_map_update_elem(&hone_socks, &cookie, &st, BPF_ANY);
 	count(HONE_C_SOCK_SEEN);
 	r = bpf_ringbuf_reserve(&hone_rb, sizeof(*r), 0);
 	if (!r) {
 		count(HONE_C_SOCK_DROP);
-		return;
+		return 1;
 	}
 	hdr_fill(&r->hdr, HONE_REC_SOCK_CREATE, sizeof(*r));
 	r->cookie = cookie;
@@ -325,23 +354,12 @@ static __always_inline void sock_create_emit(struct bpf_sock *sk,
 	r->family = sk->family;
 	r->type = sk->type;
 	r->protocol = sk->protocol;
-	r->pad = 0;
+	/*
+	 * The hook runs for sockets of socket(2) only (not kernel ones),
+	 * which __sock_create() puts in current's network namespace.
+	 */
+	r->netns = task_netns(bpf_get_current_task_btf());
 	bpf_ringbuf_submit(r, wakeup_flags());
-}
-
-SEC("cgroup/sock_create")
-int hone_sk_create(struct bpf_sock *sk)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	__u64 cookie = bpf_get_socket_cookie(sk);
-	struct hone_user u = { .pid = id >> 32, .tid = (__u32)id };
-
-	if (is_self_pid(u.pid)) {
-		add_self(cookie);
-		return 1;
-	}
-	bpf_map_update_elem(&hone_users, &cookie, &u, BPF_ANY);
-	sock_create_emit(sk, cookie, id);
 	return 1;
 }
 
@@ -352,7 +370,7 @@ int hone_sk_release(struct bpf_sock *sk)
 	__u64 cookie = bpf_get_socket_cookie(sk);
 	struct hone_sock_release *r;
 
-	bpf_map_delete_elem(&hone_users, &cookie);
+	bpf_map_delete_elem(&hone_socks, &cookie);
 	if (hone_pid && !bpf_map_delete_elem(&hone_self, &cookie))
 		return 1;
 	count(HONE_C_SOCK_SEEN);
@@ -369,39 +387,79 @@ int hone_sk_release(struct bpf_sock *sk)
 	return 1;
 }
 
-/* Emits SOCK_USE only when the socket's user thread changes. */
-static __always_inline int on_use(struct sock *sk, __u32 dir)
+/* TCP: the sequence number of the first byte of a call of len bytes. */
+static __always_inline __u32 use_tcp_seq(struct sock *sk, __u32 dir,
+					 __u32 len, __u32 *flags)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct hone_user u = { .pid = id >> 32, .tid = (__u32)id };
-	struct hone_user *last;
-	struct hone_sock_use *r;
-	__u16 family = sk->__sk_common.skc_family;
-	__u64 cookie;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 
-	if (family != AF_INET && family != AF_INET6)
+	if (!tp)
+		return 0;
+	*flags |= HONE_USE_TCP_SEQ;
+	return (dir == HONE_DIR_OUT ? tp->write_seq : tp->copied_seq) - len;
+}
+
+/*
+ * Counts a successful send or read (ret >= 0) and emits SOCK_USE when
+ * the thread differs from the socket's last user or from the last user
+ * of this direction (d: 0 send, 1 read). The state of a socket not seen
+ * before starts here, at zero. The user changes only once the record is
+ * written, so a lost record is retried at the next call.
+ */
+static __always_inline int on_use(struct sock *sk, int ret, __u32 dir)
+{
+	const int d = dir == HONE_DIR_OUT ? 0 : 1;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct hone_sock_state *st, zero = {};
+	__u16 family = sk->__sk_common.skc_family;
+	__u64 cookie, bytes, calls;
+	struct hone_sock_use *r;
+	__u32 flags = 0;
+
+	if (ret < 0 || (family != AF_INET && family != AF_INET6))
 		return 0;
 	cookie = bpf_get_socket_cookie(sk);
-	if (is_self_pid(u.pid)) {
+	if (is_self_pid(id >> 32)) {
 		add_self(cookie);
 		return 0;
 	}
-	last = bpf_map_lookup_elem(&hone_users, &cookie);
-	if (last && last->pid == u.pid && last->tid == u.tid)
+	st = bpf_map_lookup_elem(&hone_socks, &cookie);
+	if (!st) {
+		if (!bpf_map_update_elem(&hone_socks, &cookie, &zero,
+					 BPF_NOEXIST))
+			flags = HONE_USE_FIRST;
+		st = bpf_map_lookup_elem(&hone_socks, &cookie);
+		if (!st)
+			return 0;
+	}
+	bytes = __sync_fetch_and_add(&st->bytes[d], (__u32)ret);
+	calls = __sync_fetch_and_add(&st->calls[d], 1);
+	if (st->user == id && st->dir_user[d] == id && !flags)
 		return 0;
-	bpf_map_update_elem(&hone_users, &cookie, &u, BPF_ANY);
 	count(HONE_C_SOCK_SEEN);
 	r = bpf_ringbuf_reserve(&hone_rb, sizeof(*r), 0);
 	if (!r) {
 		count(HONE_C_SOCK_DROP);
+		if (!(st->lost & (1ULL << d)))
+			__sync_fetch_and_or(&st->lost, 1ULL << d);
 		return 0;
+	}
+	st->user = id;
+	st->dir_user[d] = id;
+	if (st->lost & (1ULL << d)) {
+		__sync_fetch_and_and(&st->lost, ~(1ULL << d));
+		flags |= HONE_USE_LOST;
 	}
 	hdr_fill(&r->hdr, HONE_REC_SOCK_USE, sizeof(*r));
 	r->cookie = cookie;
-	r->pid = u.pid;
-	r->tid = u.tid;
+	r->pid = id >> 32;
+	r->tid = (__u32)id;
 	r->dir = dir;
-	r->pad = 0;
+	r->len = ret;
+	r->bytes_before = bytes;
+	r->calls_before = calls;
+	r->tcp_seq = use_tcp_seq(sk, dir, ret, &flags);
+	r->flags = flags;
 	bpf_ringbuf_submit(r, wakeup_flags());
 	return 0;
 }
@@ -409,13 +467,16 @@ static __always_inline int on_use(struct sock *sk, __u32 dir)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(hone_send, struct sock *sk, int ret, int flags)
 {
-	return on_use(sk, HONE_DIR_OUT);
+	return on_use(sk, ret, HONE_DIR_OUT);
 }
 
+/* Peeks, error queue and urgent data are not the byte stream: skipped. */
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(hone_recv, struct sock *sk, int ret, int flags)
 {
-	return on_use(sk, HONE_DIR_IN);
+	if (flags & (MSG_PEEK | MSG_ERRQUEUE | MSG_OOB))
+		return 0;
+	return on_use(sk, ret, HONE_DIR_IN);
 }
 
 /* ---- processes ---- */
@@ -439,7 +500,8 @@ int BPF_PROG(hone_fork, struct task_struct *parent, struct task_struct *child)
 	r->ptid = parent->pid;
 	r->flags = (pid != tid ? HONE_FORK_THREAD : 0) |
 		   (child->flags & PF_KTHREAD ? HONE_FORK_KTHREAD : 0);
-	r->pad = 0;
+	r->netns = task_netns(child);
+	r->cgroup_id = BPF_CORE_READ(child, cgroups, dfl_cgrp, kn, id);
 	bpf_probe_read_kernel(r->comm, sizeof(r->comm), child->comm);
 	bpf_ringbuf_submit(r, wakeup_flags());
 	return 0;
@@ -467,18 +529,123 @@ static __always_inline __u32 exec_argv(struct task_struct *p, char *dst,
 	return n;
 }
 
+#define HONE_NAME_MAX	255	/* a path component, NAME_MAX */
+
+/*
+ * Scratch room where exe_path() builds a path backwards, per CPU (the
+ * tracepoint runs with preemption off, and the kernel does not nest a
+ * program in itself on one CPU): the path ends at HONE_EXE_MAX - 1 and
+ * the room is twice that, so the verifier can bound the copy out.
+ */
+struct hone_path {
+	char buf[2 * HONE_EXE_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hone_path);
+} hone_path SEC(".maps");
+
+struct exe_walk {
+	struct dentry *d;	/* next dentry to name */
+	struct dentry *root;	/* root dentry of mnt */
+	struct mount *mnt;	/* mount d is on */
+	__u32 pos;		/* the path so far starts at buf[pos] */
+	__u32 depth;		/* components so far */
+	__u32 done;		/* reached the root */
+};
+
+/* One step up: cross to the parent mount, or prepend "/" + d's name. */
+static long exe_step(__u64 i, struct exe_walk *w)
+{
+	struct dentry *d = w->d, *parent;
+	struct mount *mnt = w->mnt, *up;
+	struct hone_path *p;
+	__u32 key = 0, len, pos;
+
+	if (d == w->root) {
+		up = BPF_CORE_READ(mnt, mnt_parent);
+		if (!up || up == mnt) {
+			w->done = 1;
+			return 1;
+		}
+		w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->root = BPF_CORE_READ(up, mnt.mnt_root);
+		w->mnt = up;
+		return 0;
+	}
+	parent = BPF_CORE_READ(d, d_parent);
+	if (!parent || parent == d) {
+		w->done = 1;
+		return 1;
+	}
+	len = BPF_CORE_READ(d, d_name.len);
+	if (len > HONE_NAME_MAX || len + 1 > w->pos ||
+	    w->depth >= HONE_EXE_DEPTH)
+		return 1;
+	p = bpf_map_lookup_elem(&hone_path, &key);
+	if (!p)
+		return 1;
+	pos = w->pos - len;
+	bpf_probe_read_kernel(p->buf + (pos & (HONE_EXE_MAX - 1)),
+			      len & HONE_NAME_MAX, BPF_CORE_READ(d, d_name.name));
+	pos--;
+	p->buf[pos & (HONE_EXE_MAX - 1)] = '/';
+	w->pos = pos;
+	w->depth++;
+	w->d = parent;
+	return 0;
+}
+
+/*
+ * Writes the path of bprm->file to dst as d_path() would give it, since
+ * tp_btf may not call bpf_d_path(): walks up the dentries, crossing
+ * mount points, to the root of the mount namespace. Returns the length
+ * (< HONE_EXE_MAX); a path that does not fit keeps its tail and sets
+ * HONE_EXEC_EXE_TRUNC.
+ */
+static __always_inline __u32 exe_path(struct linux_binprm *bprm, char *dst,
+				      __u32 *flags)
+{
+	struct vfsmount *vfs = BPF_CORE_READ(bprm, file, f_path.mnt);
+	struct exe_walk w = {
+		.d = BPF_CORE_READ(bprm, file, f_path.dentry),
+		.root = BPF_CORE_READ(vfs, mnt_root),
+		.mnt = (void *)vfs - bpf_core_field_offset(struct mount, mnt),
+		.pos = HONE_EXE_MAX - 1,
+	};
+	struct hone_path *p;
+	__u32 key = 0, len;
+
+	if (!w.d || !vfs)
+		return 0;
+	bpf_loop(HONE_EXE_DEPTH + 8, exe_step, &w, 0);
+	if (!w.done)
+		*flags |= HONE_EXEC_EXE_TRUNC;
+	p = bpf_map_lookup_elem(&hone_path, &key);
+	if (!p)
+		return 0;
+	len = (HONE_EXE_MAX - 1 - w.pos) & (HONE_EXE_MAX - 1);
+	if (bpf_probe_read_kernel(dst, len,
+				  p->buf + (w.pos & (HONE_EXE_MAX - 1))))
+		return 0;
+	return len;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(hone_exec, struct task_struct *p, pid_t old_pid,
 	     struct linux_binprm *bprm)
 {
 	struct hone_proc_exec *r;
-	__u32 flen = 0, alen, flags = 0;
+	__u32 flen = 0, alen, elen, flags = 0;
 	char *data;
 	long ret;
 
 	count(HONE_C_PROC_SEEN);
 	r = bpf_ringbuf_reserve(&hone_rb, sizeof(*r) + HONE_FILENAME_MAX +
-				HONE_ARGV_MAX, 0);
+				HONE_ARGV_MAX + HONE_EXE_MAX, 0);
 	if (!r) {
 		count(HONE_C_PROC_DROP);
 		return 0;
@@ -492,9 +659,10 @@ int BPF_PROG(hone_exec, struct task_struct *p, pid_t old_pid,
 			flags |= HONE_EXEC_FILENAME_TRUNC;
 	}
 	alen = exec_argv(p, data + flen, &flags);
+	elen = exe_path(bprm, data + flen + alen, &flags);
 
 	hdr_fill(&r->hdr, HONE_REC_PROC_EXEC,
-		 sizeof(*r) + HONE_ALIGN8(flen + alen));
+		 sizeof(*r) + HONE_ALIGN8(flen + alen + elen));
 	r->pid = p->tgid;
 	r->tid = p->pid;
 	r->old_tid = old_pid;
@@ -504,6 +672,9 @@ int BPF_PROG(hone_exec, struct task_struct *p, pid_t old_pid,
 	r->flags = flags;
 	r->filename_len = flen;
 	r->argv_len = alen;
+	r->exe_len = elen;
+	r->cgroup_id = bpf_get_current_cgroup_id();
+	r->netns = task_netns(p);
 	r->pad = 0;
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	bpf_ringbuf_submit(r, wakeup_flags());
@@ -540,7 +711,7 @@ int hone_snap(struct bpf_iter__task_file *ctx)
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
 	struct hone_snap_socket r = {};
-	struct hone_user u = {};
+	struct hone_sock_state st = {};
 	struct socket *sock;
 	struct sock *sk;
 
@@ -561,12 +732,14 @@ int hone_snap(struct bpf_iter__task_file *ctx)
 		add_self(r.cookie);
 		return 0;
 	}
-	u.pid = r.pid;
-	bpf_map_update_elem(&hone_users, &r.cookie, &u, BPF_NOEXIST);
+	/* The holder's tid is not known: a thread's use will say it. */
+	st.user = (__u64)r.pid << 32;
+	bpf_map_update_elem(&hone_socks, &r.cookie, &st, BPF_NOEXIST);
 	hdr_fill(&r.hdr, HONE_REC_SNAP_SOCKET, sizeof(r));
 	r.fd = ctx->fd;
 	r.type = sk->sk_type;
 	r.protocol = sk->sk_protocol;
+	r.netns = sock_netns(sk);
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;
 }

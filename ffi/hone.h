@@ -25,7 +25,7 @@
 #include <linux/types.h>
 #endif
 
-#define HONE_ABI_VERSION	1
+#define HONE_ABI_VERSION	2
 
 /* Record types (struct hone_rec_hdr.type). */
 #define HONE_REC_PACKET		1	/* struct hone_packet + data */
@@ -43,6 +43,10 @@
 /* Caps on the variable parts of a PROC_EXEC record. */
 #define HONE_FILENAME_MAX	1024
 #define HONE_ARGV_MAX		4096
+#define HONE_EXE_MAX		1024
+#define HONE_EXE_DEPTH		32	/* path components of the exe */
+/* Sockets whose users and counters the sensor keeps (an LRU table). */
+#define HONE_SOCK_TABLE		65536
 #define HONE_COMM_LEN		16
 
 /* Rounds a record size up to the 8-byte record alignment. */
@@ -96,7 +100,7 @@ struct hone_sock_create {
 	__u32 family;		/* AF_INET 2 or AF_INET6 10 */
 	__u32 type;		/* SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_RAW 3 */
 	__u32 protocol;		/* IPPROTO_* */
-	__u32 pad;
+	__u32 netns;		/* inode number of the socket's network ns */
 };
 
 /* HONE_REC_SOCK_RELEASE: an inet socket was closed (cgroup/sock_release). */
@@ -108,11 +112,57 @@ struct hone_sock_release {
 };
 
 /*
- * HONE_REC_SOCK_USE: a thread sent on or received from an inet socket
- * (tp_btf/sock_send_length, sock_recv_length), and it is not the thread
- * that last created, used or was found holding the socket. A flood of
- * sends by one thread produces one record. This is how accepted sockets,
- * which never pass sock_create, get their owner.
+ * HONE_REC_SOCK_USE: a thread sent on or read from an inet socket
+ * (tp_btf/sock_send_length, sock_recv_length), with the socket's byte
+ * and call counters, so that each byte and datagram of a socket can be
+ * given to the thread that sent or read it.
+ *
+ * Counters. For each socket hone keeps, per direction, the bytes and the
+ * calls of successful sends (send, sendto, sendmsg, sendmmsg: one call
+ * per message, write, sendfile, splice, io_uring) and reads (recv*,
+ * recvmmsg: one per message, read, io_uring), counted from when hone
+ * first saw the socket: its SOCK_CREATE, its SNAP_SOCKET, or the call
+ * whose record carries HONE_USE_FIRST (accepted sockets, sockets used
+ * between the attach and the snapshot, sockets the snapshot missed, and
+ * sockets whose state the LRU table of HONE_SOCK_TABLE forgot): all
+ * counters are 0 just before that point. A HONE_USE_FIRST record wins
+ * over the SNAP_SOCKET of the same socket, which hone_poll() hands out
+ * first although the snapshot was taken later. A call counts when it
+ * returns >= 0; a call that fails counts nowhere. A read with MSG_PEEK,
+ * MSG_ERRQUEUE or MSG_OOB is not stream data: it is not counted and is
+ * not a use (no record, no change of reader). A read that returns 0
+ * counts as a call of 0 bytes (an empty datagram, or TCP EOF).
+ *
+ * When. A record is emitted at the call, after the counters moved, when
+ * the calling thread (pid, tid) differs from the thread that last
+ * created or used the socket in either direction, or from the thread
+ * that last used it in this direction (the last sender and the last
+ * reader are kept apart), or when the counters start (HONE_USE_FIRST).
+ * A flood of calls by one thread gives one record.
+ *
+ * Meaning. Take the records of one socket and one direction in counter
+ * order (calls_before goes up, bytes_before never down). Reader #k (the
+ * k-th record with dir HONE_DIR_IN) read the bytes
+ * [bytes_before_k, bytes_before_k+1) and the datagrams
+ * [calls_before_k, calls_before_k+1) of the socket's receive stream (the
+ * last reader: to the end); sender #k sent the bytes and datagrams
+ * [.._before_k, .._before_k+1) of the send stream. Byte 0 and datagram 0
+ * are the first read (or sent) after hone first saw the socket, as above.
+ * A record whose thread is also the previous one of its direction (sent
+ * because the socket's last user in the other direction differed) only
+ * splits that thread's range in two. For datagram sockets use calls:
+ * datagram n is the n-th datagram the socket's receive queue handed out;
+ * bytes count what the calls returned (a datagram cut by a short buffer
+ * counts its returned bytes only). For TCP, tcp_seq needs no start: it
+ * is the sequence number of this call's first byte, so a range of
+ * stream bytes is a range of sequence numbers.
+ *
+ * Limits. The tracepoints run after the call returns, outside the socket
+ * lock: two threads sending (or reading) on one socket at the same
+ * moment can be counted in the other order than the kernel queued their
+ * data. A record that could not be written (ring buffer full, counted in
+ * sock_dropped) is retried at the thread's next call on the socket, with
+ * HONE_USE_LOST and counters that are later than the change of user.
  */
 struct hone_sock_use {
 	struct hone_rec_hdr hdr;
@@ -120,14 +170,30 @@ struct hone_sock_use {
 	__u32 pid;		/* tgid of the user */
 	__u32 tid;		/* tid of the user */
 	__u32 dir;		/* HONE_DIR_OUT send, HONE_DIR_IN recv */
-	__u32 pad;
+	__u32 len;		/* bytes this call sent or read (its return) */
+	__u64 bytes_before;	/* bytes of direction dir before this call */
+	__u64 calls_before;	/* calls of direction dir before this call */
+	__u32 flags;		/* HONE_USE_* */
+	__u32 tcp_seq;		/* TCP, if HONE_USE_TCP_SEQ: sequence number
+				 * of this call's first byte (write_seq or
+				 * copied_seq after the call, minus len) */
 };
+
+/* struct hone_sock_use.flags */
+#define HONE_USE_FIRST		(1U << 0) /* counters started at this call */
+#define HONE_USE_LOST		(1U << 1) /* an earlier record of this
+					   * direction was lost: the change
+					   * of user happened before this */
+#define HONE_USE_TCP_SEQ	(1U << 2) /* tcp_seq is valid */
 
 /* struct hone_proc_fork.flags */
 #define HONE_FORK_THREAD	(1U << 0) /* new thread in the same process */
 #define HONE_FORK_KTHREAD	(1U << 1) /* new kernel thread (PF_KTHREAD) */
 
-/* HONE_REC_PROC_FORK: a task was created (tp_btf/sched_process_fork). */
+/*
+ * HONE_REC_PROC_FORK: a task was created (tp_btf/sched_process_fork).
+ * cgroup_id and netns are the child's, as the fork left them.
+ */
 struct hone_proc_fork {
 	struct hone_rec_hdr hdr;
 	__u32 pid;		/* child tgid */
@@ -135,7 +201,9 @@ struct hone_proc_fork {
 	__u32 ppid;		/* child's real_parent tgid */
 	__u32 ptid;		/* tid that called fork/clone */
 	__u32 flags;		/* HONE_FORK_* */
-	__u32 pad;
+	__u32 netns;		/* inode number of the network namespace */
+	__u64 cgroup_id;	/* cgroup v2 id (the cgroup directory's inode
+				 * number; bpf_get_current_cgroup_id()) */
 	char comm[HONE_COMM_LEN]; /* child comm (the parent's, until exec) */
 };
 
@@ -143,13 +211,21 @@ struct hone_proc_fork {
 #define HONE_EXEC_ARGV_TRUNC	 (1U << 0) /* argv over HONE_ARGV_MAX */
 #define HONE_EXEC_FILENAME_TRUNC (1U << 1) /* filename cut at FILENAME_MAX */
 #define HONE_EXEC_ARGV_FAULT	 (1U << 2) /* argv could not be read */
+#define HONE_EXEC_EXE_TRUNC	 (1U << 3) /* exe lacks its leading part */
 
 /*
  * HONE_REC_PROC_EXEC: a task executed a new program
- * (tp_btf/sched_process_exec). Followed by filename_len bytes of the
- * filename given to execve (bprm->filename, no NUL), then argv_len bytes
- * of the argument area (mm->arg_start..arg_end: NUL-terminated strings),
- * then zero to 7 pad bytes.
+ * (tp_btf/sched_process_exec), also one that lives for microseconds.
+ * Followed by filename_len bytes of the filename given to execve
+ * (bprm->filename: as the caller wrote it, maybe relative, or
+ * /dev/fd/N for fexecve), then argv_len bytes of the argument area
+ * (mm->arg_start..arg_end: NUL-terminated strings), then exe_len bytes
+ * of the resolved path of the executable file (bprm->file, what
+ * /proc/PID/exe shows: symlinks resolved, the interpreter for a #!
+ * script; built from its dentries up to the root of its mount
+ * namespace, at most HONE_EXE_DEPTH components and HONE_EXE_MAX - 1
+ * bytes, else the tail with HONE_EXEC_EXE_TRUNC), no NULs; then zero to
+ * 7 pad bytes.
  */
 struct hone_proc_exec {
 	struct hone_rec_hdr hdr;
@@ -162,9 +238,12 @@ struct hone_proc_exec {
 	__u32 flags;		/* HONE_EXEC_* */
 	__u32 filename_len;	/* bytes of filename following the struct */
 	__u32 argv_len;		/* bytes of argv after the filename */
+	__u32 exe_len;		/* bytes of exe after argv */
+	__u64 cgroup_id;	/* cgroup v2 id, as in hone_proc_fork */
+	__u32 netns;		/* inode number of the network namespace */
 	__u32 pad;
 	char comm[HONE_COMM_LEN]; /* new comm (basename of the program) */
-	/* char filename[filename_len]; char argv[argv_len]; padded to 8 */
+	/* filename[filename_len], argv[argv_len], exe[exe_len], pad to 8 */
 };
 
 /* struct hone_proc_exit.flags */
@@ -194,7 +273,7 @@ struct hone_snap_socket {
 	__u32 family;		/* AF_INET 2 or AF_INET6 10 */
 	__u32 type;		/* SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_RAW 3 */
 	__u32 protocol;		/* IPPROTO_* */
-	__u32 pad;
+	__u32 netns;		/* inode number of the socket's network ns */
 };
 
 /* struct hone_options.flags */
@@ -261,9 +340,9 @@ _Static_assert(sizeof(struct hone_rec_hdr) == 16, "hone_rec_hdr");
 _Static_assert(sizeof(struct hone_packet) == 56, "hone_packet");
 _Static_assert(sizeof(struct hone_sock_create) == 48, "hone_sock_create");
 _Static_assert(sizeof(struct hone_sock_release) == 32, "hone_sock_release");
-_Static_assert(sizeof(struct hone_sock_use) == 40, "hone_sock_use");
-_Static_assert(sizeof(struct hone_proc_fork) == 56, "hone_proc_fork");
-_Static_assert(sizeof(struct hone_proc_exec) == 72, "hone_proc_exec");
+_Static_assert(sizeof(struct hone_sock_use) == 64, "hone_sock_use");
+_Static_assert(sizeof(struct hone_proc_fork) == 64, "hone_proc_fork");
+_Static_assert(sizeof(struct hone_proc_exec) == 88, "hone_proc_exec");
 _Static_assert(sizeof(struct hone_proc_exit) == 32, "hone_proc_exit");
 _Static_assert(sizeof(struct hone_snap_socket) == 48, "hone_snap_socket");
 _Static_assert(sizeof(struct hone_options) == 544, "hone_options");

@@ -15,7 +15,7 @@ import type {
   SockCreateRecord,
   SockUseRecord,
 } from "../src/records/decode.ts";
-import { DIR_IN, DIR_OUT } from "../src/records/layout.ts";
+import { DIR_IN, DIR_OUT, USE_FIRST } from "../src/records/layout.ts";
 import { openSensor, type Sensor } from "../src/sensor/shim.ts";
 
 const SHIM = Deno.env.get("HONE_SHIM") ||
@@ -39,6 +39,14 @@ function which(cmd: string): string | undefined {
     } catch { /* not here */ }
   }
   return undefined;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
 }
 
 /** Copies what a record views in the poll buffer, so it can be kept. */
@@ -202,6 +210,106 @@ s6.sendto(struct.pack("!BBHHH", 128, 0, 0, 0x4242, 1) + payload, ("::1", 0))
 while s6.recv(1024)[0] != 129: pass
 `;
 
+const PYTHON = "/usr/bin/python3";
+
+/*
+ * A parent and its forked child take turns reading one UDP socket and
+ * one accepted TCP socket (TCP in 7-byte recv calls), the parent sending
+ * the data of each turn first. Prints who read what, as JSON.
+ */
+const SHARED_READS = `
+import json, os, socket
+PATTERN = "PPCPCCPC"
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("127.0.0.1", 0))
+us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+l.bind(("127.0.0.1", 0))
+l.listen(1)
+c = socket.create_connection(l.getsockname())
+a, _ = l.accept()
+go_r, go_w = os.pipe()
+done_r, done_w = os.pipe()
+
+def read_turn(n):
+    d = u.recv(2048)
+    got, calls = b"", 0
+    while len(got) < n:
+        got += a.recv(min(7, n - len(got)))
+        calls += 1
+    return {"reader": os.getpid(), "dgram": d.decode(), "tcp": got.decode(),
+            "calls": calls}
+
+child = os.fork()
+if child == 0:
+    go, done = os.fdopen(go_r), os.fdopen(done_w, "w")
+    for line in go:
+        if line.strip() == "q":
+            break
+        done.write(json.dumps(read_turn(int(line))) + "\\n")
+        done.flush()
+    os._exit(0)
+go, done = os.fdopen(go_w, "w"), os.fdopen(done_r)
+turns = []
+for i, who in enumerate(PATTERN):
+    dgram = "dgram-%d-" % i + "x" * i
+    tcp = "<tcp-%d>" % i + "y" * (3 * i)
+    us.sendto(dgram.encode(), u.getsockname())
+    c.sendall(tcp.encode())
+    if who == "P":
+        turns.append(read_turn(len(tcp)))
+    else:
+        go.write("%d\\n" % len(tcp))
+        go.flush()
+        turns.append(json.loads(done.readline()))
+go.write("q\\n")
+go.flush()
+os.waitpid(child, 0)
+print(json.dumps({"parent": os.getpid(), "child": child, "turns": turns}))
+`;
+
+/*
+ * The parent reads a datagram and 5 TCP bytes, a child peeks at the next
+ * ones (MSG_PEEK, twice), the parent reads them, and a second child reads
+ * the last datagram and 5 bytes. Prints the pids.
+ */
+const PEEK_READS = `
+import json, os, socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("127.0.0.1", 0))
+us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+l.bind(("127.0.0.1", 0))
+l.listen(1)
+c = socket.create_connection(l.getsockname())
+a, _ = l.accept()
+for d in (b"peek-0", b"peek-11", b"peek-222"):
+    us.sendto(d, u.getsockname())
+c.sendall(b"0123456789abcde")
+
+def read():
+    assert len(u.recv(100)) > 0 and len(a.recv(5)) == 5
+
+def fork(fn):
+    pid = os.fork()
+    if pid == 0:
+        fn()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+def peek():
+    for _ in range(2):
+        assert u.recv(100, socket.MSG_PEEK) == b"peek-11"
+        assert a.recv(5, socket.MSG_PEEK) == b"56789"
+
+read()
+peeker = fork(peek)
+read()
+reader = fork(read)
+print(json.dumps({"parent": os.getpid(), "peeker": peeker, "reader": reader}))
+`;
+
 const KILLED_SENSOR = `
 import { openSensor } from "${SHIM_TS}";
 const sensor = openSensor({ shimPath: ${JSON.stringify(SHIM)} });
@@ -230,6 +338,73 @@ const packetWith =
   (cookie: number, dir: number, text: string) =>
   (r: HoneRecord): r is PacketRecord =>
     isPacket(r) && r.cookie === cookie && r.dir === dir && has(r.data, text);
+
+const isUse = (r: HoneRecord): r is SockUseRecord => r.kind === "sock_use";
+
+/** SOCK_USE records of one socket and direction, in counter order. */
+function usesOf(
+  records: HoneRecord[],
+  cookie: number,
+  dir: number,
+): SockUseRecord[] {
+  return records.filter((r): r is SockUseRecord =>
+    isUse(r) && r.cookie === cookie && r.dir === dir
+  ).sort((a, b) => a.callsBefore - b.callsBefore);
+}
+
+/** The record whose range holds `n` (a byte or datagram number). */
+function userAt(
+  uses: SockUseRecord[],
+  n: number,
+  key: "bytesBefore" | "callsBefore",
+): SockUseRecord | undefined {
+  return uses.findLast((u) => u[key] <= n);
+}
+
+/** Inode number of our network namespace, from /proc/self/ns/net. */
+function ourNetns(): number {
+  return Number(/\[(\d+)\]/.exec(Deno.readLinkSync("/proc/self/ns/net"))![1]);
+}
+
+/** Our cgroup v2 id: the inode number of our cgroup's directory. */
+function ourCgroupId(): number {
+  const mount = Deno.readTextFileSync("/proc/mounts").split("\n")
+    .map((l) => l.split(" ")).find((f) => f[2] === "cgroup2")![1]!;
+  const path = /^0::(.*)$/m.exec(Deno.readTextFileSync("/proc/self/cgroup"))!;
+  return Number(Deno.statSync(mount + path[1]!).ino);
+}
+
+/** Payload of an IPv4 TCP or UDP packet, and the TCP sequence number. */
+function l4Payload(p: PacketRecord): { seq: number; data: Uint8Array } {
+  const d = p.data, ihl = (d[0]! & 15) * 4;
+  if (d[9] === 17) return { seq: 0, data: d.subarray(ihl + 8) };
+  const v = new DataView(d.buffer, d.byteOffset, d.length);
+  return {
+    seq: v.getUint32(ihl + 4),
+    data: d.subarray(ihl + (d[ihl + 12]! >> 4) * 4),
+  };
+}
+
+/** Runs a Python script and parses the JSON line it prints. */
+async function runPython<T>(code: string): Promise<T> {
+  const out = await new Deno.Command(PYTHON, {
+    args: ["-c", code],
+    stderr: "inherit",
+  }).output();
+  assert.equal(out.code, 0, "python script failed");
+  return JSON.parse(new TextDecoder().decode(out.stdout)) as T;
+}
+
+/** Waits for the release of each cookie: every record before is in. */
+async function released(rec: Collector, cookies: number[]): Promise<void> {
+  for (const cookie of cookies) {
+    await rec.waitFor(
+      `SOCK_RELEASE of ${cookie}`,
+      (r): r is Extract<HoneRecord, { kind: "sock_release" }> =>
+        r.kind === "sock_release" && r.cookie === cookie,
+    );
+  }
+}
 
 /** BPF program and link ids a process holds fds of (/proc/PID/fdinfo). */
 function bpfIdsHeldBy(pid: number): { progs: number[]; links: number[] } {
@@ -280,6 +455,7 @@ Deno.test({
         );
         assert(snap.fd > 2 && snap.cookie > 0);
         assert.equal(snap.protocol, 6);
+        assert.equal(snap.netns, ourNetns());
       },
     );
 
@@ -294,6 +470,7 @@ Deno.test({
           `client SOCK_CREATE family ${family}`,
           created(client.pid, family as number, 1),
         );
+        assert.equal(sock.netns, ourNetns());
         await rec.waitFor(
           `client packet "${text}"`,
           packetWith(sock.cookie, DIR_OUT, text as string),
@@ -372,6 +549,9 @@ Deno.test({
           r.kind === "proc_exec" && r.pid === child.pid,
       );
       assert.equal(exec.filename, "/bin/echo");
+      assert.equal(exec.exe, Deno.realPathSync("/bin/echo"));
+      assert.equal(exec.cgroupId, ourCgroupId());
+      assert.equal(exec.netns, ourNetns());
       assert.deepEqual(exec.argv, ["/bin/echo", "hone-argv-test", "two words"]);
       assert.equal(exec.truncated, false);
       assert.equal(exec.comm, "echo");
@@ -384,6 +564,8 @@ Deno.test({
       );
       assert.equal(fork.ppid, Deno.pid);
       assert.equal(fork.thread, false);
+      assert.equal(fork.cgroupId, ourCgroupId());
+      assert.equal(fork.netns, ourNetns());
       assert(fork.tsNs < exec.tsNs);
       const exit = await rec.waitFor(
         "PROC_EXIT",
@@ -392,6 +574,137 @@ Deno.test({
       );
       assert.equal(exit.exitCode, 0);
       assert(exit.groupDead && exit.leader);
+    });
+
+    await t.step(
+      "exec of processes that live under a millisecond",
+      async () => {
+        const pids: number[] = [];
+        for (let i = 0; i < 20; i++) {
+          const child = new Deno.Command("/bin/true").spawn();
+          pids.push(child.pid);
+          assert((await child.status).success);
+        }
+        for (const pid of pids) {
+          const exec = await rec.waitFor(
+            `PROC_EXEC of /bin/true ${pid}`,
+            (r): r is ProcExecRecord => r.kind === "proc_exec" && r.pid === pid,
+          );
+          assert.equal(exec.filename, "/bin/true");
+          assert.equal(exec.exe, Deno.realPathSync("/bin/true"));
+          assert.deepEqual(exec.argv, ["/bin/true"]);
+        }
+      },
+    );
+
+    await t.step({
+      name: "SOCK_USE counters tell which process read each datagram and byte",
+      ignore: !isFile(PYTHON),
+      fn: async () => {
+        type Turn = {
+          reader: number;
+          dgram: string;
+          tcp: string;
+          calls: number;
+        };
+        const run = await runPython<
+          { parent: number; child: number; turns: Turn[] }
+        >(SHARED_READS);
+        const pids = [run.parent, run.child];
+        const inUses = rec.all(isUse).filter((r) =>
+          pids.includes(r.pid) && r.dir === DIR_IN
+        );
+        const udp = await rec.waitFor(
+          "the shared UDP socket",
+          (r): r is SockCreateRecord =>
+            created(run.parent, 2, 2)(r) &&
+            inUses.some((u) => u.cookie === r.cookie),
+        );
+        const tcpCookie = inUses.find((u) => u.cookie !== udp.cookie)!.cookie;
+        await released(rec, [udp.cookie, tcpCookie]);
+
+        // UDP: datagram k, as the packets show it, went to the record
+        // whose [callsBefore, next callsBefore) holds k.
+        const udpUses = usesOf(rec.records, udp.cookie, DIR_IN);
+        assert.equal(udpUses.length, 6, "one record per change of reader");
+        assert.equal(udpUses[0]!.first, false, "counted from SOCK_CREATE");
+        const dgrams = rec.all(isPacket).filter((p) =>
+          p.cookie === udp.cookie && p.dir === DIR_IN
+        ).map((p) => new TextDecoder().decode(l4Payload(p).data));
+        assert.deepEqual(dgrams, run.turns.map((t) => t.dgram));
+        let bytes = 0;
+        dgrams.forEach((text, k) => {
+          const use = userAt(udpUses, k, "callsBefore")!;
+          const turn = run.turns.find((t) => t.dgram === text)!;
+          assert.equal(use.pid, turn.reader, `reader of datagram ${k}`);
+          if (use.callsBefore === k) assert.equal(use.bytesBefore, bytes);
+          bytes += text.length;
+        });
+
+        // TCP: byte n of the stream, placed by the packets' sequence
+        // numbers, went to the record whose bytes range holds n.
+        const tcpUses = usesOf(rec.records, tcpCookie, DIR_IN);
+        assert.equal(tcpUses.length, 6, "one record per change of reader");
+        assert.equal(tcpUses[0]!.flags & USE_FIRST, USE_FIRST, "accepted");
+        assert.equal(tcpUses[0]!.bytesBefore, 0);
+        const base = tcpUses[0]!.tcpSeq!;
+        for (const u of tcpUses) {
+          assert.equal((u.tcpSeq! - base) >>> 0, u.bytesBefore, "tcpSeq");
+        }
+        const stream: string[] = [];
+        for (const p of rec.all(isPacket)) {
+          if (p.cookie !== tcpCookie || p.dir !== DIR_IN) continue;
+          const { seq, data } = l4Payload(p);
+          const at = (seq - base) >>> 0;
+          data.forEach((b, i) => stream[at + i] = String.fromCharCode(b));
+        }
+        assert.equal(stream.join(""), run.turns.map((t) => t.tcp).join(""));
+        let offset = 0, calls = 0;
+        for (const turn of run.turns) {
+          for (let n = offset; n < offset + turn.tcp.length; n++) {
+            assert.equal(
+              userAt(tcpUses, n, "bytesBefore")!.pid,
+              turn.reader,
+              `reader of byte ${n} ("${stream[n]}")`,
+            );
+          }
+          const use = tcpUses.find((u) => u.bytesBefore === offset);
+          if (use) assert.equal(use.callsBefore, calls);
+          offset += turn.tcp.length;
+          calls += turn.calls;
+        }
+      },
+    });
+
+    await t.step({
+      name: "a read with MSG_PEEK is neither counted nor a use",
+      ignore: !isFile(PYTHON),
+      fn: async () => {
+        const run = await runPython<
+          { parent: number; peeker: number; reader: number }
+        >(PEEK_READS);
+        const pids = [run.parent, run.peeker, run.reader];
+        const uses = rec.all(isUse).filter((r) =>
+          pids.includes(r.pid) && r.dir === DIR_IN
+        );
+        const cookies = [...new Set(uses.map((u) => u.cookie))];
+        assert.equal(cookies.length, 2, "the UDP and the TCP socket");
+        await released(rec, cookies);
+        for (const cookie of cookies) {
+          const got = usesOf(rec.records, cookie, DIR_IN).map((u) => ({
+            pid: u.pid,
+            calls: u.callsBefore,
+            bytes: u.bytesBefore,
+          }));
+          const udp = rec.records.some((r) =>
+            r.kind === "sock_create" && r.cookie === cookie && r.type === 2
+          );
+          assert.deepEqual(got, [
+            { pid: run.parent, calls: 0, bytes: 0 },
+            { pid: run.reader, calls: 2, bytes: udp ? 6 + 7 : 10 },
+          ]);
+        }
+      },
     });
 
     await t.step("our own sockets are skipped", async () => {

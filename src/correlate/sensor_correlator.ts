@@ -12,11 +12,13 @@
  */
 
 import type {
+  Attribution,
   ConnectionEvent,
   HoneEvent,
   PacketEvent,
   ProcessEvent,
 } from "../events/types.ts";
+import { emptySummary, type IpSummary, summarizeIp } from "../format/ip.ts";
 import { processEvent } from "../events/types.ts";
 import type {
   HoneRecord,
@@ -56,25 +58,80 @@ export interface CorrelatorOptions {
   exePath?: (pid: number) => string | null;
 }
 
-/** How a packet's process was known. */
-export type Attribution =
-  | "sender"
-  | "creator"
-  | "snapshot"
-  | "user"
-  | "reader"
-  | null;
-
 interface Owner {
   pid: number;
   tid: number;
-  how: Exclude<Attribution, null>;
+  how: Attribution;
+}
+
+interface ConnInfo {
+  proto: number | null;
+  local: string | null;
+  remote: string | null;
+}
+
+function protoOf(type: number, protocol: number): number | null {
+  if (protocol) return protocol;
+  return type === 1 ? 6 : type === 2 ? 17 : null;
+}
+
+function endpoint(ip: IpSummary, src: boolean): string | null {
+  const a = src ? ip.src : ip.dst;
+  if (a === null) return null;
+  const port = src ? ip.sport : ip.dport;
+  if (port === null) return a;
+  return ip.version === 6 ? `[${a}]:${port}` : `${a}:${port}`;
 }
 
 interface Held {
   event: HoneEvent;
+  /** Socket whose owner is awaited, or 0 when settled. */
   cookie: number;
   deadlineMs: number;
+  /** Position in the socket's stream (TCP sequence, datagram index), or -1. */
+  pos: number;
+  tcp: boolean;
+}
+
+/** Who read (or sent) a socket's stream from a position on. */
+interface Timeline {
+  starts: number[];
+  /** Where the recorded call itself stopped: known read by that user. */
+  ends: number[];
+  pids: number[];
+  tids: number[];
+}
+
+const MAX_TIMELINE = 64;
+
+// TCP segment of the last packet parsed: sequence number and payload bytes.
+let segSeq = 0;
+let segLen = 0;
+
+/** Parses the TCP sequence and payload length of an IP packet, if TCP. */
+function tcpSegment(d: Uint8Array): boolean {
+  let off: number, total: number;
+  if (d.length < 1) return false;
+  const v = d[0]! >> 4;
+  if (v === 4) {
+    if (d.length < 20 || d[9] !== 6) return false;
+    off = (d[0]! & 15) * 4;
+    total = d[2]! << 8 | d[3]!;
+  } else if (v === 6) {
+    if (d.length < 40 || d[6] !== 6) return false;
+    off = 40;
+    total = 40 + (d[4]! << 8 | d[5]!);
+  } else return false;
+  if (d.length < off + 13) return false;
+  segSeq = ((d[off + 4]! << 24) | (d[off + 5]! << 16) | (d[off + 6]! << 8) |
+    d[off + 7]!) >>> 0;
+  segLen = total - off - (d[off + 12]! >> 4) * 4;
+  return true;
+}
+
+/** a <= b in 32-bit sequence space. */
+function seqLe(a: number, b: number): boolean {
+  return ((b - a) | 0) >= 0;
 }
 
 /** Counters the correlator keeps. */
@@ -104,6 +161,13 @@ export interface CorrelatorCounts {
 export class SensorCorrelator {
   #o: Required<CorrelatorOptions>;
   #owners = new Map<number, Owner>();
+  #readers = new Map<number, Timeline>();
+  #senders = new Map<number, Timeline>();
+  #inCount = new Map<number, number>();
+  #shared = new Set<number>();
+  #byPid = new Map<number, Set<number>>();
+  #info = new Map<number, ConnInfo>();
+  #ip = emptySummary();
   #queue: Held[] = [];
   #waiting = 0;
   #ready: HoneEvent[] = [];
@@ -209,8 +273,8 @@ export class SensorCorrelator {
       const h = q[i]!;
       if (h.cookie !== 0) {
         if (!all && h.deadlineMs > nowMs) break;
-        // Waited long enough: the owner may still be known by now.
-        this.#settle(h);
+        // Waited long enough: take the best answer known now.
+        this.#settle(h, true);
       }
       this.#ready.push(h.event);
     }
@@ -220,7 +284,13 @@ export class SensorCorrelator {
     return out;
   }
 
-  #emit(event: HoneEvent, cookie: number, deadlineMs: number): void {
+  #emit(
+    event: HoneEvent,
+    cookie: number,
+    deadlineMs: number,
+    pos = -1,
+    tcp = false,
+  ): void {
     if (event.type === "process") this.counts.processes++;
     else if (event.type === "connection") this.counts.connections++;
     if (this.#queue.length === 0 && cookie === 0) {
@@ -232,7 +302,7 @@ export class SensorCorrelator {
     else if (event.type === "packet") this.#countPacket(event);
     // Held events outlive the batch buffer their bytes point into.
     if (event.type === "packet") event.data = event.data.slice();
-    this.#queue.push({ event, cookie, deadlineMs });
+    this.#queue.push({ event, cookie, deadlineMs, pos, tcp });
   }
 
   #countPacket(p: PacketEvent): void {
@@ -240,23 +310,69 @@ export class SensorCorrelator {
     if (p.pid === null) this.counts.noProcess++;
   }
 
-  #settle(h: Held): void {
+  /** Settles a held packet; false when it must wait longer. */
+  #settle(h: Held, final: boolean): boolean {
     const p = h.event as PacketEvent;
-    const o = this.#owners.get(h.cookie);
-    if (o) {
-      p.pid = o.pid;
-      p.tid = p.dir === "in" ? null : o.tid || null;
+    const out = p.dir === "out";
+    if (h.pos >= 0 && this.#byRange(p, h.cookie, out, h.pos, h.tcp, final)) {
+      // Known from who read or sent that part of the stream.
+    } else {
+      if (h.pos >= 0 && !final) return false;
+      const o = this.#owners.get(h.cookie);
+      if (!o && !final) return false;
+      if (o) {
+        p.pid = o.pid;
+        p.tid = out ? o.tid || null : null;
+        p.how = o.how;
+      }
     }
     h.cookie = 0;
     this.#waiting--;
     this.#countPacket(p);
+    return true;
   }
 
   #resolve(): void {
     if (this.#waiting === 0) return;
     for (const h of this.#queue) {
-      if (h.cookie !== 0 && this.#owners.has(h.cookie)) this.#settle(h);
+      if (h.cookie !== 0) this.#settle(h, false);
     }
+  }
+
+  /**
+   * Finds who read (in) or sent (out) the part of a socket's stream that
+   * starts at `pos`. Certain once a later user took over after `pos`; the
+   * last user is taken only when `final`.
+   */
+  #byRange(
+    p: PacketEvent,
+    cookie: number,
+    out: boolean,
+    pos: number,
+    tcp: boolean,
+    final: boolean,
+  ): boolean {
+    const t = (out ? this.#senders : this.#readers).get(cookie);
+    if (!t) return false;
+    const n = t.starts.length;
+    let k = -1;
+    for (let i = n - 1; i >= 0; i--) {
+      const s = t.starts[i]!;
+      if (tcp ? seqLe(s, pos) : s <= pos) {
+        k = i;
+        break;
+      }
+    }
+    if (k < 0) return false;
+    if (k === n - 1 && !final) {
+      // The last user's own recorded call covers it, or it is not read yet.
+      const end = t.ends[k]!;
+      if (tcp ? seqLe(end, pos) : pos >= end) return false;
+    }
+    p.pid = t.pids[k]!;
+    p.tid = t.tids[k]! || null;
+    p.how = out ? "sender" : "reader";
+    return true;
   }
 
   #packet(r: PacketRecord, nowMs: number): void {
@@ -272,11 +388,37 @@ export class SensorCorrelator {
       conn: r.cookie || null,
       len: r.len,
       data: r.data,
+      how: null,
     };
+    const cookie = r.cookie;
+    let pos = -1;
+    let tcp = false;
+    if (cookie) {
+      this.#learnEndpoints(cookie, out, r.data);
+      tcp = tcpSegment(r.data);
+      if (!tcp && !out) {
+        // Datagrams are read in order: count them to match reads.
+        const i = this.#inCount.get(cookie) ?? 0;
+        this.#inCount.set(cookie, i + 1);
+        pos = i;
+      } else if (tcp && segLen > 0) pos = segSeq;
+      // Only a socket more than one process may use needs the ranges.
+      if (!this.#shared.has(cookie)) pos = -1;
+    }
+    if (pos >= 0 && (!out || tcp)) {
+      // A shared socket: whoever read (or sent) these bytes.
+      if (this.#byRange(e, cookie, out, pos, tcp, false)) {
+        this.#emit(e, 0, 0);
+      } else {
+        this.#emit(e, cookie, nowMs + this.#o.holdMs, pos, tcp);
+      }
+      return;
+    }
     if (out && r.taskContext && r.pid !== 0) {
       // Sent from a syscall: the sending thread itself.
       e.pid = r.pid;
       e.tid = r.tid;
+      e.how = "sender";
       this.#emit(e, 0, 0);
       return;
     }
@@ -284,15 +426,47 @@ export class SensorCorrelator {
     if (o) {
       e.pid = o.pid;
       e.tid = out ? o.tid || null : null;
+      e.how = o.how;
       this.#emit(e, 0, 0);
     } else {
       this.#emit(e, r.cookie, nowMs + this.#o.holdMs);
     }
   }
 
+  #learnEndpoints(cookie: number, out: boolean, data: Uint8Array): void {
+    let info = this.#info.get(cookie);
+    if (info && info.remote !== null) return;
+    const ip = summarizeIp(data, this.#ip);
+    if (ip.version === null) return;
+    if (!info) {
+      info = { proto: ip.proto, local: null, remote: null };
+      this.#setInfo(cookie, info);
+    }
+    info.proto ??= ip.proto;
+    info.local = endpoint(ip, out);
+    info.remote = endpoint(ip, !out);
+  }
+
+  #setInfo(cookie: number, info: ConnInfo): void {
+    const m = this.#info;
+    if (m.size >= 1 << 18) {
+      const oldest = m.keys().next();
+      if (!oldest.done) m.delete(oldest.value);
+    }
+    m.set(cookie, info);
+  }
+
   #sock(r: SockRecord, _nowMs: number): void {
     const [sec, nsec] = this.#stamp(r);
     const known = this.#owners.get(r.cookie);
+    let info = this.#info.get(r.cookie);
+    if (r.kind === "sock_create" || r.kind === "snap_socket") {
+      const proto = protoOf(r.type, r.protocol);
+      if (!info || r.kind === "sock_create") {
+        info = { proto, local: null, remote: null };
+        this.#setInfo(r.cookie, info);
+      }
+    }
     if (r.kind === "sock_release") {
       // The socket outlives its file (FIN_WAIT, TIME_WAIT): keep its owner
       // for the packets that still come, forgetting the oldest when full.
@@ -303,18 +477,27 @@ export class SensorCorrelator {
         event: "close",
         conn: r.cookie,
         pid: known?.pid ?? (r.pid || null),
+        proto: info?.proto ?? null,
+        local: info?.local ?? null,
+        remote: info?.remote ?? null,
       };
       this.#emit(c, 0, 0);
       return;
     }
-    const how = r.kind === "sock_create"
+    const how: Attribution = r.kind === "sock_create"
       ? "creator"
       : r.kind === "snap_socket"
       ? "snapshot"
-      : r.kind === "sock_use" && r.dir === 2
-      ? "sender"
-      : "reader";
+      : "user";
     const tid = r.kind === "snap_socket" ? 0 : r.tid;
+    if (known && known.pid !== r.pid) this.#shared.add(r.cookie);
+    if (r.kind === "sock_use") this.#addUse(r);
+    else if (r.kind === "sock_create") {
+      this.#readers.delete(r.cookie);
+      this.#senders.delete(r.cookie);
+      this.#inCount.delete(r.cookie);
+      this.#shared.delete(r.cookie);
+    }
     this.#setOwner(r.cookie, { pid: r.pid, tid, how });
     // Every socket gets an open event: at creation, in the snapshot (one per
     // holder, as the original), and at first use for accepted sockets.
@@ -327,6 +510,9 @@ export class SensorCorrelator {
           event: "open",
           conn: r.cookie,
           pid: r.pid,
+          proto: info?.proto ?? null,
+          local: info?.local ?? null,
+          remote: info?.remote ?? null,
         },
         0,
         0,
@@ -334,8 +520,38 @@ export class SensorCorrelator {
     }
   }
 
+  #addUse(r: SockUseRecord): void {
+    const map = r.dir === 2 ? this.#senders : this.#readers;
+    let t = map.get(r.cookie);
+    if (!t || r.first) {
+      t = { starts: [], ends: [], pids: [], tids: [] };
+      if (map.size >= 1 << 16) {
+        const oldest = map.keys().next();
+        if (!oldest.done) map.delete(oldest.value);
+      }
+      map.set(r.cookie, t);
+      if (r.first && r.dir !== 2) this.#inCount.set(r.cookie, r.callsBefore);
+    }
+    const start = r.tcpSeq ?? r.callsBefore;
+    t.starts.push(start);
+    t.ends.push(r.tcpSeq !== null ? (start + r.len) >>> 0 : start + 1);
+    t.pids.push(r.pid);
+    t.tids.push(r.tid);
+    if (t.starts.length > MAX_TIMELINE) {
+      t.starts.shift();
+      t.ends.shift();
+      t.pids.shift();
+      t.tids.shift();
+    }
+  }
+
   #setOwner(cookie: number, o: Owner): void {
     const owners = this.#owners;
+    const old = owners.get(cookie);
+    if (old && old.pid !== o.pid) this.#byPid.get(old.pid)?.delete(cookie);
+    let set = this.#byPid.get(o.pid);
+    if (!set) this.#byPid.set(o.pid, set = new Set());
+    set.add(cookie);
     owners.delete(cookie);
     if (owners.size >= 1 << 18) {
       const oldest = owners.keys().next();
@@ -352,6 +568,9 @@ export class SensorCorrelator {
 
   #fork(r: ProcForkRecord, _nowMs: number): void {
     if (r.thread) return;
+    // The child shares every socket of its parent.
+    const socks = this.#byPid.get(r.ppid);
+    if (socks) { for (const c of socks) this.#shared.add(c); }
     const [sec, nsec] = this.#stamp(r);
     this.#emit(
       processEvent({
@@ -362,6 +581,8 @@ export class SensorCorrelator {
         tid: r.tid,
         ppid: r.ppid,
         comm: r.comm,
+        cgroup: r.cgroupId || null,
+        netns: r.netns || null,
       }),
       0,
       0,
@@ -370,7 +591,9 @@ export class SensorCorrelator {
 
   #exec(r: ProcExecRecord, _nowMs: number): void {
     const [sec, nsec] = this.#stamp(r);
-    let exe = r.filename;
+    // The kernel resolved the executable's path; else the name given to
+    // execve, made absolute from /proc when the process still runs.
+    let exe = r.exe || r.filename;
     if (!exe.startsWith("/")) exe = this.#o.exePath(r.pid) ?? exe;
     this.#emit(
       this.#names(processEvent({
@@ -385,6 +608,8 @@ export class SensorCorrelator {
         exe,
         argv: r.argv,
         comm: r.comm,
+        cgroup: r.cgroupId || null,
+        netns: r.netns || null,
       })),
       0,
       0,
@@ -393,6 +618,7 @@ export class SensorCorrelator {
 
   #exit(r: ProcExitRecord, _nowMs: number): void {
     if (!r.groupDead) return;
+    this.#byPid.delete(r.pid);
     const [sec, nsec] = this.#stamp(r);
     const sig = r.exitCode & 0x7f;
     this.#emit(

@@ -3,7 +3,7 @@ import type { HoneEvent, PacketEvent } from "../events/types.ts";
 import type { HoneRecord } from "../records/decode.ts";
 import { SensorCorrelator } from "./sensor_correlator.ts";
 
-const base = { family: 2, type: 1, protocol: 6 };
+const base = { family: 2, type: 1, protocol: 6, netns: 1 };
 
 function pkt(
   cookie: number,
@@ -28,6 +28,16 @@ function pkt(
     ...extra,
   };
 }
+
+const use = {
+  len: 0,
+  bytesBefore: 0,
+  callsBefore: 0,
+  flags: 1,
+  first: true,
+  lost: false,
+  tcpSeq: null,
+};
 
 const packets = (e: HoneEvent[]) =>
   e.filter((x): x is PacketEvent => x.type === "packet");
@@ -77,7 +87,15 @@ Deno.test("SensorCorrelator holds a packet until its socket's owner is known, in
   assert.deepEqual(c.drain(10), []);
   data.fill(0); // the poll buffer is reused: held bytes must have been copied
   c.push(
-    [{ kind: "sock_use", tsNs: 3n, cookie: 5, pid: 9, tid: 10, dir: 1 }],
+    [{
+      kind: "sock_use",
+      tsNs: 3n,
+      cookie: 5,
+      pid: 9,
+      tid: 10,
+      dir: 1,
+      ...use,
+    }],
     20,
   );
   const out = c.drain(20);
@@ -96,6 +114,9 @@ Deno.test("SensorCorrelator holds a packet until its socket's owner is known, in
     event: "open",
     conn: 5,
     pid: 9,
+    proto: null,
+    local: null,
+    remote: null,
   });
 });
 
@@ -142,6 +163,8 @@ Deno.test("SensorCorrelator reports process events with names and exit codes", (
       thread: false,
       kthread: false,
       comm: "sh",
+      netns: 1,
+      cgroupId: 1,
     },
     {
       kind: "proc_fork",
@@ -154,6 +177,8 @@ Deno.test("SensorCorrelator reports process events with names and exit codes", (
       thread: true,
       kthread: false,
       comm: "sh",
+      netns: 1,
+      cgroupId: 1,
     },
     {
       kind: "proc_exec",
@@ -166,6 +191,9 @@ Deno.test("SensorCorrelator reports process events with names and exit codes", (
       gid: 0,
       flags: 0,
       filename: "/bin/echo",
+      exe: "/usr/bin/echo",
+      netns: 1,
+      cgroupId: 1,
       argv: ["echo", "hi"],
       argvBytes: new Uint8Array(0),
       truncated: false,
@@ -199,5 +227,76 @@ Deno.test("SensorCorrelator reports process events with names and exit codes", (
     ["fork", 20, null, null, null],
     ["exec", 20, "root", ["echo", "hi"], null],
     ["exit", 20, null, null, 3],
+  ]);
+});
+
+function udpIn(n: number): Uint8Array {
+  const p = new Uint8Array(32);
+  p.set([0x45, 0, 0, 32, 0, 0, 0, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1]);
+  p.set([0x30, 0x39, 0x13, 0x88, 0, 12, 0, 0, n], 20);
+  return p;
+}
+
+Deno.test("SensorCorrelator gives each datagram of a socket shared after fork to its reader", () => {
+  const c = new SensorCorrelator({ clockOffset: [0, 0], holdMs: 100 });
+  const recv = (pid: number, callsBefore: number, first = false) => ({
+    kind: "sock_use" as const,
+    tsNs: 5n,
+    cookie: 7,
+    pid,
+    tid: pid,
+    dir: 1,
+    ...use,
+    callsBefore,
+    first,
+    flags: first ? 1 : 0,
+  });
+  c.push([
+    {
+      kind: "sock_create",
+      tsNs: 1n,
+      cookie: 7,
+      pid: 10,
+      tid: 10,
+      ...base,
+      type: 2,
+      protocol: 17,
+    },
+    {
+      kind: "proc_fork",
+      tsNs: 2n,
+      pid: 11,
+      tid: 11,
+      ppid: 10,
+      ptid: 10,
+      flags: 0,
+      thread: false,
+      kthread: false,
+      comm: "p",
+      netns: 1,
+      cgroupId: 1,
+    },
+    pkt(7, 1, { data: udpIn(0) }),
+    pkt(7, 1, { data: udpIn(1) }),
+    pkt(7, 1, { data: udpIn(2) }),
+    recv(10, 0, true),
+    recv(11, 1),
+  ], 0);
+  // Each read call names the datagram it read; the third is not read yet.
+  let out = packets(c.drain(10));
+  assert.deepEqual(out.map((p) => [p.pid, p.how]), [[10, "reader"], [
+    11,
+    "reader",
+  ]]);
+  c.push([recv(10, 2)], 20);
+  out = packets(c.drain(20));
+  assert.deepEqual(out.map((p) => [p.pid, p.how]), [[10, "reader"]]);
+  // The connection event knows its protocol and endpoints.
+  c.push([{ kind: "sock_release", tsNs: 9n, cookie: 7, pid: 10, tid: 10 }], 30);
+  const close = c.drain(30)[0] as Extract<HoneEvent, { type: "connection" }>;
+  assert.deepEqual([close.proto, close.local, close.remote], [
+    17,
+    "127.0.0.1:5000",
+    "127.0.0.1:12345",
   ]);
 });

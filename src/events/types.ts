@@ -47,6 +47,10 @@ export interface ProcessEvent {
   comm: string | null;
   /** Exit code for `exit` events, when known. */
   exitCode: number | null;
+  /** cgroup v2 id of the process, when known. */
+  cgroup?: number | null;
+  /** Network namespace (inode number), when known. */
+  netns?: number | null;
 }
 
 /** A socket was opened or closed. */
@@ -63,7 +67,30 @@ export interface ConnectionEvent {
   conn: number;
   /** Process id of the socket's owner, when known. */
   pid: number | null;
+  /** IP protocol number (6 TCP, 17 UDP, 1 ICMP, ...), when known. */
+  proto?: number | null;
+  /** Local endpoint, `addr:port` (`[v6]:port`), once known. */
+  local?: string | null;
+  /** Remote endpoint, `addr:port` (`[v6]:port`), once known. */
+  remote?: string | null;
 }
+
+/**
+ * How a packet's process was known:
+ * - `sender`: the thread that sent it, seen in the send itself;
+ * - `reader`: the process that read its bytes;
+ * - `user`: the socket's most recent user (sender or reader);
+ * - `creator`: the process that created the socket;
+ * - `snapshot`: a holder of the socket when the capture started;
+ * - `connection`: the connection's open event (when reading a file).
+ */
+export type Attribution =
+  | "sender"
+  | "reader"
+  | "user"
+  | "creator"
+  | "snapshot"
+  | "connection";
 
 /** One packet, its bytes starting at the IP header. */
 export interface PacketEvent {
@@ -85,6 +112,8 @@ export interface PacketEvent {
   len: number;
   /** Captured bytes from the IP header on; `data.length` is the captured length. */
   data: Uint8Array;
+  /** How `pid` was known, when it is. */
+  how?: Attribution | null;
 }
 
 /** Counters for one kind of event. */

@@ -14,10 +14,13 @@
 import {
   ARGV_MAX,
   COMM_LEN,
+  EXE_MAX,
   EXEC_ARGV_TRUNC,
+  EXEC_EXE_TRUNC,
   EXEC_FILENAME_TRUNC,
   EXIT_GROUP_DEAD,
   EXIT_LEADER,
+  FILENAME_MAX,
   FORK_KTHREAD,
   FORK_THREAD,
   HDR,
@@ -41,6 +44,9 @@ import {
   SOCK_CREATE,
   SOCK_RELEASE,
   SOCK_USE,
+  USE_FIRST,
+  USE_LOST,
+  USE_TCP_SEQ,
 } from "./layout.ts";
 
 /** Fields every record has. */
@@ -95,6 +101,8 @@ export interface SockCreateRecord extends RecordBase {
   type: number;
   /** IPPROTO_* number. */
   protocol: number;
+  /** Inode number of the socket's network namespace. */
+  netns: number;
 }
 
 /** An inet socket was closed. */
@@ -109,7 +117,14 @@ export interface SockReleaseRecord extends RecordBase {
   tid: number;
 }
 
-/** A thread other than the last one seen used a socket. */
+/**
+ * A socket's user changed: its last user, or the last sender (or reader)
+ * when `dir` is send (recv), was another thread. With the counters, this
+ * sender (reader) sent (read) the bytes `[bytesBefore, next.bytesBefore)`
+ * and datagrams `[callsBefore, next.callsBefore)` of the socket's send
+ * (receive) stream, `next` being the next record of the same socket and
+ * direction. `ffi/hone.h` has the exact rules.
+ */
 export interface SockUseRecord extends RecordBase {
   /** Record kind. */
   kind: "sock_use";
@@ -121,6 +136,20 @@ export interface SockUseRecord extends RecordBase {
   tid: number;
   /** 2 send (`DIR_OUT`), 1 recv (`DIR_IN`). */
   dir: number;
+  /** Bytes this call sent or read. */
+  len: number;
+  /** Bytes of this direction before this call, since hone saw the socket. */
+  bytesBefore: number;
+  /** Successful calls of this direction before this call. */
+  callsBefore: number;
+  /** `USE_*` flags. */
+  flags: number;
+  /** The counters started at this call (an accepted or forgotten socket). */
+  first: boolean;
+  /** An earlier record of this direction was lost: the user changed sooner. */
+  lost: boolean;
+  /** TCP: sequence number of this call's first byte, else null. */
+  tcpSeq: number | null;
 }
 
 /** A task was created. */
@@ -137,6 +166,10 @@ export interface ProcForkRecord extends RecordBase {
   ptid: number;
   /** `FORK_*` flags. */
   flags: number;
+  /** Inode number of the child's network namespace. */
+  netns: number;
+  /** Cgroup v2 id of the child (its cgroup directory's inode number). */
+  cgroupId: number;
   /** A thread of an existing process. */
   thread: boolean;
   /** A kernel thread. */
@@ -163,13 +196,22 @@ export interface ProcExecRecord extends RecordBase {
   gid: number;
   /** `EXEC_*` flags. */
   flags: number;
-  /** Filename given to execve. */
+  /** Inode number of the network namespace. */
+  netns: number;
+  /** Cgroup v2 id (the cgroup directory's inode number). */
+  cgroupId: number;
+  /** Filename given to execve, as given (maybe relative). */
   filename: string;
+  /**
+   * Resolved path of the executable file, as `/proc/PID/exe` shows it (the
+   * interpreter of a `#!` script); "" if unknown.
+   */
+  exe: string;
   /** Arguments, decoded as UTF-8. */
   argv: string[];
   /** The raw argument area (NUL-terminated strings), a view of the batch. */
   argvBytes: Uint8Array;
-  /** Argv or filename was cut. */
+  /** Argv, filename or exe was cut. */
   truncated: boolean;
   /** New task name. */
   comm: string;
@@ -209,6 +251,8 @@ export interface SnapSocketRecord extends RecordBase {
   type: number;
   /** IPPROTO_* number. */
   protocol: number;
+  /** Inode number of the socket's network namespace. */
+  netns: number;
 }
 
 /** A record of a type this decoder does not know (a newer sensor). */
@@ -239,7 +283,10 @@ function u32(view: DataView, offset: number): number {
   return view.getUint32(offset, true);
 }
 
-/** Reads a u64 that fits in 2^53 (socket cookies) as a number. */
+/**
+ * Reads a u64 that fits in 2^53 (socket cookies, cgroup ids, counters)
+ * as a number.
+ */
 function u53(view: DataView, offset: number): number {
   return view.getUint32(offset, true) +
     view.getUint32(offset + 4, true) * 0x100000000;
@@ -308,11 +355,18 @@ function decodeExec(
 ): ProcExecRecord {
   const flen = u32(view, o + PROC_EXEC.filenameLen);
   const alen = u32(view, o + PROC_EXEC.argvLen);
-  if (alen > ARGV_MAX || PROC_EXEC.size + flen + alen > len) {
-    fail(o, `exec data of ${flen + alen} bytes exceeds the length ${len}`);
+  const elen = u32(view, o + PROC_EXEC.exeLen);
+  const data = flen + alen + elen;
+  if (
+    flen >= FILENAME_MAX || alen > ARGV_MAX || elen >= EXE_MAX ||
+    PROC_EXEC.size + data > len
+  ) {
+    fail(o, `exec data of ${data} bytes exceeds the length ${len}`);
   }
   const fStart = o + PROC_EXEC.size;
-  const argvBytes = bytes.subarray(fStart + flen, fStart + flen + alen);
+  const aStart = fStart + flen;
+  const eStart = aStart + alen;
+  const argvBytes = bytes.subarray(aStart, eStart);
   const flags = u32(view, o + PROC_EXEC.flags);
   return {
     kind: "proc_exec",
@@ -324,10 +378,15 @@ function decodeExec(
     uid: u32(view, o + PROC_EXEC.uid),
     gid: u32(view, o + PROC_EXEC.gid),
     flags,
-    filename: UTF8.decode(bytes.subarray(fStart, fStart + flen)),
+    netns: u32(view, o + PROC_EXEC.netns),
+    cgroupId: u53(view, o + PROC_EXEC.cgroupId),
+    filename: UTF8.decode(bytes.subarray(fStart, aStart)),
+    exe: UTF8.decode(bytes.subarray(eStart, eStart + elen)),
     argv: splitArgv(argvBytes),
     argvBytes,
-    truncated: (flags & (EXEC_ARGV_TRUNC | EXEC_FILENAME_TRUNC)) !== 0,
+    truncated:
+      (flags & (EXEC_ARGV_TRUNC | EXEC_FILENAME_TRUNC | EXEC_EXE_TRUNC)) !==
+        0,
     comm: cString(bytes, o + PROC_EXEC.comm, COMM_LEN),
   };
 }
@@ -350,6 +409,7 @@ function decodeFixed(
         family: u32(view, o + SOCK_CREATE.family),
         type: u32(view, o + SOCK_CREATE.type),
         protocol: u32(view, o + SOCK_CREATE.protocol),
+        netns: u32(view, o + SOCK_CREATE.netns),
       };
     case REC_SOCK_RELEASE:
       return {
@@ -359,7 +419,8 @@ function decodeFixed(
         pid: u32(view, o + SOCK_RELEASE.pid),
         tid: u32(view, o + SOCK_RELEASE.tid),
       };
-    case REC_SOCK_USE:
+    case REC_SOCK_USE: {
+      const flags = u32(view, o + SOCK_USE.flags);
       return {
         kind: "sock_use",
         tsNs,
@@ -367,7 +428,15 @@ function decodeFixed(
         pid: u32(view, o + SOCK_USE.pid),
         tid: u32(view, o + SOCK_USE.tid),
         dir: u32(view, o + SOCK_USE.dir),
+        len: u32(view, o + SOCK_USE.len),
+        bytesBefore: u53(view, o + SOCK_USE.bytesBefore),
+        callsBefore: u53(view, o + SOCK_USE.callsBefore),
+        flags,
+        first: (flags & USE_FIRST) !== 0,
+        lost: (flags & USE_LOST) !== 0,
+        tcpSeq: flags & USE_TCP_SEQ ? u32(view, o + SOCK_USE.tcpSeq) : null,
       };
+    }
     case REC_PROC_FORK: {
       const flags = u32(view, o + PROC_FORK.flags);
       return {
@@ -378,6 +447,8 @@ function decodeFixed(
         ppid: u32(view, o + PROC_FORK.ppid),
         ptid: u32(view, o + PROC_FORK.ptid),
         flags,
+        netns: u32(view, o + PROC_FORK.netns),
+        cgroupId: u53(view, o + PROC_FORK.cgroupId),
         thread: (flags & FORK_THREAD) !== 0,
         kthread: (flags & FORK_KTHREAD) !== 0,
         comm: cString(bytes, o + PROC_FORK.comm, COMM_LEN),
@@ -406,6 +477,7 @@ function decodeFixed(
         family: u32(view, o + SNAP_SOCKET.family),
         type: u32(view, o + SNAP_SOCKET.type),
         protocol: u32(view, o + SNAP_SOCKET.protocol),
+        netns: u32(view, o + SNAP_SOCKET.netns),
       };
   }
   return undefined;

@@ -8,7 +8,7 @@
  */
 
 /** ABI version the layouts below describe (`HONE_ABI_VERSION`). */
-export const HONE_ABI_VERSION = 1;
+export const HONE_ABI_VERSION = 2;
 
 /** Record type: a packet (`struct hone_packet` + data). */
 export const REC_PACKET = 1;
@@ -16,7 +16,7 @@ export const REC_PACKET = 1;
 export const REC_SOCK_CREATE = 2;
 /** Record type: an inet socket was closed (`struct hone_sock_release`). */
 export const REC_SOCK_RELEASE = 3;
-/** Record type: a new thread used a socket (`struct hone_sock_use`). */
+/** Record type: a socket's user changed (`struct hone_sock_use`). */
 export const REC_SOCK_USE = 4;
 /** Record type: a task was created (`struct hone_proc_fork`). */
 export const REC_PROC_FORK = 5;
@@ -33,6 +33,8 @@ export const SNAPLEN_MAX = 65536;
 export const FILENAME_MAX = 1024;
 /** Cap on the argument bytes of an exec record. */
 export const ARGV_MAX = 4096;
+/** Cap on the resolved executable path of an exec record, NUL included. */
+export const EXE_MAX = 1024;
 /** Size of a `comm` field (task name, NUL-padded). */
 export const COMM_LEN = 16;
 
@@ -61,6 +63,15 @@ export const EXEC_ARGV_TRUNC = 1 << 0;
 export const EXEC_FILENAME_TRUNC = 1 << 1;
 /** Exec flag: the argument area could not be read. */
 export const EXEC_ARGV_FAULT = 1 << 2;
+/** Exec flag: the resolved exe path lacks its leading components. */
+export const EXEC_EXE_TRUNC = 1 << 3;
+
+/** Socket use flag: the socket's counters started at this call. */
+export const USE_FIRST = 1 << 0;
+/** Socket use flag: an earlier record of this direction was lost. */
+export const USE_LOST = 1 << 1;
+/** Socket use flag: `tcp_seq` is valid (a TCP socket). */
+export const USE_TCP_SEQ = 1 << 2;
 
 /** Exit flag: the last thread exited, so the process ended. */
 export const EXIT_GROUP_DEAD = 1 << 0;
@@ -114,6 +125,7 @@ export const SOCK_CREATE = {
   family: 32,
   type: 36,
   protocol: 40,
+  netns: 44,
   size: 48,
 } as const;
 
@@ -131,7 +143,12 @@ export const SOCK_USE = {
   pid: 24,
   tid: 28,
   dir: 32,
-  size: 40,
+  len: 36,
+  bytesBefore: 40,
+  callsBefore: 48,
+  flags: 56,
+  tcpSeq: 60,
+  size: 64,
 } as const;
 
 /** `struct hone_proc_fork`. */
@@ -141,11 +158,13 @@ export const PROC_FORK = {
   ppid: 24,
   ptid: 28,
   flags: 32,
-  comm: 40,
-  size: 56,
+  netns: 36,
+  cgroupId: 40,
+  comm: 48,
+  size: 64,
 } as const;
 
-/** `struct hone_proc_exec`, followed by the filename, then argv. */
+/** `struct hone_proc_exec`, followed by the filename, argv, then exe. */
 export const PROC_EXEC = {
   pid: 16,
   tid: 20,
@@ -156,8 +175,11 @@ export const PROC_EXEC = {
   flags: 40,
   filenameLen: 44,
   argvLen: 48,
-  comm: 56,
-  size: 72,
+  exeLen: 52,
+  cgroupId: 56,
+  netns: 64,
+  comm: 72,
+  size: 88,
 } as const;
 
 /** `struct hone_proc_exit`. */
@@ -177,6 +199,7 @@ export const SNAP_SOCKET = {
   family: 32,
   type: 36,
   protocol: 40,
+  netns: 44,
   size: 48,
 } as const;
 

@@ -9,6 +9,7 @@ import {
   DIR_IN,
   DIR_OUT,
   EXEC_ARGV_TRUNC,
+  EXEC_EXE_TRUNC,
   EXIT_GROUP_DEAD,
   EXIT_LEADER,
   FORK_THREAD,
@@ -37,6 +38,9 @@ import {
   SOCK_CREATE,
   SOCK_USE,
   STATS,
+  USE_FIRST,
+  USE_LOST,
+  USE_TCP_SEQ,
 } from "./layout.ts";
 
 const SHIM = Deno.env.get("HONE_SHIM") ||
@@ -114,6 +118,7 @@ function sampleBatch(): Uint8Array {
   const packet = new Uint8Array([0x45, 0, 0, 20, 1, 2, 3, 4, 5, 6, 7]);
   const exec = enc.encode("/bin/echo\0");
   const argv = enc.encode("/bin/echo\0hi there\0");
+  const exe = enc.encode("/usr/bin/echo");
   return new BatchBuilder()
     .add(REC_PACKET, PACKET.size, (v, o) => {
       v.setBigUint64(o + PACKET.cookie, 0x1_0000_0005n, true);
@@ -133,6 +138,7 @@ function sampleBatch(): Uint8Array {
       v.setUint32(o + SOCK_CREATE.family, 10, true);
       v.setUint32(o + SOCK_CREATE.type, 2, true);
       v.setUint32(o + SOCK_CREATE.protocol, 17, true);
+      v.setUint32(o + SOCK_CREATE.netns, 4026531840, true);
     })
     .add(REC_SOCK_RELEASE, 32, (v, o) => {
       v.setBigUint64(o + 16, 7n, true);
@@ -143,6 +149,17 @@ function sampleBatch(): Uint8Array {
       v.setUint32(o + SOCK_USE.pid, 50, true);
       v.setUint32(o + SOCK_USE.tid, 51, true);
       v.setUint32(o + SOCK_USE.dir, DIR_IN, true);
+      v.setUint32(o + SOCK_USE.len, 1400, true);
+      v.setBigUint64(o + SOCK_USE.bytesBefore, 0x2_0000_0003n, true);
+      v.setBigUint64(o + SOCK_USE.callsBefore, 12n, true);
+      v.setUint32(o + SOCK_USE.flags, USE_FIRST | USE_TCP_SEQ, true);
+      v.setUint32(o + SOCK_USE.tcpSeq, 0xfffffff0, true);
+    })
+    .add(REC_SOCK_USE, SOCK_USE.size, (v, o) => {
+      v.setBigUint64(o + SOCK_USE.cookie, 8n, true);
+      v.setUint32(o + SOCK_USE.dir, DIR_OUT, true);
+      v.setUint32(o + SOCK_USE.flags, USE_LOST, true);
+      v.setUint32(o + SOCK_USE.tcpSeq, 5, true);
     })
     .add(REC_PROC_FORK, PROC_FORK.size, (v, o) => {
       v.setUint32(o + PROC_FORK.pid, 60, true);
@@ -150,6 +167,8 @@ function sampleBatch(): Uint8Array {
       v.setUint32(o + PROC_FORK.ppid, 1, true);
       v.setUint32(o + PROC_FORK.ptid, 60, true);
       v.setUint32(o + PROC_FORK.flags, FORK_THREAD, true);
+      v.setUint32(o + PROC_FORK.netns, 4026531841, true);
+      v.setBigUint64(o + PROC_FORK.cgroupId, 0x1_0000_0123n, true);
       new Uint8Array(v.buffer).set(enc.encode("bash\0"), o + PROC_FORK.comm);
     })
     .add(REC_PROC_EXEC, PROC_EXEC.size, (v, o) => {
@@ -162,11 +181,14 @@ function sampleBatch(): Uint8Array {
       v.setUint32(o + PROC_EXEC.flags, EXEC_ARGV_TRUNC, true);
       v.setUint32(o + PROC_EXEC.filenameLen, exec.length - 1, true);
       v.setUint32(o + PROC_EXEC.argvLen, argv.length, true);
+      v.setUint32(o + PROC_EXEC.exeLen, exe.length, true);
+      v.setBigUint64(o + PROC_EXEC.cgroupId, 77n, true);
+      v.setUint32(o + PROC_EXEC.netns, 4026531842, true);
       new Uint8Array(v.buffer).set(
         enc.encode("echo\0\0\0\0\0\0\0\0\0\0\0\0"),
         o + PROC_EXEC.comm,
       );
-    }, new Uint8Array([...exec.subarray(0, -1), ...argv]))
+    }, new Uint8Array([...exec.subarray(0, -1), ...argv, ...exe]))
     .add(REC_PROC_EXIT, PROC_EXIT.size, (v, o) => {
       v.setUint32(o + PROC_EXIT.pid, 70, true);
       v.setUint32(o + PROC_EXIT.tid, 70, true);
@@ -180,6 +202,7 @@ function sampleBatch(): Uint8Array {
       v.setUint32(o + SNAP_SOCKET.family, 2, true);
       v.setUint32(o + SNAP_SOCKET.type, 1, true);
       v.setUint32(o + SNAP_SOCKET.protocol, 6, true);
+      v.setUint32(o + SNAP_SOCKET.netns, 4026531843, true);
     })
     .add(99, 24, (v, o) => v.setUint32(o + 16, 0xabcd, true))
     .bytes;
@@ -193,13 +216,14 @@ Deno.test("decodeRecords() decodes every record type of a batch", () => {
     "sock_create",
     "sock_release",
     "sock_use",
+    "sock_use",
     "proc_fork",
     "proc_exec",
     "proc_exit",
     "snap_socket",
     "unknown",
   ]);
-  const [pkt, create, , use, fork, exec, exit, snap, unknown] = records;
+  const [pkt, create, , use, use2, fork, exec, exit, snap, unknown] = records;
   assert(pkt?.kind === "packet");
   assert.equal(pkt.tsNs, 1_000_000_000_123n);
   assert.equal(pkt.cookie, 0x1_0000_0005);
@@ -217,16 +241,28 @@ Deno.test("decodeRecords() decodes every record type of a batch", () => {
     [7, 42, 44, 10, 2],
   );
   assert.equal(create.protocol, 17);
+  assert.equal(create.netns, 4026531840);
   assert(use?.kind === "sock_use");
   assert.deepEqual([use.cookie, use.pid, use.tid, use.dir], [8, 50, 51, 1]);
+  assert.deepEqual(
+    [use.len, use.bytesBefore, use.callsBefore, use.tcpSeq],
+    [1400, 0x2_0000_0003, 12, 0xfffffff0],
+  );
+  assert.deepEqual([use.first, use.lost], [true, false]);
+  assert(use2?.kind === "sock_use");
+  assert.deepEqual([use2.dir, use2.first, use2.lost], [DIR_OUT, false, true]);
+  assert.equal(use2.tcpSeq, null, "tcpSeq only with USE_TCP_SEQ");
   assert(fork?.kind === "proc_fork");
   assert.deepEqual([fork.pid, fork.tid, fork.ppid, fork.ptid], [60, 61, 1, 60]);
   assert.equal(fork.thread, true);
   assert.equal(fork.kthread, false);
   assert.equal(fork.comm, "bash");
+  assert.deepEqual([fork.netns, fork.cgroupId], [4026531841, 0x1_0000_0123]);
   assert(exec?.kind === "proc_exec");
   assert.equal(exec.filename, "/bin/echo");
   assert.deepEqual(exec.argv, ["/bin/echo", "hi there"]);
+  assert.equal(exec.exe, "/usr/bin/echo");
+  assert.deepEqual([exec.cgroupId, exec.netns], [77, 4026531842]);
   assert.equal(exec.truncated, true);
   assert.equal(exec.comm, "echo");
   assert.deepEqual([exec.uid, exec.gid, exec.ppid], [1000, 100, 60]);
@@ -236,6 +272,7 @@ Deno.test("decodeRecords() decodes every record type of a batch", () => {
   assert.equal(exit.leader, true);
   assert(snap?.kind === "snap_socket");
   assert.deepEqual([snap.cookie, snap.pid, snap.fd, snap.type], [9, 80, 3, 1]);
+  assert.equal(snap.netns, 4026531843);
   assert(unknown?.kind === "unknown");
   assert.equal(unknown.type, 99);
   assert.equal(unknown.bytes.length, 24);
@@ -244,8 +281,8 @@ Deno.test("decodeRecords() decodes every record type of a batch", () => {
 Deno.test("forEachRecord() visits records in order and counts them", () => {
   const kinds: string[] = [];
   const n = forEachRecord(sampleBatch(), (r) => kinds.push(r.kind));
-  assert.equal(n, 9);
-  assert.equal(kinds.length, 9);
+  assert.equal(n, 10);
+  assert.equal(kinds.length, 10);
   assert.equal(forEachRecord(new Uint8Array(0), () => {}), 0);
 });
 
@@ -255,7 +292,7 @@ Deno.test("forEachRecord() reads a batch at a non-zero byte offset", () => {
   shifted.set(batch, 8);
   const records: HoneRecord[] = [];
   forEachRecord(shifted.subarray(8), (r) => records.push(r));
-  assert.equal(records.length, 9);
+  assert.equal(records.length, 10);
   assert(records[0]?.kind === "packet");
   assert.equal(records[0].cookie, 0x1_0000_0005);
 });
@@ -288,6 +325,25 @@ Deno.test("decodeRecords() rejects bad lengths and oversized data", () => {
     /packet data of 100 bytes exceeds the record length 72/,
   );
   bad((v) => v.setUint32(HDR.len, 1 << 20, true), /need 1048576 bytes/);
+});
+
+Deno.test("decodeRecords() rejects exec data past the record", () => {
+  const batch = sampleBatch().slice();
+  const view = new DataView(batch.buffer);
+  let off = 0;
+  while (view.getUint32(off + HDR.type, true) !== REC_PROC_EXEC) {
+    off += view.getUint32(off + HDR.len, true);
+  }
+  view.setUint32(off + PROC_EXEC.exeLen, 64, true);
+  assert.throws(
+    () => [...decodeRecords(batch)],
+    new RegExp(`offset ${off}: exec data of \\d+ bytes exceeds the length`),
+  );
+  view.setUint32(off + PROC_EXEC.exeLen, 0, true);
+  view.setUint32(off + PROC_EXEC.flags, EXEC_EXE_TRUNC, true);
+  const exec = [...decodeRecords(batch)].find((r) => r.kind === "proc_exec");
+  assert(exec?.kind === "proc_exec");
+  assert.deepEqual([exec.exe, exec.truncated], ["", true]);
 });
 
 Deno.test("layout offsets are in order and inside each record", () => {

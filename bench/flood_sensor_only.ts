@@ -1,0 +1,89 @@
+/**
+ * Helper of bench/flood_bench.sh (configuration "sensor"): hone's eBPF
+ * sensor with a consumer that only counts, to split the cost of a capture
+ * into the kernel side (BPF programs, ring buffer, wake-ups) and hone's
+ * user space (decode, correlate, encode).
+ *
+ *   deno run -A bench/flood_sensor_only.ts LIBHONE.so [SNAPLEN]
+ *
+ * Environment: WAKEUP_BYTES (0 = the shim's default, 256 KiB; 1 = every
+ * record), RINGBUF_MIB (default 16), NETFILTER (1; 0 = off).
+ * Stops at SIGINT and prints hone record's counters to stderr.
+ * Uses only the fixed start of struct hone_options and hone_stats, which
+ * ABI 1 and 2 share.
+ */
+
+const [lib, snapArg] = Deno.args;
+if (!lib) {
+  console.error("usage: flood_sensor_only.ts LIBHONE.so [SNAPLEN]");
+  Deno.exit(2);
+}
+const dl = Deno.dlopen(lib, {
+  hone_start: { parameters: ["buffer"], result: "i32" },
+  hone_poll: {
+    parameters: ["buffer", "u32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  hone_stats: { parameters: ["buffer"], result: "i32" },
+  hone_abi_version: { parameters: [], result: "u32" },
+  hone_strerror_step: { parameters: [], result: "pointer" },
+  hone_stop: { parameters: [], result: "void" },
+});
+const s = dl.symbols;
+const opts = new Uint8Array(544);
+const ov = new DataView(opts.buffer);
+ov.setUint32(0, s.hone_abi_version(), true);
+ov.setUint32(4, Deno.env.get("NETFILTER") === "0" ? 0 : 1, true);
+ov.setUint32(8, Number(snapArg ?? 128), true);
+ov.setUint32(12, Deno.pid, true);
+ov.setBigUint64(16, BigInt(Number(Deno.env.get("RINGBUF_MIB") ?? 16) << 20), true);
+ov.setBigUint64(24, BigInt(Deno.env.get("WAKEUP_BYTES") ?? 0), true);
+const rc = s.hone_start(opts);
+if (rc < 0) {
+  const p = s.hone_strerror_step();
+  const step = p ? new Deno.UnsafePointerView(p).getCString() : "start";
+  console.error(`sensor: ${step} failed: errno ${-rc}`);
+  Deno.exit(1);
+}
+console.error("sensor: listening on all sockets (null consumer)");
+let stop = false;
+Deno.addSignalListener("SIGINT", () => stop = true);
+Deno.addSignalListener("SIGTERM", () => stop = true);
+const buf = new Uint8Array(8 << 20);
+const bv = new DataView(buf.buffer);
+let packets = 0;
+const count = (n: number) => {
+  for (let o = 0; o < n;) {
+    if (bv.getUint32(o, true) === 1) packets++;
+    o += bv.getUint32(o + 4, true);
+  }
+};
+while (!stop) {
+  const n = await s.hone_poll(buf, buf.length, 100);
+  if (n < 0) {
+    console.error(`sensor: poll: errno ${-n}`);
+    break;
+  }
+  count(n);
+}
+for (let i = 0; i < 64; i++) {
+  const n = await s.hone_poll(buf, buf.length, 0);
+  if (n <= 0) break;
+  count(n);
+}
+const st = new Uint8Array(96);
+s.hone_stats(st);
+const sv = new DataView(st.buffer);
+const u = (i: number) => Number(sv.getBigUint64(i * 8, true));
+console.error(
+  [
+    `${packets} packets captured`,
+    `${u(0) + u(2)} packets received by filter`,
+    `${u(1)} packets dropped by kernel`,
+    `0 packets without a process`,
+    `${u(5) + u(7)} process and socket events dropped by kernel`,
+  ].join("\n"),
+);
+s.hone_stop();
+dl.close();
