@@ -65,18 +65,18 @@ Deno.test("hone read prints one JSON object per event, in the documented schema"
   assert.deepEqual(
     new Set(keys("packet")),
     new Set([
-      "caplen,comm,conn,dir,dport,dst,ipv,len,pid,proto,sport,src,tid,ts,type",
+      "caplen,comm,conn,dir,dport,dst,how,ipv,len,pid,proto,sport,src,tid,ts,type",
     ]),
   );
   assert.deepEqual(
     new Set(keys("process")),
     new Set([
-      "argv,comm,event,exe,exit_code,gid,group,pid,ppid,tid,ts,type,uid,user",
+      "argv,cgroup,comm,event,exe,exit_code,gid,group,netns,pid,ppid,tid,ts,type,uid,user",
     ]),
   );
   assert.deepEqual(
     new Set(keys("connection")),
-    new Set(["conn,event,pid,ts,type"]),
+    new Set(["conn,event,local,pid,proto,remote,ts,type"]),
   );
   assert.deepEqual(
     new Set(keys("stats")),

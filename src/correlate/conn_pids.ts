@@ -47,6 +47,7 @@ export class ConnPids {
       if (e.type === "packet") {
         if (e.pid === null && e.conn !== null) {
           e.pid = owners.get(e.conn) ?? null;
+          if (e.pid !== null) e.how = "connection";
         }
       } else if (e.type === "connection") {
         if (e.event === "open" && e.pid !== null) {

@@ -64,6 +64,9 @@ export const PEB_EVENT = 2;
 export const PEB_PATH = 3;
 /** Hone process block: argv, each argument NUL-terminated. */
 export const PEB_ARGV = 4;
+/** EPB, added by hone (local use): how the pid was known (string). */
+export const EPB_HONE_HOW = 0x8001;
+
 /** Hone process block: parent process id. */
 export const PEB_PPID = 5;
 /** Hone process block: effective user id. */
@@ -82,9 +85,19 @@ export const PEB_HONE_COMM = 0x8001;
 export const PEB_HONE_TID = 0x8002;
 /** Hone process block, added by hone (local use): exit code (i32). */
 export const PEB_HONE_EXIT_CODE = 0x8003;
+/** Hone process block, added by hone (local use): cgroup v2 id (u64). */
+export const PEB_HONE_CGROUP = 0x8004;
+/** Hone process block, added by hone (local use): network namespace inode (u32). */
+export const PEB_HONE_NETNS = 0x8005;
 
 /** Hone connection block: event (absent or 0 = open, 0xffffffff = close). */
 export const CEB_EVENT = 2;
+/** Hone connection block, added by hone (local use): IP protocol (u32). */
+export const CEB_HONE_PROTO = 0x8001;
+/** Hone connection block, added by hone (local use): local endpoint (string). */
+export const CEB_HONE_LOCAL = 0x8002;
+/** Hone connection block, added by hone (local use): remote endpoint (string). */
+export const CEB_HONE_REMOTE = 0x8003;
 
 /** ISB: capture start time. */
 export const ISB_STARTTIME = 2;

@@ -12,6 +12,7 @@
  */
 
 import type {
+  Attribution,
   ConnectionEvent,
   Direction,
   EventCounts,
@@ -57,6 +58,14 @@ export interface DecoderNotes {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: false });
+const HOWS = new Set([
+  "sender",
+  "reader",
+  "user",
+  "creator",
+  "snapshot",
+  "connection",
+]);
 
 function decodeText(d: Uint8Array): string {
   // Strings in PCAP-NG are not NUL-terminated, but some writers add one.
@@ -485,8 +494,14 @@ export class CaptureDecoder {
     let pid: number | null = null;
     let tid: number | null = null;
     let conn: number | null = null;
+    let how: Attribution | null = null;
     this.#options(buf, v, dataEnd, end, abs, (code, o, n) => {
       switch (code) {
+        case C.EPB_HONE_HOW: {
+          const h = decodeText(buf.subarray(o, o + n));
+          if (HOWS.has(h)) how = h as Attribution;
+          break;
+        }
         case C.EPB_FLAGS:
           if (n >= 4) dir = flagsDir(v.getUint32(o, le));
           break;
@@ -522,6 +537,7 @@ export class CaptureDecoder {
       e.pid = pid;
       e.tid = tid;
       e.conn = conn;
+      if (how) e.how = how;
     }
   }
 
@@ -595,6 +611,12 @@ export class CaptureDecoder {
         case C.PEB_HONE_EXIT_CODE:
           if (n >= 4) e.exitCode = v.getInt32(o, le);
           break;
+        case C.PEB_HONE_CGROUP:
+          if (n >= 8) e.cgroup = Number(v.getBigUint64(o, le));
+          break;
+        case C.PEB_HONE_NETNS:
+          if (n >= 4) e.netns = v.getUint32(o, le);
+          break;
       }
     });
     // The Google fork writes real uid/gid in 6/7 and the effective uid in 8.
@@ -650,6 +672,12 @@ export class CaptureDecoder {
     this.#options(buf, v, f + 12, end, abs, (code, o, n) => {
       if (code === C.CEB_EVENT && n >= 4 && v.getUint32(o, le) !== 0) {
         e.event = "close";
+      } else if (code === C.CEB_HONE_PROTO && n >= 4) {
+        e.proto = v.getUint32(o, le);
+      } else if (code === C.CEB_HONE_LOCAL) {
+        e.local = decodeText(buf.subarray(o, o + n));
+      } else if (code === C.CEB_HONE_REMOTE) {
+        e.remote = decodeText(buf.subarray(o, o + n));
       }
     });
     out.push(e);

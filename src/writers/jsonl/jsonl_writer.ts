@@ -69,6 +69,14 @@ function n(x: number | null): string {
   return x === null ? "null" : String(x);
 }
 
+function proto(p: number | null): string {
+  return p === null
+    ? "null"
+    : PROTO_NAMES[p]
+    ? `"${PROTO_NAMES[p]}"`
+    : String(p);
+}
+
 function counts(c: EventCounts | null): string {
   return c === null
     ? "null"
@@ -120,7 +128,9 @@ export class JsonlWriter {
         case "connection":
           s += `{"type":"connection","ts":${
             formatTs(e.sec, e.nsec)
-          },"event":"${e.event}","conn":${e.conn},"pid":${n(e.pid)}}\n`;
+          },"event":"${e.event}","conn":${e.conn},"pid":${n(e.pid)},"proto":${
+            proto(e.proto ?? null)
+          },"local":${j(e.local ?? null)},"remote":${j(e.remote ?? null)}}\n`;
           break;
         case "stats":
           s += `{"type":"stats","ts":${formatTs(e.sec, e.nsec)},"received":${
@@ -143,9 +153,9 @@ export class JsonlWriter {
     const comm = e.pid !== null ? this.#procs.get(e.pid)?.comm ?? null : null;
     let s = `{"type":"packet","ts":${formatTs(e.sec, e.nsec)},"dir":${
       e.dir === null ? "null" : `"${e.dir}"`
-    },"pid":${n(e.pid)},"tid":${n(e.tid)},"comm":${j(comm)},"conn":${
-      n(e.conn)
-    },"len":${e.len},"caplen":${d.length}`;
+    },"pid":${n(e.pid)},"tid":${n(e.tid)},"how":${j(e.how ?? null)},"comm":${
+      j(comm)
+    },"conn":${n(e.conn)},"len":${e.len},"caplen":${d.length}`;
     if (ip.version !== null) {
       const p = ip.proto;
       s += `,"ipv":${ip.version},"proto":${
@@ -173,6 +183,8 @@ export class JsonlWriter {
       j(e.group)
     },"exe":${j(e.exe)},"argv":${
       e.argv === null ? "null" : JSON.stringify(e.argv)
-    },"comm":${j(e.comm)},"exit_code":${n(e.exitCode)}}\n`;
+    },"comm":${j(e.comm)},"exit_code":${n(e.exitCode)},"cgroup":${
+      n(e.cgroup ?? null)
+    },"netns":${n(e.netns ?? null)}}\n`;
   }
 }

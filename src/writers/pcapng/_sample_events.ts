@@ -63,6 +63,8 @@ export function sampleEvents(): HoneEvent[] {
       exe: "/usr/bin/curl",
       argv: ["curl", "-s", "http://127.0.0.1/"],
       comm: "curl",
+      cgroup: 4711,
+      netns: 4026531840,
     }),
     processEvent({
       sec: 1764134800,
@@ -81,6 +83,9 @@ export function sampleEvents(): HoneEvent[] {
       event: "open",
       conn: 77,
       pid: 4242,
+      proto: 17,
+      local: "127.0.0.1:5000",
+      remote: "127.0.0.1:53",
     },
     {
       type: "connection",
@@ -100,6 +105,7 @@ export function sampleEvents(): HoneEvent[] {
       conn: 77,
       len: 32,
       data: udp4(5000, 53),
+      how: "sender",
     },
     {
       type: "packet",
@@ -111,6 +117,7 @@ export function sampleEvents(): HoneEvent[] {
       conn: 0x1234_5678_9abc,
       len: 32,
       data: udp4(53, 5000),
+      how: "reader",
     },
     {
       type: "packet",

@@ -13,6 +13,7 @@
  */
 
 import type {
+  Attribution,
   ConnectionEvent,
   HoneEvent,
   HostId,
@@ -59,6 +60,14 @@ export interface PcapngWriterOptions {
 
 const enc = new TextEncoder();
 const MAX_OPT = 65532;
+const HOW_BYTES: Record<Attribution, Uint8Array> = {
+  sender: enc.encode("sender"),
+  reader: enc.encode("reader"),
+  user: enc.encode("user"),
+  creator: enc.encode("creator"),
+  snapshot: enc.encode("snapshot"),
+  connection: enc.encode("connection"),
+};
 
 /**
  * Encodes hone events as PCAP-NG.
@@ -315,6 +324,7 @@ export class PcapngWriter {
       this.#pos += 12;
     }
     if (comment) this.#optBytes(C.OPT_COMMENT, comment);
+    if (e.how) this.#optBytes(C.EPB_HONE_HOW, HOW_BYTES[e.how]);
     this.#optEnd();
     this.#end(at);
   }
@@ -366,6 +376,8 @@ export class PcapngWriter {
     if (e.user !== null) this.#optString(C.PEB_USER, e.user);
     if (e.group !== null) this.#optString(C.PEB_GROUP, e.group);
     if (e.comm !== null) this.#optString(C.PEB_HONE_COMM, e.comm);
+    if (e.cgroup != null) this.#optU64(C.PEB_HONE_CGROUP, e.cgroup);
+    if (e.netns != null) this.#optU32(C.PEB_HONE_NETNS, e.netns);
     if (e.tid !== null) this.#optU32(C.PEB_HONE_TID, e.tid);
     if (e.exitCode !== null) {
       this.#optU32(C.PEB_HONE_EXIT_CODE, e.exitCode >>> 0);
@@ -395,18 +407,20 @@ export class PcapngWriter {
   #connection(e: ConnectionEvent): void {
     this.#ensure(48);
     const at = this.#begin(C.BT_HONE_CONNECTION);
+    const extra = e.proto != null || e.local != null || e.remote != null;
     const wide = e.conn > 0xffffffff;
     this.#u32(e.conn % 4294967296);
     if (wide) this.#u32(Math.floor(e.conn / 4294967296));
     this.#u32(e.pid ?? 0);
     this.#stamp(e.sec, e.nsec);
-    if (e.event === "close") {
-      this.#optU32(C.CEB_EVENT, 0xffffffff);
-      this.#optEnd();
-    } else if (wide) {
-      this.#optU32(C.CEB_EVENT, 0);
-      this.#optEnd();
-    }
+    // An open block of a 32-bit id without details stays as the original
+    // wrote it: no options at all.
+    if (e.event === "close") this.#optU32(C.CEB_EVENT, 0xffffffff);
+    else if (wide) this.#optU32(C.CEB_EVENT, 0);
+    if (e.proto != null) this.#optU32(C.CEB_HONE_PROTO, e.proto);
+    if (e.local != null) this.#optString(C.CEB_HONE_LOCAL, e.local);
+    if (e.remote != null) this.#optString(C.CEB_HONE_REMOTE, e.remote);
+    if (e.event === "close" || wide || extra) this.#optEnd();
     this.#end(at);
   }
 
