@@ -27,7 +27,7 @@ export async function openOutput(path: string | null): Promise<Output> {
   if (path === null || path === "-") {
     return {
       name: "stdout",
-      write: (b) => writeAll(Deno.stdout, b),
+      write: (b) => Promise.resolve(writeAllSync(Deno.stdout, b)),
       close() {},
     };
   }
@@ -45,7 +45,7 @@ export async function openOutput(path: string | null): Promise<Output> {
     name: path,
     async write(b) {
       try {
-        await writeAll(f, b);
+        writeAllSync(f, b);
         good += b.length;
       } catch (e) {
         await f.truncate(good).catch(() => {});
@@ -68,4 +68,19 @@ export async function writeAll(
 ): Promise<void> {
   let off = 0;
   while (off < b.length) off += await w.write(b.subarray(off));
+}
+
+/**
+ * Writes every byte synchronously (no thread-pool round trip per write;
+ * `hone read` has nothing else to do meanwhile).
+ *
+ * @param w A writer.
+ * @param b The bytes.
+ */
+export function writeAllSync(
+  w: { writeSync(p: Uint8Array): number },
+  b: Uint8Array,
+): void {
+  let off = 0;
+  while (off < b.length) off += w.writeSync(b.subarray(off));
 }

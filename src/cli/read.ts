@@ -83,7 +83,12 @@ export async function runRead(argv: string[]): Promise<number> {
   let failure: unknown = null;
   try {
     for await (
-      const batch of decodeCapture(readChunks(input), (n) => notes = n)
+      // One reused 256 KiB buffer: every batch is written before the next
+      // read, and small batches keep the young generation cheap to scavenge.
+      const batch of decodeCapture(
+        readChunks(input, 256 * 1024, true),
+        (n) => notes = n,
+      )
     ) {
       conns.apply(batch);
       let b: HoneEvent[] = batch;

@@ -62,6 +62,23 @@ export function splitTimestamp(
   out: Float64Array,
 ): void {
   const d = res.unitsPerSec;
+  if (d === 1e9) {
+    // The quotient from a double is off by at most one (the 64-bit value
+    // rounds by under 2^11 ns); the remainder's low 32 bits are exact, and
+    // it lies in (-1e9, 2e9), so they are all of it.
+    let q = Math.floor((hi * 4294967296 + lo) / 1e9);
+    let rem = (lo - Math.imul(q | 0, 1e9)) | 0;
+    if (rem < 0) {
+      q--;
+      rem += 1e9;
+    } else if (rem >= 1e9) {
+      q++;
+      rem -= 1e9;
+    }
+    out[0] = q;
+    out[1] = rem;
+    return;
+  }
   // Long division of the 64-bit value by d (< 2^31) in 16-bit limbs: every
   // intermediate stays below 2^47, so doubles are exact.
   let rem = 0;
@@ -108,15 +125,11 @@ export function joinNanoseconds(
   nsec: number,
   out: Float64Array,
 ): void {
-  // sec * 1e9 + nsec with 16-bit limbs; 1e9 = 0x3b9a * 2^16 + 0xca00.
-  const s1 = Math.floor(sec / 65536);
-  const s0 = sec - s1 * 65536;
-  const mid = s1 * 0xca00 + s0 * 0x3b9a;
-  const midHi = Math.floor(mid / 65536);
-  const low = s0 * 0xca00 + nsec + (mid - midHi * 65536) * 65536;
-  const carry = Math.floor(low / 4294967296);
-  out[0] = s1 * 0x3b9a + midHi + carry;
-  out[1] = low - carry * 4294967296;
+  // The low word is exact modulo 2^32; the double sec * 1e9 + nsec is off
+  // by under 2^11, so rounding gives the exact high word.
+  const lo = (Math.imul(sec | 0, 1e9) + nsec) >>> 0;
+  out[0] = Math.round((sec * 1e9 + nsec - lo) / 4294967296);
+  out[1] = lo;
 }
 
 /**

@@ -5,8 +5,10 @@
  * ids), and classic pcap. It turns bytes into hone events.
  *
  * Input is pushed in chunks of any size; a block split across chunks is
- * joined. Packet data is a view into the input, never copied, and the decoder
- * never writes into a buffer it has handed out.
+ * joined (only that block is copied). Packet data is a view into the input,
+ * never copied, and the decoder never writes into a buffer it has handed
+ * out. The decoder keeps no view of a chunk after `push` returns, so a
+ * caller may reuse its input buffer once it is done with the events.
  *
  * @module
  */
@@ -120,15 +122,34 @@ export class CaptureDecoder {
    * @throws {HoneFormatError} The input is malformed; `out` holds every event before the fault.
    */
   push(chunk: Uint8Array, out: HoneEvent[]): void {
-    let buf: Uint8Array;
-    if (this.#pending.length === 0) buf = chunk;
-    else {
-      buf = new Uint8Array(this.#pending.length + chunk.length);
-      buf.set(this.#pending);
-      buf.set(chunk, this.#pending.length);
+    const p = this.#pending.length;
+    if (p > 0) {
+      // Join the block split across the boundary with as little of `chunk`
+      // as completes it (64 KiB first, four times more until it fits),
+      // rather than copying the whole chunk.
+      for (
+        let k = Math.min(chunk.length, 65536);;
+        k = Math.min(chunk.length, k * 4)
+      ) {
+        const head = new Uint8Array(p + k);
+        head.set(this.#pending);
+        head.set(chunk.subarray(0, k), p);
+        const used = this.#decode(head, out);
+        if (used >= p) {
+          this.#offset += used;
+          chunk = chunk.subarray(used - p);
+          break;
+        }
+        if (k === chunk.length) {
+          this.#offset += used;
+          this.#pending = head.slice(used);
+          return;
+        }
+      }
     }
-    const used = this.#decode(buf, out);
-    this.#pending = buf.subarray(used);
+    const used = this.#decode(chunk, out);
+    // A copy: the caller may reuse `chunk` (what is left is under one block).
+    this.#pending = chunk.slice(used);
     this.#offset += used;
   }
 
@@ -218,7 +239,10 @@ export class CaptureDecoder {
         );
       }
       if (type === C.BT_SHB) this.#le = le;
-      this.#block(type, buf, view, pos + 8, pos + len - 4, abs, out);
+      if (type === C.BT_EPB && len >= 32 && this.#section === null) {
+        // The common case, without #block's per-call closure.
+        this.#epb(buf, view, pos + 8, pos + len - 4, abs, out);
+      } else this.#block(type, buf, view, pos + 8, pos + len - 4, abs, out);
       pos += len;
     }
     return pos;
@@ -495,7 +519,25 @@ export class CaptureDecoder {
     let tid: number | null = null;
     let conn: number | null = null;
     let how: Attribution | null = null;
-    this.#options(buf, v, dataEnd, end, abs, (code, o, n) => {
+    // Options inline (no closure per packet); same checks as #options.
+    let p = dataEnd;
+    while (p < end) {
+      if (end - p < 4) {
+        throw new HoneFormatError(
+          "Cannot read options: an option header runs past the end of the block",
+          abs,
+        );
+      }
+      const code = v.getUint16(p, le);
+      const n = v.getUint16(p + 2, le);
+      if (code === C.OPT_ENDOFOPT) break;
+      const o = p + 4;
+      if (o + n > end) {
+        throw new HoneFormatError(
+          `Cannot read option ${code}: its length ${n} runs past the end of the block`,
+          abs,
+        );
+      }
       switch (code) {
         case C.EPB_HONE_HOW: {
           const h = decodeText(buf.subarray(o, o + n));
@@ -522,10 +564,12 @@ export class CaptureDecoder {
           }
           break;
       }
-    });
+      p = o + pad4(n);
+    }
     const e = this.#packet(
       iface,
-      buf.subarray(start + 20, start + 20 + cap),
+      // A view made directly: cheaper than subarray().
+      new Uint8Array(buf.buffer, buf.byteOffset + start + 20, cap),
       orig,
       v.getUint32(start + 4, le),
       v.getUint32(start + 8, le),

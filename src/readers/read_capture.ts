@@ -49,11 +49,15 @@ export async function* decodeCapture(
 }
 
 /**
- * Reads a file in chunks without ever overwriting bytes already yielded, so
- * the views that decoders hand out stay valid.
+ * Reads a file in chunks. By default it never overwrites bytes already
+ * yielded, so the views that decoders hand out stay valid; with `reuse`,
+ * one buffer is read into again and again, which is faster (no fresh
+ * memory for the kernel to fault in) but leaves each chunk, and every view
+ * into it, valid only until the next one is asked for.
  *
  * @param file An open file, or stdin.
  * @param size Size of each backing buffer.
+ * @param reuse Read every chunk into the same buffer.
  * @returns The file's bytes, chunk by chunk, as they arrive.
  *
  * @example Usage
@@ -65,11 +69,13 @@ export async function* decodeCapture(
 export async function* readChunks(
   file: { read(p: Uint8Array): Promise<number | null> },
   size = 1 << 20,
+  reuse = false,
 ): AsyncGenerator<Uint8Array> {
   let buf = new Uint8Array(size);
   let at = 0;
   for (;;) {
-    if (size - at < 65536) {
+    if (reuse) at = 0;
+    else if (size - at < 65536) {
       buf = new Uint8Array(size);
       at = 0;
     }

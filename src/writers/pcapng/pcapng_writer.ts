@@ -60,14 +60,17 @@ export interface PcapngWriterOptions {
 
 const enc = new TextEncoder();
 const MAX_OPT = 65532;
-const HOW_BYTES: Record<Attribution, Uint8Array> = {
-  sender: enc.encode("sender"),
-  reader: enc.encode("reader"),
-  user: enc.encode("user"),
-  creator: enc.encode("creator"),
-  snapshot: enc.encode("snapshot"),
-  connection: enc.encode("connection"),
-};
+/** The EPB option saying how the pid was known, ready to copy. */
+const HOW_OPTS = Object.fromEntries(
+  (["sender", "reader", "user", "creator", "snapshot", "connection"] as const)
+    .map((h) => {
+      const o = new Uint8Array(4 + ((h.length + 3) & ~3));
+      new DataView(o.buffer).setUint16(0, C.EPB_HONE_HOW, true);
+      new DataView(o.buffer).setUint16(2, h.length, true);
+      o.set(enc.encode(h), 4);
+      return [h, o];
+    }),
+) as Record<Attribution, Uint8Array>;
 
 /**
  * Encodes hone events as PCAP-NG.
@@ -90,6 +93,7 @@ export class PcapngWriter {
   #ts = new Float64Array(2);
   #procs = new Map<number, Uint8Array>();
   #pidOnly = new Map<number, Uint8Array>();
+  #commentOpts = new Map<Uint8Array, Uint8Array>();
 
   /**
    * Makes a writer.
@@ -293,40 +297,93 @@ export class PcapngWriter {
     this.#end(at);
   }
 
-  // Enhanced Packet Block (pcapng spec §4.3) with Hone options 257/258.
+  // Enhanced Packet Block (pcapng spec §4.3) with Hone options 257/258:
+  // the size computed once, one #ensure, the fields written in place.
   #packet(e: PacketEvent): void {
     const snap = this.#opts.snaplen;
-    const cap = snap > 0 && e.data.length > snap ? snap : e.data.length;
-    const comment = e.pid !== null ? this.#comment(e.pid) : null;
-    this.#ensure(32 + cap + 3 + 56 + (comment ? comment.length + 8 : 0));
-    const at = this.#begin(C.BT_EPB);
-    this.#u32(0);
-    this.#stamp(e.sec, e.nsec);
-    this.#u32(cap);
-    this.#u32(Math.max(e.len, cap));
-    this.#buf.set(
-      cap === e.data.length ? e.data : e.data.subarray(0, cap),
-      this.#pos,
-    );
-    this.#pos += cap;
-    this.#pad();
-    if (e.conn !== null) {
-      if (e.conn <= 0xffffffff) this.#optU32(C.EPB_HONE_CONN, e.conn);
-      else this.#optU64(C.EPB_HONE_CONN, e.conn);
+    const d = e.data;
+    const cap = snap > 0 && d.length > snap ? snap : d.length;
+    const pid = e.pid, conn = e.conn, dir = e.dir;
+    const copt = pid !== null ? this.#commentOption(pid) : null;
+    const hopt = e.how ? HOW_OPTS[e.how] : null;
+    const padCap = (cap + 3) & ~3;
+    const total = 36 + padCap +
+      (conn === null ? 0 : conn <= 0xffffffff ? 8 : 12) +
+      (pid !== null ? 20 : 0) + (dir !== null ? 8 : 0) +
+      (copt !== null ? copt.length : 0) + (hopt !== null ? hopt.length : 0);
+    this.#ensure(total);
+    const v = this.#v, b = this.#buf;
+    let p = this.#pos;
+    v.setUint32(p, C.BT_EPB, true);
+    v.setUint32(p + 4, total, true);
+    v.setUint32(p + 8, 0, true);
+    joinNanoseconds(e.sec, e.nsec, this.#ts);
+    v.setUint32(p + 12, this.#ts[0]!, true);
+    v.setUint32(p + 16, this.#ts[1]!, true);
+    v.setUint32(p + 20, cap, true);
+    v.setUint32(p + 24, e.len > cap ? e.len : cap, true);
+    b.set(cap === d.length ? d : d.subarray(0, cap), p + 28);
+    p += 28 + cap;
+    for (let q = padCap - cap; q > 0; q--) b[p++] = 0;
+    if (conn !== null) {
+      if (conn <= 0xffffffff) {
+        v.setUint32(p, C.EPB_HONE_CONN | (4 << 16), true);
+        v.setUint32(p + 4, conn, true);
+        p += 8;
+      } else {
+        v.setUint32(p, C.EPB_HONE_CONN | (8 << 16), true);
+        v.setUint32(p + 4, conn % 4294967296, true);
+        v.setUint32(p + 8, Math.floor(conn / 4294967296), true);
+        p += 12;
+      }
     }
-    if (e.pid !== null) this.#optU32(C.EPB_HONE_PID, e.pid);
-    if (e.dir !== null) this.#optU32(C.EPB_FLAGS, e.dir === "in" ? 1 : 2);
-    if (e.pid !== null) {
-      this.#v.setUint16(this.#pos, C.EPB_PROCESSID_THREADID, true);
-      this.#v.setUint16(this.#pos + 2, 8, true);
-      this.#v.setUint32(this.#pos + 4, e.pid, true);
-      this.#v.setUint32(this.#pos + 8, e.tid ?? 0, true);
-      this.#pos += 12;
+    if (pid !== null) {
+      v.setUint32(p, C.EPB_HONE_PID | (4 << 16), true);
+      v.setUint32(p + 4, pid, true);
+      p += 8;
     }
-    if (comment) this.#optBytes(C.OPT_COMMENT, comment);
-    if (e.how) this.#optBytes(C.EPB_HONE_HOW, HOW_BYTES[e.how]);
-    this.#optEnd();
-    this.#end(at);
+    if (dir !== null) {
+      v.setUint32(p, C.EPB_FLAGS | (4 << 16), true);
+      v.setUint32(p + 4, dir === "in" ? 1 : 2, true);
+      p += 8;
+    }
+    if (pid !== null) {
+      v.setUint32(p, C.EPB_PROCESSID_THREADID | (8 << 16), true);
+      v.setUint32(p + 4, pid, true);
+      v.setUint32(p + 8, e.tid ?? 0, true);
+      p += 12;
+    }
+    if (copt !== null) {
+      b.set(copt, p);
+      p += copt.length;
+    }
+    if (hopt !== null) {
+      b.set(hopt, p);
+      p += hopt.length;
+    }
+    v.setUint32(p, 0, true); // opt_endofopt
+    v.setUint32(p + 4, total, true);
+    this.#pos = p + 8;
+  }
+
+  // The comment as a whole option (code, length, bytes, padding), made
+  // once per comment.
+  #commentOption(pid: number): Uint8Array {
+    const c = this.#comment(pid);
+    let o = this.#commentOpts.get(c);
+    if (o === undefined) {
+      const n = Math.min(c.length, MAX_OPT);
+      o = new Uint8Array(4 + ((n + 3) & ~3));
+      const v = new DataView(o.buffer);
+      v.setUint16(0, C.OPT_COMMENT, true);
+      v.setUint16(2, n, true);
+      o.set(c.subarray(0, n), 4);
+      if (this.#commentOpts.size >= 2 * this.#opts.maxProcesses) {
+        this.#commentOpts.clear();
+      }
+      this.#commentOpts.set(c, o);
+    }
+    return o;
   }
 
   #comment(pid: number): Uint8Array {
