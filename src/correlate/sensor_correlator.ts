@@ -398,9 +398,12 @@ export class SensorCorrelator {
       tcp = tcpSegment(r.data);
       if (!tcp && !out) {
         // Datagrams are read in order: count them to match reads.
-        const i = this.#inCount.get(cookie) ?? 0;
-        this.#inCount.set(cookie, i + 1);
-        pos = i;
+        const i = this.#inCount.get(cookie);
+        if (i === undefined && this.#inCount.size >= 1 << 18) {
+          this.#inCount.clear();
+        }
+        this.#inCount.set(cookie, (i ?? 0) + 1);
+        pos = i ?? 0;
       } else if (tcp && segLen > 0) pos = segSeq;
       // Only a socket more than one process may use needs the ranges.
       if (!this.#shared.has(cookie)) pos = -1;
@@ -469,7 +472,10 @@ export class SensorCorrelator {
     }
     if (r.kind === "sock_release") {
       // The socket outlives its file (FIN_WAIT, TIME_WAIT): keep its owner
-      // for the packets that still come, forgetting the oldest when full.
+      // for the packets that still come, forgetting the oldest when full;
+      // no process will share it any more.
+      if (known) this.#byPid.get(known.pid)?.delete(r.cookie);
+      this.#shared.delete(r.cookie);
       const c: ConnectionEvent = {
         type: "connection",
         sec,
@@ -490,7 +496,7 @@ export class SensorCorrelator {
       ? "snapshot"
       : "user";
     const tid = r.kind === "snap_socket" ? 0 : r.tid;
-    if (known && known.pid !== r.pid) this.#shared.add(r.cookie);
+    if (known && known.pid !== r.pid) this.#share(r.cookie);
     if (r.kind === "sock_use") this.#addUse(r);
     else if (r.kind === "sock_create") {
       this.#readers.delete(r.cookie);
@@ -518,6 +524,11 @@ export class SensorCorrelator {
         0,
       );
     }
+  }
+
+  #share(cookie: number): void {
+    if (this.#shared.size >= 1 << 18) this.#shared.clear();
+    this.#shared.add(cookie);
   }
 
   #addUse(r: SockUseRecord): void {
@@ -570,7 +581,7 @@ export class SensorCorrelator {
     if (r.thread) return;
     // The child shares every socket of its parent.
     const socks = this.#byPid.get(r.ppid);
-    if (socks) { for (const c of socks) this.#shared.add(c); }
+    if (socks) { for (const c of socks) this.#share(c); }
     const [sec, nsec] = this.#stamp(r);
     this.#emit(
       processEvent({
