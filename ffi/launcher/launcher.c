@@ -56,10 +56,11 @@
 #define HONE_PACK_VERSION	1
 #define HONE_EXIT_FAILURE	1
 
-/* Where deno keeps its caches when DENO_DIR is unset: a path that can never
- * be created (/dev/null is not a directory), so deno keeps them in memory
- * and writes nothing to disk. */
-#define HONE_NO_DENO_DIR	"/dev/null/hone-no-deno-dir"
+/* Where deno keeps its caches when DENO_DIR is unset: a fresh private
+ * directory (mkdtemp makes it 0700 under a name nobody can predict), which
+ * the app removes when it exits (HONE_DENO_TMPDIR names it). A path deno
+ * cannot create would work too, but deno then warns on a terminal. */
+#define HONE_DENO_DIR_TEMPLATE	"/tmp/hone-deno-XXXXXX"
 
 enum hone_part {
 	HONE_PART_DENO,
@@ -355,8 +356,15 @@ int main(int argc, char **argv)
 
 	set_env("DENO_NO_UPDATE_CHECK", "1");
 	set_env("DENO_NO_PROMPT", "1");
-	if (!getenv("DENO_DIR"))
-		set_env("DENO_DIR", HONE_NO_DENO_DIR);
+	if (!getenv("DENO_DIR")) {
+		static char tmp[] = HONE_DENO_DIR_TEMPLATE;
+
+		if (!mkdtemp(tmp))
+			die("cannot make a directory for deno's caches: %s",
+			    strerror(errno));
+		set_env("DENO_DIR", tmp);
+		set_env("HONE_DENO_TMPDIR", tmp);
+	}
 
 	/* deno args, the app, the user's args (argv[1..]), NULL */
 	n = n_deno_args + 1 + (argc > 0 ? argc - 1 : 0) + 1;
