@@ -161,6 +161,7 @@ export interface CorrelatorCounts {
 export class SensorCorrelator {
   #o: Required<CorrelatorOptions>;
   #owners = new Map<number, Owner>();
+  #procs = new Map<number, ProcessEvent>();
   #readers = new Map<number, Timeline>();
   #senders = new Map<number, Timeline>();
   #inCount = new Map<number, number>();
@@ -221,6 +222,7 @@ export class SensorCorrelator {
     for (const e of events) {
       e.user ??= e.uid !== null ? this.#o.userName(e.uid) : null;
       e.group ??= e.gid !== null ? this.#o.groupName(e.gid) : null;
+      this.#remember(e);
       this.#emit(e, 0, 0);
     }
   }
@@ -583,21 +585,36 @@ export class SensorCorrelator {
     const socks = this.#byPid.get(r.ppid);
     if (socks) { for (const c of socks) this.#share(c); }
     const [sec, nsec] = this.#stamp(r);
-    this.#emit(
-      processEvent({
-        sec,
-        nsec,
-        event: r.kthread ? "kthread" : "fork",
-        pid: r.pid,
-        tid: r.tid,
-        ppid: r.ppid,
-        comm: r.comm,
-        cgroup: r.cgroupId || null,
-        netns: r.netns || null,
-      }),
-      0,
-      0,
-    );
+    // Until it execs, a child runs its parent's image as its parent's user.
+    const parent = r.kthread ? undefined : this.#procs.get(r.ppid);
+    const e = processEvent({
+      sec,
+      nsec,
+      event: r.kthread ? "kthread" : "fork",
+      pid: r.pid,
+      tid: r.tid,
+      ppid: r.ppid,
+      uid: parent?.uid ?? null,
+      gid: parent?.gid ?? null,
+      user: parent?.user ?? null,
+      group: parent?.group ?? null,
+      exe: parent?.exe ?? null,
+      comm: r.comm,
+      cgroup: r.cgroupId || null,
+      netns: r.netns || null,
+    });
+    this.#remember(e);
+    this.#emit(e, 0, 0);
+  }
+
+  #remember(e: ProcessEvent): void {
+    const m = this.#procs;
+    m.delete(e.pid);
+    if (m.size >= 1 << 16) {
+      const oldest = m.keys().next();
+      if (!oldest.done) m.delete(oldest.value);
+    }
+    m.set(e.pid, e);
   }
 
   #exec(r: ProcExecRecord, _nowMs: number): void {
@@ -606,30 +623,30 @@ export class SensorCorrelator {
     // execve, made absolute from /proc when the process still runs.
     let exe = r.exe || r.filename;
     if (!exe.startsWith("/")) exe = this.#o.exePath(r.pid) ?? exe;
-    this.#emit(
-      this.#names(processEvent({
-        sec,
-        nsec,
-        event: "exec",
-        pid: r.pid,
-        tid: r.tid,
-        ppid: r.ppid,
-        uid: r.uid,
-        gid: r.gid,
-        exe,
-        argv: r.argv,
-        comm: r.comm,
-        cgroup: r.cgroupId || null,
-        netns: r.netns || null,
-      })),
-      0,
-      0,
-    );
+    const e = this.#names(processEvent({
+      sec,
+      nsec,
+      event: "exec",
+      pid: r.pid,
+      tid: r.tid,
+      ppid: r.ppid,
+      uid: r.uid,
+      gid: r.gid,
+      exe,
+      argv: r.argv,
+      comm: r.comm,
+      cgroup: r.cgroupId || null,
+      netns: r.netns || null,
+    }));
+    this.#remember(e);
+    this.#emit(e, 0, 0);
   }
 
   #exit(r: ProcExitRecord, _nowMs: number): void {
     if (!r.groupDead) return;
     this.#byPid.delete(r.pid);
+    const known = this.#procs.get(r.pid);
+    this.#procs.delete(r.pid);
     const [sec, nsec] = this.#stamp(r);
     const sig = r.exitCode & 0x7f;
     this.#emit(
@@ -639,6 +656,13 @@ export class SensorCorrelator {
         event: "exit",
         pid: r.pid,
         tid: r.tid,
+        ppid: known?.ppid ?? null,
+        uid: known?.uid ?? null,
+        gid: known?.gid ?? null,
+        user: known?.user ?? null,
+        group: known?.group ?? null,
+        exe: known?.exe ?? null,
+        comm: known?.comm ?? null,
         exitCode: sig ? 128 + sig : (r.exitCode >> 8) & 0xff,
       }),
       0,

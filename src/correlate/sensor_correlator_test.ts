@@ -226,7 +226,7 @@ Deno.test("SensorCorrelator reports process events with names and exit codes", (
   assert.deepEqual(out, [
     ["fork", 20, null, null, null],
     ["exec", 20, "root", ["echo", "hi"], null],
-    ["exit", 20, null, null, 3],
+    ["exit", 20, "root", null, 3],
   ]);
 });
 
