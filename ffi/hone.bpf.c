@@ -103,12 +103,21 @@ static __always_inline void count(enum hone_counter i)
 		__sync_fetch_and_add(&c->c[i], 1);
 }
 
-/* Batch wake-ups: wake the reader only once wakeup_bytes are waiting. */
-static __always_inline __u64 wakeup_flags(void)
+/*
+ * Batch wake-ups: wake the reader once per wakeup_bytes of records produced
+ * (when the producer position crosses a multiple of it), not on every record
+ * while that much waits: a wake-up costs an irq_work and, in a VM, an exit.
+ * Whatever waits less is picked up by the reader's short poll timeout.
+ */
+static __always_inline __u64 wakeup_flags(__u32 size)
 {
+	__u64 prod;
+
 	if (!wakeup_bytes)
 		return 0;
-	if (bpf_ringbuf_query(&hone_rb, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	prod = bpf_ringbuf_query(&hone_rb, BPF_RB_PROD_POS);
+	/* 8: the ring buffer's own record header. */
+	if (prod % wakeup_bytes < size + 8)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
@@ -223,7 +232,7 @@ static __always_inline void pkt_emit(struct __sk_buff *skb,
 			caplen = 0;
 	}
 	pkt_fill(p, pi, caplen);
-	bpf_ringbuf_submit(p, wakeup_flags());
+	bpf_ringbuf_submit(p, wakeup_flags(sizeof(*p) + cls));
 }
 
 /*
@@ -359,7 +368,7 @@ int hone_sk_create(struct bpf_sock *sk)
 	 * which __sock_create() puts in current's network namespace.
 	 */
 	r->netns = task_netns(bpf_get_current_task_btf());
-	bpf_ringbuf_submit(r, wakeup_flags());
+	bpf_ringbuf_submit(r, wakeup_flags(sizeof(*r)));
 	return 1;
 }
 
@@ -383,7 +392,7 @@ int hone_sk_release(struct bpf_sock *sk)
 	r->cookie = cookie;
 	r->pid = id >> 32;
 	r->tid = (__u32)id;
-	bpf_ringbuf_submit(r, wakeup_flags());
+	bpf_ringbuf_submit(r, wakeup_flags(sizeof(*r)));
 	return 1;
 }
 
@@ -460,7 +469,7 @@ static __always_inline int on_use(struct sock *sk, int ret, __u32 dir)
 	r->calls_before = calls;
 	r->tcp_seq = use_tcp_seq(sk, dir, ret, &flags);
 	r->flags = flags;
-	bpf_ringbuf_submit(r, wakeup_flags());
+	bpf_ringbuf_submit(r, wakeup_flags(sizeof(*r)));
 	return 0;
 }
 
@@ -503,7 +512,7 @@ int BPF_PROG(hone_fork, struct task_struct *parent, struct task_struct *child)
 	r->netns = task_netns(child);
 	r->cgroup_id = BPF_CORE_READ(child, cgroups, dfl_cgrp, kn, id);
 	bpf_probe_read_kernel(r->comm, sizeof(r->comm), child->comm);
-	bpf_ringbuf_submit(r, wakeup_flags());
+	bpf_ringbuf_submit(r, wakeup_flags(sizeof(*r)));
 	return 0;
 }
 
@@ -677,7 +686,8 @@ int BPF_PROG(hone_exec, struct task_struct *p, pid_t old_pid,
 	r->netns = task_netns(p);
 	r->pad = 0;
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
-	bpf_ringbuf_submit(r, wakeup_flags());
+	bpf_ringbuf_submit(r, wakeup_flags(sizeof(*r) + HONE_FILENAME_MAX +
+					   HONE_ARGV_MAX + HONE_EXE_MAX));
 	return 0;
 }
 
@@ -699,7 +709,7 @@ int BPF_PROG(hone_exit, struct task_struct *p)
 	r->exit_code = p->exit_code;
 	r->flags = (live == 0 ? HONE_EXIT_GROUP_DEAD : 0) |
 		   (p->pid == p->tgid ? HONE_EXIT_LEADER : 0);
-	bpf_ringbuf_submit(r, wakeup_flags());
+	bpf_ringbuf_submit(r, wakeup_flags(sizeof(*r)));
 	return 0;
 }
 

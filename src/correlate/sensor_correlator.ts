@@ -162,6 +162,8 @@ export class SensorCorrelator {
   #o: Required<CorrelatorOptions>;
   #owners = new Map<number, Owner>();
   #procs = new Map<number, ProcessEvent>();
+  /** Sockets that waited in vain for an owner: kernel sockets (RST, ICMP). */
+  #ownerless = new Set<number>();
   #readers = new Map<number, Timeline>();
   #senders = new Map<number, Timeline>();
   #inCount = new Map<number, number>();
@@ -170,6 +172,7 @@ export class SensorCorrelator {
   #info = new Map<number, ConnInfo>();
   #ip = emptySummary();
   #queue: Held[] = [];
+  #held: Held[] = [];
   #waiting = 0;
   #ready: HoneEvent[] = [];
   /** What was emitted so far. */
@@ -304,7 +307,9 @@ export class SensorCorrelator {
     else if (event.type === "packet") this.#countPacket(event);
     // Held events outlive the batch buffer their bytes point into.
     if (event.type === "packet") event.data = event.data.slice();
-    this.#queue.push({ event, cookie, deadlineMs, pos, tcp });
+    const h = { event, cookie, deadlineMs, pos, tcp };
+    this.#queue.push(h);
+    if (cookie !== 0) this.#held.push(h);
   }
 
   #countPacket(p: PacketEvent): void {
@@ -322,7 +327,11 @@ export class SensorCorrelator {
       if (h.pos >= 0 && !final) return false;
       const o = this.#owners.get(h.cookie);
       if (!o && !final) return false;
-      if (o) {
+      if (!o) {
+        // Do not hold this socket's packets again.
+        if (this.#ownerless.size >= 4096) this.#ownerless.clear();
+        this.#ownerless.add(h.cookie);
+      } else {
         p.pid = o.pid;
         p.tid = out ? o.tid || null : null;
         p.how = o.how;
@@ -336,9 +345,14 @@ export class SensorCorrelator {
 
   #resolve(): void {
     if (this.#waiting === 0) return;
-    for (const h of this.#queue) {
-      if (h.cookie !== 0) this.#settle(h, false);
+    // Only the held packets, not everything queued behind them.
+    const held = this.#held;
+    let k = 0;
+    for (let i = 0; i < held.length; i++) {
+      const h = held[i]!;
+      if (h.cookie !== 0 && !this.#settle(h, false)) held[k++] = h;
     }
+    held.length = k;
   }
 
   /**
@@ -432,6 +446,8 @@ export class SensorCorrelator {
       e.pid = o.pid;
       e.tid = out ? o.tid || null : null;
       e.how = o.how;
+      this.#emit(e, 0, 0);
+    } else if (this.#ownerless.has(cookie)) {
       this.#emit(e, 0, 0);
     } else {
       this.#emit(e, r.cookie, nowMs + this.#o.holdMs);
