@@ -63,7 +63,8 @@ if ! command -v iperf3 >/dev/null; then
     -o DPkg::Lock::Timeout=600 iperf3 >/dev/null
 fi
 command -v tcpdump >/dev/null || { echo "flood_bench: tcpdump missing" >&2; exit 1; }
-if [[ ! -x ${HONE%% *} ]]; then
+# Build only when the default dist/hone is missing (HONE may be a command).
+if [[ $HONE == "$ROOT/dist/hone" && ! -x $HONE ]]; then
   make -s build
 fi
 read -ra HONE_EXTRA <<<"$HONE_ARGS"

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console no-explicit-any
 /**
  * Helper of bench/flood_profile.sh: CPU-profiles a running deno through its
  * inspector (deno run --inspect) for a fixed window, and writes the
@@ -29,7 +30,7 @@ await new Promise((ok, bad) => {
   ws.onerror = bad;
 });
 const call = (method: string, params: unknown = {}) =>
-  new Promise<any>((ok) => { // deno-lint-ignore no-explicit-any
+  new Promise<any>((ok) => {
     const id = nextId++;
     waiting.set(id, ok);
     ws.send(JSON.stringify({ id, method, params }));

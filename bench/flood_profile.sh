@@ -12,7 +12,8 @@
 # "json" writes JSON lines to /dev/null instead), RECORD_ARGS (extra),
 # BPF_STATS (1: turn kernel.bpf_stats_enabled on for the flood, restore
 # it after, and print each of hone's BPF programs' run count and time:
-# the kernel-side cost the workload pays; 0 to skip).
+# the kernel-side cost the workload pays; 0 to skip), APP_JS and SHIM (an
+# app.js and libhone.so of the same ABI to run instead of dist/hone's).
 # Prints the top self-time functions (bench/flood_profile_top.ts).
 
 set -euo pipefail
@@ -32,7 +33,9 @@ command -v iperf3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install \
   -y -qq -o DPkg::Lock::Timeout=600 iperf3 >/dev/null
 
 rm -rf "$OUTDIR"; mkdir -p "$OUTDIR"
-if [[ ${SOURCE:-0} == 1 ]]; then
+if [[ -n ${APP_JS:-} ]]; then
+  APP=(--no-config --ext=js "$APP_JS") SHIM=${SHIM:?SHIM must go with APP_JS}
+elif [[ ${SOURCE:-0} == 1 ]]; then
   APP=(main.ts) SHIM=$ROOT/build/ffi/libhone.so
 else
   bench/flood_unpack.sh dist/hone "$OUTDIR"

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console
 /**
  * Helper of bench/flood_profile.sh: top self-time functions (and files) of
  * a V8 .cpuprofile.

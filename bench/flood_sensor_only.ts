@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console
 /**
  * Helper of bench/flood_bench.sh (configuration "sensor"): hone's eBPF
  * sensor with a consumer that only counts, to split the cost of a capture
@@ -37,7 +38,11 @@ ov.setUint32(0, s.hone_abi_version(), true);
 ov.setUint32(4, Deno.env.get("NETFILTER") === "0" ? 0 : 1, true);
 ov.setUint32(8, Number(snapArg ?? 128), true);
 ov.setUint32(12, Deno.pid, true);
-ov.setBigUint64(16, BigInt(Number(Deno.env.get("RINGBUF_MIB") ?? 16) << 20), true);
+ov.setBigUint64(
+  16,
+  BigInt(Number(Deno.env.get("RINGBUF_MIB") ?? 16) << 20),
+  true,
+);
 ov.setBigUint64(24, BigInt(Deno.env.get("WAKEUP_BYTES") ?? 0), true);
 const rc = s.hone_start(opts);
 if (rc < 0) {

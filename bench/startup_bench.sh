@@ -33,7 +33,8 @@ export DENO_NO_UPDATE_CHECK=1 NO_COLOR=1
 
 [[ $(id -u) -eq 0 ]] || { echo "startup_bench: needs root" >&2; exit 1; }
 command -v tcpdump >/dev/null || { echo "startup_bench: tcpdump missing" >&2; exit 1; }
-[[ -x ${HONE%% *} ]] || make -s build
+# Build only when the default dist/hone is missing (HONE may be a command).
+if [[ $HONE == "$ROOT/dist/hone" && ! -x $HONE ]]; then make -s build; fi
 QUIET_WAIT=${QUIET_WAIT:-120}
 QUIET_LOAD=${QUIET_LOAD:-0.5}
 TCK=$(getconf CLK_TCK)

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console
 /**
  * Helper of bench/startup_bench.sh: time from spawning a capture to the
  * first packet line on its stdout, while this process sends one UDP
@@ -78,7 +79,7 @@ async function firstPacket(): Promise<number | null> {
   }
 }
 
-let timeoutId: number | undefined;
+let timeoutId: ReturnType<typeof setTimeout> | undefined;
 const first = await Promise.race([
   firstPacket(),
   new Promise<null>((r) => timeoutId = setTimeout(() => r(null), timeoutMs)),
