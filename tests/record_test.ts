@@ -166,6 +166,10 @@ Deno.test({
   const ping6 = await run("ping", ["-c", "1", "-W", "2", "::1"]);
   assert.equal(ping.code, 0, ping.stderr);
   assert.equal(ping6.code, 0, ping6.stderr);
+  // An argv longer than the kernel's 4 KiB copy is read whole from /proc.
+  const long = "x".repeat(6000);
+  const sh = await run("/bin/sh", ["-c", "sleep 0.5", "hone-long-argv", long]);
+  assert.equal(sh.code, 0, sh.stderr);
   for (const p of [udpOld, tcpOld, tcp6, c4, c6, cu]) await p.child.status;
   await new Promise((r) => setTimeout(r, 1000));
   const j = await stop(json);
@@ -235,6 +239,15 @@ Deno.test({
     "127.0.0.1",
     String(tcpPort),
     "c4",
+  ]);
+  const longExec = ev.find((e) =>
+    e.type === "process" && e.event === "exec" &&
+    (e.argv as string[] | null)?.includes("hone-long-argv")
+  );
+  assert.ok(longExec, "exec event of the long-argv shell");
+  assert.deepEqual((longExec.argv as string[]).slice(-2), [
+    "hone-long-argv",
+    long,
   ]);
   // hone's own traffic (its stdout pipe is not a socket, but its sockets are skipped).
   assert.ok(!pkts.some((p) => p.pid === json.child.pid));

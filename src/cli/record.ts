@@ -33,7 +33,7 @@ Options:
   -w, --write FILE   write pcapng to FILE ('-' = stdout), mode 0600
   -F, --format FMT   json (default), text, or pcapng
   -c, --count N      stop after N packets
-  -B, --buffer-size MIB  kernel ring buffer in MiB, a power of two (default 16)
+  -B, --buffer-size MIB  kernel ring buffer in MiB, a power of two (default 64)
       --no-netfilter do not hook netfilter for packets no socket owns
       --data         include packet bytes (hex) in JSON
   -v, --verbose      more detail on errors
@@ -93,7 +93,7 @@ export async function runRecord(argv: string[]): Promise<number> {
       }' (filters are not supported yet)`,
     );
   }
-  let ringMiB = 16;
+  let ringMiB = 64;
   if (extra["buffer-size"] !== undefined) {
     ringMiB = parseIntFlag(
       "buffer-size",
@@ -155,6 +155,16 @@ async function capture(
     clockOffset: [Number(offSec), Number(off - offSec * 1_000_000_000n)],
     userName: names.user,
     groupName: names.group,
+    argvOf: (pid) => {
+      try {
+        const raw = Deno.readFileSync(`/proc/${pid}/cmdline`);
+        const parts = new TextDecoder().decode(raw).split("\0");
+        if (parts.at(-1) === "") parts.pop();
+        return parts.length ? parts : null;
+      } catch {
+        return null;
+      }
+    },
     exePath: (pid) => {
       try {
         return Deno.readLinkSync(`/proc/${pid}/exe`);

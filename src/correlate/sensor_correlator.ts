@@ -56,6 +56,8 @@ export interface CorrelatorOptions {
   groupName?: (gid: number) => string | null;
   /** Canonical executable of a live process (e.g. /proc/PID/exe). */
   exePath?: (pid: number) => string | null;
+  /** Full argv of a live process (e.g. /proc/PID/cmdline), when the kernel's copy was cut. */
+  argvOf?: (pid: number) => string[] | null;
 }
 
 interface Owner {
@@ -194,6 +196,7 @@ export class SensorCorrelator {
       userName: () => null,
       groupName: () => null,
       exePath: () => null,
+      argvOf: () => null,
       ...options,
     };
   }
@@ -639,6 +642,10 @@ export class SensorCorrelator {
     // execve, made absolute from /proc when the process still runs.
     let exe = r.exe || r.filename;
     if (!exe.startsWith("/")) exe = this.#o.exePath(r.pid) ?? exe;
+    // The kernel copies at most 4 KiB of arguments; a longer argv is read
+    // whole from /proc while the process lives.
+    let argv = r.argv;
+    if (r.truncated) argv = this.#o.argvOf(r.pid) ?? argv;
     const e = this.#names(processEvent({
       sec,
       nsec,
@@ -649,7 +656,7 @@ export class SensorCorrelator {
       uid: r.uid,
       gid: r.gid,
       exe,
-      argv: r.argv,
+      argv,
       comm: r.comm,
       cgroup: r.cgroupId || null,
       netns: r.netns || null,
