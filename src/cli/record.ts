@@ -41,6 +41,14 @@ Options:
 `;
 
 const enc = new TextEncoder();
+/** Below this many bytes a batch counts as small. */
+const BATCH_BYTES = 256 * 1024;
+/** How long records gather after a small batch, in milliseconds. */
+const BATCH_WAIT_MS = 5;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
 
 function defaultShim(): string {
   return fileURLToPath(new URL("../../build/ffi/libhone.so", import.meta.url));
@@ -230,6 +238,11 @@ async function capture(
       const now = performance.now();
       if (batch.length) corr.push(decodeRecords(batch), now);
       if (await write(corr.drain(now))) break;
+      // A small batch under load: let records gather for a moment, so each
+      // round trip (poll, decode, write) carries many of them.
+      if (batch.length > 0 && batch.length < BATCH_BYTES) {
+        await sleep(BATCH_WAIT_MS);
+      }
       if (live && now - lastStatus > 1000) {
         lastStatus = now;
         const s = sensor.stats();
