@@ -754,6 +754,7 @@ export class CaptureDecoder {
     const received = zeroCounts();
     const dropped = zeroCounts();
     const delivered = zeroCounts();
+    const counts = { received, dropped, delivered };
     let haveRecv = false, haveDeliv = false;
     const e: StatsEvent = {
       type: "stats",
@@ -777,37 +778,12 @@ export class CaptureDecoder {
         e.start = [ts[0]!, ts[1]!];
         return;
       }
+      const m = ISB_COUNTERS[code];
+      if (!m) return;
       const x = Number(v.getBigUint64(o, le));
-      const add = (c: EventCounts, k: keyof EventCounts) => (c[k] += x);
-      switch (code) {
-        case C.ISB_IFRECV:
-          haveRecv = true;
-          return add(received, "packet");
-        case C.ISB_IFDROP:
-        case C.ISB_OSDROP:
-          return add(dropped, "packet");
-        case C.ISB_USRDELIV:
-          haveDeliv = true;
-          return add(delivered, "packet");
-        case C.ISB_HONE_PROC_RECV:
-          haveRecv = true;
-          return add(received, "process");
-        case C.ISB_HONE_PROC_DROP:
-        case C.ISB_HONE_PROC_RDROP:
-          return add(dropped, "process");
-        case C.ISB_HONE_PROC_DELIV:
-          haveDeliv = true;
-          return add(delivered, "process");
-        case C.ISB_HONE_CONN_RECV:
-          haveRecv = true;
-          return add(received, "connection");
-        case C.ISB_HONE_CONN_DROP:
-        case C.ISB_HONE_CONN_RDROP:
-          return add(dropped, "connection");
-        case C.ISB_HONE_CONN_DELIV:
-          haveDeliv = true;
-          return add(delivered, "connection");
-      }
+      if (m[0] === "received") haveRecv = true;
+      else if (m[0] === "delivered") haveDeliv = true;
+      counts[m[0]][m[1]] += x;
     });
     if (haveRecv) e.received = received;
     if (haveDeliv) e.delivered = delivered;
@@ -887,6 +863,24 @@ export class CaptureDecoder {
     return pos;
   }
 }
+
+/** ISB options hone reads as counters: which set and which kind of event. */
+const ISB_COUNTERS: Readonly<
+  Record<number, ["received" | "dropped" | "delivered", keyof EventCounts]>
+> = {
+  [C.ISB_IFRECV]: ["received", "packet"],
+  [C.ISB_IFDROP]: ["dropped", "packet"],
+  [C.ISB_OSDROP]: ["dropped", "packet"],
+  [C.ISB_USRDELIV]: ["delivered", "packet"],
+  [C.ISB_HONE_PROC_RECV]: ["received", "process"],
+  [C.ISB_HONE_PROC_DROP]: ["dropped", "process"],
+  [C.ISB_HONE_PROC_RDROP]: ["dropped", "process"],
+  [C.ISB_HONE_PROC_DELIV]: ["delivered", "process"],
+  [C.ISB_HONE_CONN_RECV]: ["received", "connection"],
+  [C.ISB_HONE_CONN_DROP]: ["dropped", "connection"],
+  [C.ISB_HONE_CONN_RDROP]: ["dropped", "connection"],
+  [C.ISB_HONE_CONN_DELIV]: ["delivered", "connection"],
+};
 
 function pad4(n: number): number {
   return (n + 3) & ~3;
