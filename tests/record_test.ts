@@ -386,3 +386,33 @@ Deno.test({
   assert.equal(lines.length, 1, r.stderr);
   assert.match(lines[0]!, /^hone: record: .*root/);
 });
+
+Deno.test({
+  name: "hone record -w - streams pcapng that hone read - decodes as it comes",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const [cmd, pre] = honeCommand();
+  const q = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
+  const hone = [cmd, ...pre].map(q).join(" ");
+  const child = new Deno.Command("/bin/sh", {
+    args: ["-c", `${hone} record -c 4 -w - | ${hone} read -F text -`],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const deadline = Date.now() + 20000;
+  let done = false;
+  child.status.then(() => done = true);
+  while (!done && Date.now() < deadline) {
+    await run("ping", ["-c", "1", "-W", "1", "127.0.0.1"]);
+  }
+  const r = await child.output();
+  const text = dec.decode(r.stdout);
+  assert.equal(r.code, 0, dec.decode(r.stderr));
+  const lines = text.trim().split("\n");
+  assert.match(lines[0]!, /^\d+\.\d{9} HEAD 0\.000000000$/);
+  assert.equal(lines.filter((l) => / PAKT [IO] /.test(l)).length, 4);
+  assert.ok(lines.some((l) => / EXEC \d+ /.test(l)), "the process snapshot");
+  assert.match(lines.at(-1)!, / TAIL$/);
+});
