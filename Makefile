@@ -94,7 +94,7 @@ run: build
 # Every test, against the built binary; the summary line closes the output.
 test: build
 	$(Q)HONE_BIN=$(CURDIR)/dist/hone HONE_SHIM=$(BUILD)/ffi/libhone.so \
-		$(DENO) test -A --no-lock
+		$(DENO) test -A --no-lock --doc
 
 check: setup-npm
 	$(Q)$(DENO) fmt --check

@@ -155,7 +155,7 @@ export interface CorrelatorCounts {
  * ```ts
  * import { SensorCorrelator } from "./sensor_correlator.ts";
  * const c = new SensorCorrelator({ clockOffset: [1_700_000_000, 0] });
- * c.push([{ kind: "sock_create", tsNs: 1n, cookie: 9, pid: 42, tid: 42, family: 2, type: 1, protocol: 6 }], 0);
+ * c.push([{ kind: "sock_create", tsNs: 1n, cookie: 9, pid: 42, tid: 42, family: 2, type: 1, protocol: 6, netns: 1 }], 0);
  * const out = c.drain(0);
  * if (out[0]?.type !== "connection") throw new Error();
  * ```

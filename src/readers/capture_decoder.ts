@@ -87,10 +87,21 @@ function looksLikeText(d: Uint8Array): boolean {
  * @example Usage
  * ```ts
  * import { CaptureDecoder } from "./capture_decoder.ts";
+ * import type { HoneEvent } from "../events/types.ts";
+ * // A classic pcap header (raw IP, microseconds) and no packets.
+ * const file = new Uint8Array(24);
+ * const v = new DataView(file.buffer);
+ * v.setUint32(0, 0xa1b2c3d4, true);
+ * v.setUint16(4, 2, true);
+ * v.setUint16(6, 4, true);
+ * v.setUint32(16, 65535, true);
+ * v.setUint32(20, 101, true);
  * const dec = new CaptureDecoder();
- * const out: unknown[] = [];
- * dec.push(new Uint8Array(0), out as never);
- * dec.finish(out as never);
+ * const out: HoneEvent[] = [];
+ * dec.push(file.subarray(0, 10), out); // any split works
+ * dec.push(file.subarray(10), out);
+ * dec.finish(out);
+ * if (out[0]?.type !== "section") throw new Error();
  * ```
  */
 export class CaptureDecoder {

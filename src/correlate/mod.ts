@@ -1,0 +1,8 @@
+/**
+ * Correlation: which process each packet belongs to.
+ *
+ * @module
+ */
+
+export * from "./conn_pids.ts";
+export * from "./sensor_correlator.ts";

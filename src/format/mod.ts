@@ -1,0 +1,10 @@
+/**
+ * Codecs shared by readers and writers: pcapng codes, exact timestamps, IP summaries, the format error.
+ *
+ * @module
+ */
+
+export * from "./errors.ts";
+export * from "./ip.ts";
+export * from "./pcapng_codes.ts";
+export * from "./time.ts";

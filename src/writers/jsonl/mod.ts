@@ -1,0 +1,7 @@
+/**
+ * hone events as JSON lines.
+ *
+ * @module
+ */
+
+export * from "./jsonl_writer.ts";
