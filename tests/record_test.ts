@@ -68,6 +68,16 @@ async function start(
   };
 }
 
+/** Pings 127.0.0.1 until `child` ends (at most 20 s). */
+async function pingUntilDone(child: Deno.ChildProcess): Promise<void> {
+  const deadline = Date.now() + 20000;
+  let done = false;
+  child.status.then(() => done = true);
+  while (!done && Date.now() < deadline) {
+    await run("ping", ["-c", "1", "-W", "1", "127.0.0.1"]);
+  }
+}
+
 function peer(mode: string, host: string, port: number, tag: string) {
   return start(
     Deno.execPath(),
@@ -344,12 +354,7 @@ Deno.test({
     stderr: "piped",
   }).spawn();
   // Traffic until hone has its three packets.
-  const deadline = Date.now() + 20000;
-  let done = false;
-  child.status.then(() => done = true);
-  while (!done && Date.now() < deadline) {
-    await run("ping", ["-c", "1", "-W", "1", "127.0.0.1"]);
-  }
+  await pingUntilDone(child);
   const st = await child.output();
   assert.equal(st.code, 0, dec.decode(st.stderr));
   assert.match(dec.decode(st.stderr), /^3 packets captured$/m);
@@ -401,12 +406,7 @@ Deno.test({
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const deadline = Date.now() + 20000;
-  let done = false;
-  child.status.then(() => done = true);
-  while (!done && Date.now() < deadline) {
-    await run("ping", ["-c", "1", "-W", "1", "127.0.0.1"]);
-  }
+  await pingUntilDone(child);
   const r = await child.output();
   const text = dec.decode(r.stdout);
   assert.equal(r.code, 0, dec.decode(r.stderr));

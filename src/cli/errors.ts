@@ -4,11 +4,9 @@
  * @module
  */
 
-import { EXIT_USAGE } from "./exit_codes.ts";
-
 const enc = new TextEncoder();
 
-/** A usage error: printed as one line, exits with {@linkcode EXIT_USAGE}. */
+/** A usage error: printed as one line, exit code 2 (EXIT_USAGE). */
 export class UsageError extends Error {
   /**
    * Makes the error.
@@ -37,17 +35,6 @@ export function printError(message: string): void {
  */
 export function printWarning(message: string): void {
   Deno.stderr.writeSync(enc.encode(`hone: WARNING: ${message}\n`));
-}
-
-/**
- * Prints a usage error and exits.
- *
- * @param message What is wrong.
- * @returns Never.
- */
-export function usageExit(message: string): never {
-  printError(`${message} (see 'hone --help')`);
-  Deno.exit(EXIT_USAGE);
 }
 
 /**

@@ -5,7 +5,6 @@
  * @module
  */
 
-import type { HoneEvent } from "../events/types.ts";
 import { ConnPids } from "../correlate/conn_pids.ts";
 import { HoneFormatError } from "../format/errors.ts";
 import type { DecoderNotes } from "../readers/capture_decoder.ts";
@@ -15,6 +14,7 @@ import { makeEncoder } from "./encoder.ts";
 import { printError, printWarning, reason, UsageError } from "./errors.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
 import { openOutput, type Output } from "./output.ts";
+import { PacketLimit } from "./packet_limit.ts";
 
 /** Help for `hone read`. */
 export const READ_USAGE = `Usage: hone read [OPTIONS] FILE|-
@@ -78,7 +78,7 @@ export async function runRead(argv: string[]): Promise<number> {
   });
   const conns = new ConnPids();
   let notes: DecoderNotes | null = null;
-  let packets = 0;
+  const limit = new PacketLimit(args.count);
   let code = EXIT_OK;
   let failure: unknown = null;
   try {
@@ -91,19 +91,8 @@ export async function runRead(argv: string[]): Promise<number> {
       )
     ) {
       conns.apply(batch);
-      let b: HoneEvent[] = batch;
-      let done = false;
-      if (args.count > 0) {
-        for (let i = 0; i < batch.length; i++) {
-          if (batch[i]!.type === "packet" && ++packets >= args.count) {
-            b = batch.slice(0, i + 1);
-            done = true;
-            break;
-          }
-        }
-      }
-      await out.write(encoder.encode(b));
-      if (done) break;
+      await out.write(encoder.encode(limit.take(batch)));
+      if (limit.done) break;
     }
   } catch (e) {
     failure = e;

@@ -18,6 +18,7 @@ import { makeEncoder } from "./encoder.ts";
 import { printError, printWarning, reason, UsageError } from "./errors.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
 import { openOutput, type Output } from "./output.ts";
+import { PacketLimit } from "./packet_limit.ts";
 
 /** Help for `hone record`. */
 export const RECORD_USAGE = `Usage: hone record [OPTIONS]
@@ -201,35 +202,21 @@ async function capture(
     );
   }
 
+  const limit = new PacketLimit(args.count);
   let stop = false;
   const onStop = () => stop = true;
-  const printCounts = () =>
-    printError(summary(sensor, packets, noProcess).join(", "));
+  const printCounts = () => printError(summary(sensor, limit).join(", "));
   Deno.addSignalListener("SIGINT", onStop);
   Deno.addSignalListener("SIGTERM", onStop);
   Deno.addSignalListener("SIGUSR1", printCounts);
   const live = args.write !== null && args.write !== "-" &&
     Deno.stderr.isTerminal();
   let lastStatus = 0;
-  let packets = 0;
-  let noProcess = 0;
   let failure: unknown = null;
   const write = async (events: HoneEvent[]): Promise<boolean> => {
-    let b = events;
-    let done = false;
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i]!;
-      if (e.type !== "packet") continue;
-      packets++;
-      if (e.pid === null) noProcess++;
-      if (args.count > 0 && packets >= args.count) {
-        b = events.slice(0, i + 1);
-        done = true;
-        break;
-      }
-    }
+    const b = limit.take(events);
     if (b.length) await out.write(encoder.encode(b));
-    return done;
+    return limit.done;
   };
   try {
     if (await write(corr.drain(performance.now()))) stop = true;
@@ -247,7 +234,7 @@ async function capture(
         lastStatus = now;
         const s = sensor.stats();
         Deno.stderr.writeSync(enc.encode(
-          `\r${plural(packets, "packet")}, ${
+          `\r${plural(limit.packets, "packet")}, ${
             plural(corr.counts.processes, "process event")
           }, ${s.packetsDropped + s.procDropped + s.sockDropped} dropped\x1b[K`,
         ));
@@ -263,7 +250,7 @@ async function capture(
   // Read what is still in the ring, flush what is held, close the section
   // with its statistics.
   try {
-    if (failure === null && !(args.count > 0 && packets >= args.count)) {
+    if (failure === null && !limit.done) {
       for (let i = 0; i < 64; i++) {
         const batch = await sensor.poll(0);
         if (!batch.length) break;
@@ -273,19 +260,21 @@ async function capture(
     }
     if (failure === null) {
       const rest = corr.drain(performance.now(), true);
-      if (args.count > 0 && packets >= args.count) {
+      if (limit.done) {
         const nonPackets = rest.filter((e) => e.type !== "packet");
         await out.write(encoder.encode(nonPackets));
       } else await write(rest);
     }
     await out.write(
-      encoder.encode([statsEvent(sensor, corr.counts, packets, started)]),
+      encoder.encode([
+        statsEvent(sensor, corr.counts, limit.packets, started),
+      ]),
     );
     await out.write(encoder.finish());
   } catch (e) {
     failure ??= e;
   }
-  const counts = summary(sensor, packets, noProcess);
+  const counts = summary(sensor, limit);
   await sensor.close();
   out.close();
   if (failure !== null && !(failure instanceof Deno.errors.BrokenPipe)) {
@@ -293,22 +282,17 @@ async function capture(
     for (const line of counts) printError(line);
     return EXIT_FAILURE;
   }
-  const enc2 = new TextEncoder();
-  Deno.stderr.writeSync(enc2.encode(counts.join("\n") + "\n"));
+  Deno.stderr.writeSync(enc.encode(counts.join("\n") + "\n"));
   return EXIT_OK;
 }
 
-function summary(
-  sensor: Sensor,
-  packets: number,
-  noProcess: number,
-): string[] {
+function summary(sensor: Sensor, limit: PacketLimit): string[] {
   const s = sensor.stats();
   return [
-    `${plural(packets, "packet")} captured`,
+    `${plural(limit.packets, "packet")} captured`,
     `${plural(s.packetsSeen + s.nfPackets, "packet")} received by filter`,
     `${plural(s.packetsDropped, "packet")} dropped by kernel`,
-    `${plural(noProcess, "packet")} without a process`,
+    `${plural(limit.noProcess, "packet")} without a process`,
     `${
       plural(s.procDropped + s.sockDropped, "process and socket event")
     } dropped by kernel`,

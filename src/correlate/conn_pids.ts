@@ -7,6 +7,7 @@
  */
 
 import type { HoneEvent } from "../events/types.ts";
+import { setBounded } from "../events/bounded_map.ts";
 
 /**
  * Remembers connection owners and resolves packets' pids.
@@ -51,12 +52,7 @@ export class ConnPids {
         }
       } else if (e.type === "connection") {
         if (e.event === "open" && e.pid !== null) {
-          owners.delete(e.conn);
-          if (owners.size >= this.#max) {
-            const oldest = owners.keys().next();
-            if (!oldest.done) owners.delete(oldest.value);
-          }
-          owners.set(e.conn, e.pid);
+          setBounded(owners, e.conn, e.pid, this.#max);
         }
       } else if (e.type === "section") {
         // Connection ids are unique only within one capture.

@@ -20,6 +20,7 @@ import type {
 } from "../events/types.ts";
 import { emptySummary, type IpSummary, summarizeIp } from "../format/ip.ts";
 import { processEvent } from "../events/types.ts";
+import { setBounded } from "../events/bounded_map.ts";
 import type {
   HoneRecord,
   PacketRecord,
@@ -201,7 +202,11 @@ export class SensorCorrelator {
     };
   }
 
-  #stamp(r: { tsNs: bigint }): [number, number] {
+  // Wall-clock time of the record last stamped (no array per record).
+  #sec = 0;
+  #nsec = 0;
+
+  #stamp(r: { tsNs: bigint }): void {
     const n = Number(r.tsNs);
     let sec: number, nsec: number;
     if (n < 9e15) {
@@ -215,7 +220,8 @@ export class SensorCorrelator {
     sec += this.#o.clockOffset[0];
     nsec += this.#o.clockOffset[1];
     if (nsec >= 1e9) nsec -= 1e9, sec++;
-    return [sec, nsec];
+    this.#sec = sec;
+    this.#nsec = nsec;
   }
 
   /**
@@ -395,7 +401,8 @@ export class SensorCorrelator {
   }
 
   #packet(r: PacketRecord, nowMs: number): void {
-    const [sec, nsec] = this.#stamp(r);
+    this.#stamp(r);
+    const sec = this.#sec, nsec = this.#nsec;
     const out = r.dir === 2;
     const e: PacketEvent = {
       type: "packet",
@@ -464,31 +471,23 @@ export class SensorCorrelator {
     if (ip.version === null) return;
     if (!info) {
       info = { proto: ip.proto, local: null, remote: null };
-      this.#setInfo(cookie, info);
+      setBounded(this.#info, cookie, info, 1 << 18);
     }
     info.proto ??= ip.proto;
     info.local = endpoint(ip, out);
     info.remote = endpoint(ip, !out);
   }
 
-  #setInfo(cookie: number, info: ConnInfo): void {
-    const m = this.#info;
-    if (m.size >= 1 << 18) {
-      const oldest = m.keys().next();
-      if (!oldest.done) m.delete(oldest.value);
-    }
-    m.set(cookie, info);
-  }
-
   #sock(r: SockRecord, _nowMs: number): void {
-    const [sec, nsec] = this.#stamp(r);
+    this.#stamp(r);
+    const sec = this.#sec, nsec = this.#nsec;
     const known = this.#owners.get(r.cookie);
     let info = this.#info.get(r.cookie);
     if (r.kind === "sock_create" || r.kind === "snap_socket") {
       const proto = protoOf(r.type, r.protocol);
       if (!info || r.kind === "sock_create") {
         info = { proto, local: null, remote: null };
-        this.#setInfo(r.cookie, info);
+        setBounded(this.#info, r.cookie, info, 1 << 18);
       }
     }
     if (r.kind === "sock_release") {
@@ -557,11 +556,7 @@ export class SensorCorrelator {
     let t = map.get(r.cookie);
     if (!t || r.first) {
       t = { starts: [], ends: [], pids: [], tids: [] };
-      if (map.size >= 1 << 16) {
-        const oldest = map.keys().next();
-        if (!oldest.done) map.delete(oldest.value);
-      }
-      map.set(r.cookie, t);
+      setBounded(map, r.cookie, t, 1 << 16);
       if (r.first && r.dir !== 2) this.#inCount.set(r.cookie, r.callsBefore);
     }
     const start = r.tcpSeq ?? r.callsBefore;
@@ -584,12 +579,7 @@ export class SensorCorrelator {
     let set = this.#byPid.get(o.pid);
     if (!set) this.#byPid.set(o.pid, set = new Set());
     set.add(cookie);
-    owners.delete(cookie);
-    if (owners.size >= 1 << 18) {
-      const oldest = owners.keys().next();
-      if (!oldest.done) owners.delete(oldest.value);
-    }
-    owners.set(cookie, o);
+    setBounded(owners, cookie, o, 1 << 18);
   }
 
   #names(e: ProcessEvent): ProcessEvent {
@@ -603,7 +593,8 @@ export class SensorCorrelator {
     // The child shares every socket of its parent.
     const socks = this.#byPid.get(r.ppid);
     if (socks) { for (const c of socks) this.#share(c); }
-    const [sec, nsec] = this.#stamp(r);
+    this.#stamp(r);
+    const sec = this.#sec, nsec = this.#nsec;
     // Until it execs, a child runs its parent's image as its parent's user.
     const parent = r.kthread ? undefined : this.#procs.get(r.ppid);
     const e = processEvent({
@@ -627,17 +618,12 @@ export class SensorCorrelator {
   }
 
   #remember(e: ProcessEvent): void {
-    const m = this.#procs;
-    m.delete(e.pid);
-    if (m.size >= 1 << 16) {
-      const oldest = m.keys().next();
-      if (!oldest.done) m.delete(oldest.value);
-    }
-    m.set(e.pid, e);
+    setBounded(this.#procs, e.pid, e, 1 << 16);
   }
 
   #exec(r: ProcExecRecord, _nowMs: number): void {
-    const [sec, nsec] = this.#stamp(r);
+    this.#stamp(r);
+    const sec = this.#sec, nsec = this.#nsec;
     // The kernel resolved the executable's path; else the name given to
     // execve, made absolute from /proc when the process still runs.
     let exe = r.exe || r.filename;
@@ -670,7 +656,8 @@ export class SensorCorrelator {
     this.#byPid.delete(r.pid);
     const known = this.#procs.get(r.pid);
     this.#procs.delete(r.pid);
-    const [sec, nsec] = this.#stamp(r);
+    this.#stamp(r);
+    const sec = this.#sec, nsec = this.#nsec;
     const sig = r.exitCode & 0x7f;
     this.#emit(
       processEvent({

@@ -84,13 +84,17 @@ export interface ConnectionEvent {
  * - `snapshot`: a holder of the socket when the capture started;
  * - `connection`: the connection's open event (when reading a file).
  */
-export type Attribution =
-  | "sender"
-  | "reader"
-  | "user"
-  | "creator"
-  | "snapshot"
-  | "connection";
+export type Attribution = typeof ATTRIBUTIONS[number];
+
+/** Every value of {@linkcode Attribution}, as written in files and JSON. */
+export const ATTRIBUTIONS = [
+  "sender",
+  "reader",
+  "user",
+  "creator",
+  "snapshot",
+  "connection",
+] as const;
 
 /** One packet, its bytes starting at the IP header. */
 export interface PacketEvent {

@@ -25,7 +25,7 @@ import type {
   SectionEvent,
   StatsEvent,
 } from "../events/types.ts";
-import { processEvent, zeroCounts } from "../events/types.ts";
+import { ATTRIBUTIONS, processEvent, zeroCounts } from "../events/types.ts";
 import { HoneFormatError } from "../format/errors.ts";
 import * as C from "../format/pcapng_codes.ts";
 import {
@@ -60,14 +60,7 @@ export interface DecoderNotes {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: false });
-const HOWS = new Set([
-  "sender",
-  "reader",
-  "user",
-  "creator",
-  "snapshot",
-  "connection",
-]);
+const HOWS: ReadonlySet<string> = new Set(ATTRIBUTIONS);
 
 function decodeText(d: Uint8Array): string {
   // Strings in PCAP-NG are not NUL-terminated, but some writers add one.
@@ -301,7 +294,7 @@ export class CaptureDecoder {
           comment: null,
           snaplen: 0,
         };
-        this.#options(buf, v, start + 16, end, abs, (code, o, n) => {
+        this.#options(v, start + 16, end, abs, (code, o, n) => {
           const val = buf.subarray(o, o + n);
           if (code === C.SHB_OS) s.os = decodeText(val);
           else if (code === C.SHB_USERAPPL) s.userAppl = decodeText(val);
@@ -323,7 +316,7 @@ export class CaptureDecoder {
           res: MICROSECONDS,
           tsOffset: 0,
         };
-        this.#options(buf, v, start + 8, end, abs, (code, o, n) => {
+        this.#options(v, start + 8, end, abs, (code, o, n) => {
           if (code === C.IF_TSRESOL && n >= 1) {
             const r = resolutionFromByte(buf[o]!);
             if (r === null) {
@@ -382,7 +375,7 @@ export class CaptureDecoder {
           );
         }
         let dir: Direction = null;
-        this.#options(buf, v, dataEnd, end, abs, (code, o, n) => {
+        this.#options(v, dataEnd, end, abs, (code, o, n) => {
           if (code === C.EPB_FLAGS && n >= 4) {
             dir = flagsDir(v.getUint32(o, le));
           }
@@ -410,7 +403,7 @@ export class CaptureDecoder {
       case C.BT_ISB:
         need(12, "interface statistics");
         this.#flushSection(out);
-        return this.#isb(buf, v, start, end, abs, out);
+        return this.#isb(v, start, end, abs, out);
       default:
         this.notes.unknownBlocks++;
         return;
@@ -436,7 +429,6 @@ export class CaptureDecoder {
   }
 
   #options(
-    _buf: Uint8Array,
     v: DataView,
     p: number,
     end: number,
@@ -445,22 +437,9 @@ export class CaptureDecoder {
   ): void {
     const le = this.#le;
     while (p < end) {
-      if (end - p < 4) {
-        throw new HoneFormatError(
-          "Cannot read options: an option header runs past the end of the block",
-          abs,
-        );
-      }
-      const code = v.getUint16(p, le);
-      const n = v.getUint16(p + 2, le);
-      if (code === C.OPT_ENDOFOPT) return;
-      if (p + 4 + n > end) {
-        throw new HoneFormatError(
-          `Cannot read option ${code}: its length ${n} runs past the end of the block`,
-          abs,
-        );
-      }
-      each(code, p + 4, n);
+      const n = optionAt(v, p, end, abs, le);
+      if (n < 0) return;
+      each(v.getUint16(p, le), p + 4, n);
       p += 4 + pad4(n);
     }
   }
@@ -530,25 +509,13 @@ export class CaptureDecoder {
     let tid: number | null = null;
     let conn: number | null = null;
     let how: Attribution | null = null;
-    // Options inline (no closure per packet); same checks as #options.
+    // Options inline (no closure per packet), checked as in #options.
     let p = dataEnd;
     while (p < end) {
-      if (end - p < 4) {
-        throw new HoneFormatError(
-          "Cannot read options: an option header runs past the end of the block",
-          abs,
-        );
-      }
+      const n = optionAt(v, p, end, abs, le);
+      if (n < 0) break;
       const code = v.getUint16(p, le);
-      const n = v.getUint16(p + 2, le);
-      if (code === C.OPT_ENDOFOPT) break;
       const o = p + 4;
-      if (o + n > end) {
-        throw new HoneFormatError(
-          `Cannot read option ${code}: its length ${n} runs past the end of the block`,
-          abs,
-        );
-      }
       switch (code) {
         case C.EPB_HONE_HOW: {
           const h = decodeText(buf.subarray(o, o + n));
@@ -618,7 +585,7 @@ export class CaptureDecoder {
     });
     let googleIds = false;
     let euid8: number | null = null;
-    this.#options(buf, v, start + 12, end, abs, (code, o, n) => {
+    this.#options(v, start + 12, end, abs, (code, o, n) => {
       const val = buf.subarray(o, o + n);
       switch (code) {
         case C.PEB_EVENT:
@@ -724,7 +691,7 @@ export class CaptureDecoder {
       conn,
       pid: v.getUint32(f, le) || null,
     };
-    this.#options(buf, v, f + 12, end, abs, (code, o, n) => {
+    this.#options(v, f + 12, end, abs, (code, o, n) => {
       if (code === C.CEB_EVENT && n >= 4 && v.getUint32(o, le) !== 0) {
         e.event = "close";
       } else if (code === C.CEB_HONE_PROTO && n >= 4) {
@@ -752,7 +719,6 @@ export class CaptureDecoder {
   }
 
   #isb(
-    buf: Uint8Array,
     v: DataView,
     start: number,
     end: number,
@@ -776,7 +742,7 @@ export class CaptureDecoder {
       delivered: null,
       start: null,
     };
-    this.#options(buf, v, start + 12, end, abs, (code, o, n) => {
+    this.#options(v, start + 12, end, abs, (code, o, n) => {
       if (n !== 8) return;
       if (code === C.ISB_STARTTIME) {
         const ts = new Float64Array(2);
@@ -892,6 +858,37 @@ const ISB_COUNTERS: Readonly<
   [C.ISB_HONE_CONN_RDROP]: ["dropped", "connection"],
   [C.ISB_HONE_CONN_DELIV]: ["delivered", "connection"],
 };
+
+/**
+ * Checks the option at `p` (pcapng spec §3.5): returns the length of its
+ * value, or -1 at opt_endofopt.
+ *
+ * @throws {HoneFormatError} The option's header or value runs past `end`.
+ */
+function optionAt(
+  v: DataView,
+  p: number,
+  end: number,
+  abs: number,
+  le: boolean,
+): number {
+  if (end - p < 4) {
+    throw new HoneFormatError(
+      "Cannot read options: an option header runs past the end of the block",
+      abs,
+    );
+  }
+  const code = v.getUint16(p, le);
+  const n = v.getUint16(p + 2, le);
+  if (code === C.OPT_ENDOFOPT) return -1;
+  if (p + 4 + n > end) {
+    throw new HoneFormatError(
+      `Cannot read option ${code}: its length ${n} runs past the end of the block`,
+      abs,
+    );
+  }
+  return n;
+}
 
 function pad4(n: number): number {
   return (n + 3) & ~3;

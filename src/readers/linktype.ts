@@ -5,18 +5,6 @@
  * @module
  */
 
-/** Link types hone reads (tcpdump.org/linktypes.html). */
-export const LINKTYPES: Readonly<Record<string, number>> = {
-  NULL: 0,
-  ETHERNET: 1,
-  RAW: 101,
-  LOOP: 108,
-  LINUX_SLL: 113,
-  IPV4: 228,
-  IPV6: 229,
-  LINUX_SLL2: 276,
-};
-
 /** The result of {@linkcode locateIp}: offset of the IP header and a direction hint. */
 export interface IpLocation {
   /** Offset of the IP header in the frame, or -1 when the frame holds no IP packet. */
@@ -54,16 +42,16 @@ export function locateIp(
   out.dir = null;
   out.offset = -1;
   switch (linktype) {
-    case 101:
-    case 12:
-    case 14:
-    case 228:
-    case 229: {
+    case 101: // RAW
+    case 12: // RAW (OpenBSD)
+    case 14: // RAW (BSD/OS)
+    case 228: // IPV4
+    case 229: { // IPV6
       const v = d.length > 0 ? d[0]! >> 4 : 0;
       out.offset = v === 4 || v === 6 ? 0 : -1;
       return true;
     }
-    case 1: {
+    case 1: { // ETHERNET
       let off = 12;
       while (d.length >= off + 2) {
         const t = d[off]! << 8 | d[off + 1]!;
@@ -76,8 +64,8 @@ export function locateIp(
       }
       return true;
     }
-    case 0:
-    case 108: {
+    case 0: // NULL
+    case 108: { // LOOP
       if (d.length < 4) return true;
       // The family is in host byte order (NULL) or network order (LOOP);
       // accept either.
@@ -90,14 +78,14 @@ export function locateIp(
         : -1;
       return true;
     }
-    case 113: {
+    case 113: { // LINUX_SLL
       if (d.length < 16) return true;
       const pkttype = d[0]! << 8 | d[1]!;
       out.dir = pkttype === 4 ? "out" : "in";
       out.offset = isIpEthertype(d[14]! << 8 | d[15]!) ? 16 : -1;
       return true;
     }
-    case 276: {
+    case 276: { // LINUX_SLL2
       if (d.length < 20) return true;
       out.dir = d[10] === 4 ? "out" : "in";
       out.offset = isIpEthertype(d[0]! << 8 | d[1]!) ? 20 : -1;

@@ -5,6 +5,7 @@
  */
 
 import type { ProcessEvent } from "../events/types.ts";
+import { setBounded } from "../events/bounded_map.ts";
 
 /** What a writer keeps per process. */
 export interface ProcInfo {
@@ -54,10 +55,11 @@ export class ProcTable {
    */
   update(e: ProcessEvent): void {
     const old = this.#m.get(e.pid);
-    const parent = e.event === "fork" && e.ppid !== null
-      ? this.#m.get(e.ppid)
-      : undefined;
-    const base = old ?? parent;
+    // A forked child is a new process running its parent's image; anything
+    // else updates what is known of the process.
+    const base = e.event === "fork"
+      ? (e.ppid !== null ? this.#m.get(e.ppid) : undefined)
+      : old;
     const exe = e.exe ?? base?.exe ?? null;
     const info: ProcInfo = {
       ppid: e.ppid ?? old?.ppid ?? null,
@@ -66,12 +68,7 @@ export class ProcTable {
       comm: e.comm ?? (e.exe ? basename(e.exe) : base?.comm ?? null),
       exe,
     };
-    this.#m.delete(e.pid);
-    if (this.#m.size >= this.#max) {
-      const oldest = this.#m.keys().next();
-      if (!oldest.done) this.#m.delete(oldest.value);
-    }
-    this.#m.set(e.pid, info);
+    setBounded(this.#m, e.pid, info, this.#max);
   }
 }
 

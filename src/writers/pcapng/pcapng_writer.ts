@@ -23,8 +23,11 @@ import type {
   StatsEvent,
 } from "../../events/types.ts";
 import * as C from "../../format/pcapng_codes.ts";
+import { ATTRIBUTIONS } from "../../events/types.ts";
 import { joinNanoseconds } from "../../format/time.ts";
 import { VERSION } from "../../version.ts";
+import { setBounded } from "../../events/bounded_map.ts";
+import { ProcTable } from "../_proc_table.ts";
 
 /** Options of {@linkcode PcapngWriter}. */
 export interface PcapngWriterOptions {
@@ -62,14 +65,13 @@ const enc = new TextEncoder();
 const MAX_OPT = 65532;
 /** The EPB option saying how the pid was known, ready to copy. */
 const HOW_OPTS = Object.fromEntries(
-  (["sender", "reader", "user", "creator", "snapshot", "connection"] as const)
-    .map((h) => {
-      const o = new Uint8Array(4 + ((h.length + 3) & ~3));
-      new DataView(o.buffer).setUint16(0, C.EPB_HONE_HOW, true);
-      new DataView(o.buffer).setUint16(2, h.length, true);
-      o.set(enc.encode(h), 4);
-      return [h, o];
-    }),
+  ATTRIBUTIONS.map((h) => {
+    const o = new Uint8Array(4 + ((h.length + 3) & ~3));
+    new DataView(o.buffer).setUint16(0, C.EPB_HONE_HOW, true);
+    new DataView(o.buffer).setUint16(2, h.length, true);
+    o.set(enc.encode(h), 4);
+    return [h, o];
+  }),
 ) as Record<Attribution, Uint8Array>;
 
 /**
@@ -91,9 +93,9 @@ export class PcapngWriter {
   #started = false;
   #sawSection = false;
   #ts = new Float64Array(2);
-  #procs = new Map<number, Uint8Array>();
-  #pidOnly = new Map<number, Uint8Array>();
-  #commentOpts = new Map<Uint8Array, Uint8Array>();
+  #procs: ProcTable;
+  /** The comment option of each pid's packets, made at its first packet. */
+  #commentOpts = new Map<number, Uint8Array>();
 
   /**
    * Makes a writer.
@@ -110,6 +112,7 @@ export class PcapngWriter {
       followSections: options.followSections ?? true,
       maxProcesses: options.maxProcesses ?? 65536,
     };
+    this.#procs = new ProcTable(this.#opts.maxProcesses);
   }
 
   /**
@@ -367,49 +370,23 @@ export class PcapngWriter {
   }
 
   // The comment as a whole option (code, length, bytes, padding), made
-  // once per comment.
+  // once per process and reused for each of its packets.
   #commentOption(pid: number): Uint8Array {
-    const c = this.#comment(pid);
-    let o = this.#commentOpts.get(c);
+    let o = this.#commentOpts.get(pid);
     if (o === undefined) {
-      const n = Math.min(c.length, MAX_OPT);
-      o = new Uint8Array(4 + ((n + 3) & ~3));
+      const p = this.#procs.get(pid);
+      let s = `pid=${pid}`;
+      if (p?.comm) s += ` comm=${p.comm}`;
+      if (p?.exe) s += ` exe=${p.exe}`;
+      const c = enc.encode(s.length > 200 ? s.slice(0, 200) : s);
+      o = new Uint8Array(4 + ((c.length + 3) & ~3));
       const v = new DataView(o.buffer);
       v.setUint16(0, C.OPT_COMMENT, true);
-      v.setUint16(2, n, true);
-      o.set(c.subarray(0, n), 4);
-      if (this.#commentOpts.size >= 2 * this.#opts.maxProcesses) {
-        this.#commentOpts.clear();
-      }
-      this.#commentOpts.set(c, o);
+      v.setUint16(2, c.length, true);
+      o.set(c, 4);
+      setBounded(this.#commentOpts, pid, o, this.#opts.maxProcesses);
     }
     return o;
-  }
-
-  #comment(pid: number): Uint8Array {
-    let c = this.#procs.get(pid);
-    if (c) return c;
-    c = this.#pidOnly.get(pid);
-    if (!c) {
-      c = enc.encode(`pid=${pid}`);
-      if (this.#pidOnly.size >= this.#opts.maxProcesses) this.#pidOnly.clear();
-      this.#pidOnly.set(pid, c);
-    }
-    return c;
-  }
-
-  #remember(pid: number, comm: string | null, exe: string | null): void {
-    let s = `pid=${pid}`;
-    if (comm) s += ` comm=${comm}`;
-    if (exe) s += ` exe=${exe}`;
-    const procs = this.#procs;
-    procs.delete(pid);
-    if (procs.size >= this.#opts.maxProcesses) {
-      // Forget the oldest entry (Maps iterate in insertion order).
-      const oldest = procs.keys().next();
-      if (!oldest.done) procs.delete(oldest.value);
-    }
-    procs.set(pid, enc.encode(s.length > 200 ? s.slice(0, 200) : s));
   }
 
   // Hone Process Event Block (0x101), as the original's pcapng.c wrote it.
@@ -442,21 +419,9 @@ export class PcapngWriter {
     this.#optEnd();
     this.#ensure(4);
     this.#end(at);
-    if (e.event === "exec" || e.event === "kthread") {
-      this.#remember(e.pid, e.comm ?? basename(e.exe), e.exe);
-    } else if (
-      e.event === "fork" && e.ppid !== null && !this.#procs.has(e.pid)
-    ) {
-      // A child runs its parent's image until it execs.
-      const parent = this.#procs.get(e.ppid);
-      if (parent) {
-        const s = new TextDecoder().decode(parent).replace(
-          /^pid=\d+/,
-          `pid=${e.pid}`,
-        );
-        this.#procs.set(e.pid, enc.encode(s));
-      }
-    }
+    // The process's packets from now on carry what this event says.
+    this.#procs.update(e);
+    this.#commentOpts.delete(e.pid);
   }
 
   // Hone Connection Event Block (0x102): 32-bit id as the HoneProject
@@ -514,12 +479,6 @@ export class PcapngWriter {
     this.#optEnd();
     this.#end(at);
   }
-}
-
-function basename(p: string | null): string | null {
-  if (!p) return null;
-  const i = p.lastIndexOf("/");
-  return i >= 0 ? p.slice(i + 1) : p;
 }
 
 /**
