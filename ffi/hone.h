@@ -380,6 +380,10 @@ __u32 hone_record_size(__u32 type);
 const char *hone_strerror_step(void);
 /* Verifier log of the last failed load, "" if none. */
 const char *hone_load_log(void);
+/* Detaches every program (no new records or counts) but keeps the ring and
+ * the counters, so a capture can read its final counts and then drain the
+ * ring. Safe to call more than once. */
+void hone_detach(void);
 /* Detaches and frees everything. Safe to call when not started. */
 void hone_stop(void);
 #endif

@@ -640,12 +640,19 @@ static int start(struct hone_sensor *s, const struct hone_options *o)
 	return 0;
 }
 
-HONE_API void hone_stop(void)
+HONE_API void hone_detach(void)
 {
 	struct hone_sensor *s = &sensor;
 
 	while (s->nlinks)
 		close(s->links[--s->nlinks]);
+}
+
+HONE_API void hone_stop(void)
+{
+	struct hone_sensor *s = &sensor;
+
+	hone_detach();
 	ring_close(&s->ring);
 	hone_full__destroy(s->full);
 	hone_base__destroy(s->base);

@@ -59,17 +59,29 @@ export async function runRead(argv: string[]): Promise<number> {
   }
   const path = args.positionals[0]!;
   let input: Deno.FsFile | typeof Deno.stdin;
+  let inputInfo: Deno.FileInfo;
   try {
-    input = path === "-" ? Deno.stdin : await Deno.open(path);
+    if (path === "-") {
+      input = Deno.stdin;
+      inputInfo = Deno.statSync("/proc/self/fd/0");
+    } else {
+      const file = await Deno.open(path);
+      input = file;
+      inputInfo = await file.stat();
+    }
   } catch (e) {
     printError(`read ${path}: ${reason(e)}`);
     return EXIT_FAILURE;
   }
+  if (inputInfo.isDirectory) {
+    printError(`read ${path}: Is a directory`);
+    return EXIT_FAILURE;
+  }
   let out: Output;
   try {
-    out = await openOutput(args.write);
+    out = openOutput(args.write, { sync: true, notSameAs: inputInfo });
   } catch (e) {
-    printError(`${args.write}: ${reason(e)}`);
+    printError(`write ${args.write ?? "stdout"}: ${reason(e)}`);
     return EXIT_FAILURE;
   }
   const encoder = makeEncoder(args.format, {

@@ -12,7 +12,12 @@ import { SensorCorrelator } from "../correlate/sensor_correlator.ts";
 import { decodeRecords } from "../records/decode.ts";
 import { loadNames } from "../sensor/names.ts";
 import { snapshotProcesses } from "../sensor/proc_snapshot.ts";
-import { openSensor, type Sensor, SensorError } from "../sensor/shim.ts";
+import {
+  openSensor,
+  type Sensor,
+  SensorError,
+  type SensorStats,
+} from "../sensor/shim.ts";
 import { parseCommon, parseIntFlag } from "./args.ts";
 import { makeEncoder } from "./encoder.ts";
 import { printError, printWarning, reason, UsageError } from "./errors.ts";
@@ -123,7 +128,7 @@ export async function runRecord(argv: string[]): Promise<number> {
   }
   let out: Output;
   try {
-    out = await openOutput(args.write);
+    out = openOutput(args.write);
   } catch (e) {
     printError(`${args.write}: ${reason(e)}`);
     return EXIT_FAILURE;
@@ -203,28 +208,51 @@ async function capture(
   }
 
   const limit = new PacketLimit(args.count);
-  let stop = false;
-  const onStop = () => stop = true;
-  const printCounts = () => printError(summary(sensor, limit).join(", "));
-  Deno.addSignalListener("SIGINT", onStop);
-  Deno.addSignalListener("SIGTERM", onStop);
+  const stop = stopSignals(() => {
+    // A second stop signal: end at once, the file cut back to its last
+    // whole write.
+    printError("record: second stop signal: exiting at once");
+    out.abort();
+    Deno.exit(EXIT_FAILURE);
+  });
+  const printCounts = () =>
+    printError(
+      summary(countsNow(sensor, corr.counts, written), args.count).join(", "),
+    );
   Deno.addSignalListener("SIGUSR1", printCounts);
   const live = args.write !== null && args.write !== "-" &&
     Deno.stderr.isTerminal();
   let lastStatus = 0;
   let failure: unknown = null;
-  const write = async (events: HoneEvent[]): Promise<boolean> => {
-    const b = limit.take(events);
-    if (b.length) await out.write(encoder.encode(b));
-    return limit.done;
+  // Packets in the output: counted when their write has completed.
+  let written = 0;
+  // The write under way. The loop waits for it, or for a stop signal: a
+  // blocked stdout must not keep a stop from ending the capture.
+  let pending: Promise<void> = Promise.resolve();
+  // Encodes and starts writing a batch; false when the capture must end.
+  const emit = async (events: HoneEvent[], packets = true) => {
+    const b = limit.take(packets ? events : events.filter(notPacket));
+    if (failure !== null) return false;
+    if (b.length === 0) return !limit.done;
+    const n = countPackets(b);
+    pending = out.write(encoder.encode(b)).then(
+      () => {
+        written += n;
+      },
+      (e) => {
+        failure ??= e;
+      },
+    );
+    await Promise.race([pending, stop.requested]);
+    return failure === null && !limit.done;
   };
   try {
-    if (await write(corr.drain(performance.now()))) stop = true;
-    while (!stop) {
+    if (!await emit(corr.drain(performance.now()))) stop.request();
+    while (!stop.isRequested) {
       const batch = await sensor.poll(100);
       const now = performance.now();
       if (batch.length) corr.push(decodeRecords(batch), now);
-      if (await write(corr.drain(now))) break;
+      if (!await emit(corr.drain(now))) break;
       // A small batch under load: let records gather for a moment, so each
       // round trip (poll, decode, write) carries many of them.
       if (batch.length > 0 && batch.length < BATCH_BYTES) {
@@ -241,71 +269,233 @@ async function capture(
       }
     }
   } catch (e) {
-    failure = e;
+    failure ??= e;
   }
-  Deno.removeSignalListener("SIGINT", onStop);
-  Deno.removeSignalListener("SIGTERM", onStop);
   Deno.removeSignalListener("SIGUSR1", printCounts);
   if (live) Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
-  // Read what is still in the ring, flush what is held, close the section
-  // with its statistics.
+
+  // The end: no new record from here on, so the counts read now are the
+  // final ones, and every record they count is in the ring or read.
+  const deadline = (stop.at ?? performance.now()) + STOP_GRACE_MS;
+  sensor.detach();
+  const stats = sensor.stats();
+  let stuck = !await settledBy(pending, deadline);
   try {
-    if (failure === null && !limit.done) {
-      for (let i = 0; i < 64; i++) {
-        const batch = await sensor.poll(0);
-        if (!batch.length) break;
-        corr.push(decodeRecords(batch), performance.now());
-        if (await write(corr.drain(performance.now()))) break;
-      }
+    for (;;) {
+      const batch = await sensor.poll(0);
+      if (!batch.length) break;
+      corr.push(decodeRecords(batch), performance.now());
+      const events = corr.drain(performance.now());
+      if (stuck || failure !== null) continue;
+      await emit(events, !limit.done);
+      stuck = !await settledBy(pending, deadline);
     }
-    if (failure === null) {
-      const rest = corr.drain(performance.now(), true);
-      if (limit.done) {
-        const nonPackets = rest.filter((e) => e.type !== "packet");
-        await out.write(encoder.encode(nonPackets));
-      } else await write(rest);
+    const rest = corr.drain(performance.now(), true);
+    if (!stuck && failure === null) {
+      await emit(rest, !limit.done);
+      stuck = !await settledBy(pending, deadline);
     }
-    await out.write(
-      encoder.encode([
-        statsEvent(sensor, corr.counts, limit.packets, started),
-      ]),
-    );
-    await out.write(encoder.finish());
   } catch (e) {
     failure ??= e;
   }
-  const counts = summary(sensor, limit);
+  const counts = countsNow(sensor, corr.counts, written, stats);
+  if (!stuck) {
+    // The section's statistics, even after a failed write: the file was cut
+    // back to its last whole block, and there may be room for these.
+    const tail = encoder.encode([statsEvent(counts, started)]);
+    const end = encoder.finish();
+    try {
+      await writeBy(out, tail, deadline);
+      await writeBy(out, end, deadline);
+    } catch (e) {
+      if (e instanceof TimeoutError) stuck = true;
+      else failure ??= e;
+    }
+  }
+  stop.dispose();
   await sensor.close();
-  out.close();
+  if (!stuck) out.close();
+  const lines = summary(counts, args.count);
   if (failure !== null && !(failure instanceof Deno.errors.BrokenPipe)) {
-    printError(`record: write ${out.name}: ${reason(failure)}`);
-    for (const line of counts) printError(line);
+    printError(
+      `record: write ${out.name}: ${reason(failure)} (${
+        plural(written, "packet")
+      } written)`,
+    );
+    for (const line of lines) printError(line);
     return EXIT_FAILURE;
   }
-  Deno.stderr.writeSync(enc.encode(counts.join("\n") + "\n"));
+  if (stuck) {
+    printWarning(
+      `${out.name} took no data for ${STOP_GRACE_MS} ms after the stop: the rest is not written`,
+    );
+  }
+  Deno.stderr.writeSync(enc.encode(lines.join("\n") + "\n"));
   return EXIT_OK;
 }
 
-function summary(sensor: Sensor, limit: PacketLimit): string[] {
-  const s = sensor.stats();
-  return [
-    `${plural(limit.packets, "packet")} captured`,
-    `${plural(s.packetsSeen + s.nfPackets, "packet")} received by filter`,
-    `${plural(s.packetsDropped, "packet")} dropped by kernel`,
-    `${plural(limit.noProcess, "packet")} without a process`,
-    `${
-      plural(s.procDropped + s.sockDropped, "process and socket event")
-    } dropped by kernel`,
-  ];
+function notPacket(e: HoneEvent): boolean {
+  return e.type !== "packet";
 }
 
-function statsEvent(
+function countPackets(events: readonly HoneEvent[]): number {
+  let n = 0;
+  for (const e of events) if (e.type === "packet") n++;
+  return n;
+}
+
+/** How long a stop waits for the output before it gives up on it. */
+const STOP_GRACE_MS = 700;
+
+class TimeoutError extends Error {}
+
+/** Resolves true when `p` has settled, false at `deadline` (ms). */
+async function settledBy(p: Promise<void>, deadline: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((r) => {
+    timer = setTimeout(
+      () => r(false),
+      Math.max(0, deadline - performance.now()),
+    );
+  });
+  try {
+    return await Promise.race([p.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function writeBy(
+  out: Output,
+  bytes: Uint8Array,
+  deadline: number,
+): Promise<void> {
+  if (bytes.length === 0) return;
+  let error: unknown = null;
+  const p = out.write(bytes).catch((e) => {
+    error = e;
+  });
+  if (!await settledBy(p, deadline)) throw new TimeoutError();
+  if (error !== null) throw error;
+}
+
+/** SIGINT and SIGTERM: the first asks the capture to stop. */
+interface StopSignals {
+  /** Resolves at the first stop request. */
+  requested: Promise<void>;
+  /** Whether a stop was asked for. */
+  readonly isRequested: boolean;
+  /** When it was asked for (performance.now()), or null. */
+  readonly at: number | null;
+  /** Asks for a stop (the end of -c, a failed write). */
+  request(): void;
+  /** Removes the signal listeners. */
+  dispose(): void;
+}
+
+function stopSignals(onSecond: () => void): StopSignals {
+  let wake = () => {};
+  let at: number | null = null;
+  const requested = new Promise<void>((r) => wake = r);
+  const request = () => {
+    at ??= performance.now();
+    wake();
+  };
+  const onSignal = () => {
+    if (at !== null) onSecond();
+    request();
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  return {
+    requested,
+    get isRequested() {
+      return at !== null;
+    },
+    get at() {
+      return at;
+    },
+    request,
+    dispose() {
+      Deno.removeSignalListener("SIGINT", onSignal);
+      Deno.removeSignalListener("SIGTERM", onSignal);
+    },
+  };
+}
+
+/**
+ * A capture's packet counts, each with one definition:
+ *
+ * - `received`: packets the sensor's hooks matched (every packet of a local
+ *   socket but hone's own, and those netfilter saw without a socket);
+ * - `dropped`: of those, packets lost because the ring buffer was full;
+ * - `captured`: packets in the output;
+ * - `notWritten`: packets read from the ring but not in the output (after
+ *   -c's limit, a failed write, or an output that stopped taking data).
+ *
+ * At the end of a capture received = captured + dropped + notWritten.
+ */
+interface Counts {
+  received: number;
+  dropped: number;
+  captured: number;
+  notWritten: number;
+  noProcess: number;
+  processes: { received: number; dropped: number; delivered: number };
+  connections: { received: number; dropped: number; delivered: number };
+}
+
+function countsNow(
   sensor: Sensor,
   c: SensorCorrelator["counts"],
-  packets: number,
-  startedMs: number,
-): StatsEvent {
-  const s = sensor.stats();
+  written: number,
+  s: SensorStats = sensor.stats(),
+): Counts {
+  return {
+    received: s.packetsSeen - s.selfSkipped + s.nfPackets,
+    dropped: s.packetsDropped,
+    captured: written,
+    notWritten: c.packets - written,
+    noProcess: c.noProcess,
+    processes: {
+      received: s.procSeen,
+      dropped: s.procDropped,
+      delivered: c.processes,
+    },
+    connections: {
+      received: s.sockSeen + s.snapSockets,
+      dropped: s.sockDropped,
+      delivered: c.connections,
+    },
+  };
+}
+
+function summary(c: Counts, limit: number): string[] {
+  const lines = [
+    `${plural(c.captured, "packet")} captured`,
+    `${plural(c.received, "packet")} received by filter`,
+    `${plural(c.dropped, "packet")} dropped by kernel`,
+  ];
+  if (c.notWritten > 0) {
+    lines.push(
+      `${plural(c.notWritten, "packet")} not written${
+        limit > 0 ? " (after -c)" : ""
+      }`,
+    );
+  }
+  lines.push(
+    `${plural(c.noProcess, "packet")} without a process`,
+    `${
+      plural(
+        c.processes.dropped + c.connections.dropped,
+        "process and socket event",
+      )
+    } dropped by kernel`,
+  );
+  return lines;
+}
+
+function statsEvent(c: Counts, startedMs: number): StatsEvent {
   const now = Date.now();
   return {
     type: "stats",
@@ -313,19 +503,19 @@ function statsEvent(
     nsec: (now % 1000) * 1e6,
     start: [Math.floor(startedMs / 1000), (startedMs % 1000) * 1e6],
     received: {
-      process: s.procSeen,
-      connection: s.sockSeen + s.snapSockets,
-      packet: s.packetsSeen + s.nfPackets,
+      process: c.processes.received,
+      connection: c.connections.received,
+      packet: c.received,
     },
     dropped: {
-      process: s.procDropped,
-      connection: s.sockDropped,
-      packet: s.packetsDropped,
+      process: c.processes.dropped,
+      connection: c.connections.dropped,
+      packet: c.dropped,
     },
     delivered: {
-      process: c.processes,
-      connection: c.connections,
-      packet: packets,
+      process: c.processes.delivered,
+      connection: c.connections.delivered,
+      packet: c.captured,
     },
   };
 }

@@ -5,6 +5,7 @@
  */
 
 export * from "./errors.ts";
+export * from "./escape.ts";
 export * from "./ip.ts";
 export * from "./pcapng_codes.ts";
 export * from "./time.ts";

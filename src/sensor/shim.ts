@@ -112,6 +112,11 @@ export interface Sensor {
   stats(): SensorStats;
   /** CLOCK_REALTIME − CLOCK_BOOTTIME in ns: wall clock = tsNs + this. */
   clockOffsetNs(): bigint;
+  /**
+   * Detaches the programs: no record is made or counted after this, but
+   * the counters stay readable and the ring can be drained.
+   */
+  detach(): void;
   /** Detaches everything, after any running poll ends. */
   close(): Promise<void>;
 }
@@ -222,6 +227,7 @@ const SYMBOLS = {
   hone_strerror_step: { parameters: [], result: "pointer" },
   hone_load_log: { parameters: [], result: "pointer" },
   hone_stop: { parameters: [], result: "void" },
+  hone_detach: { parameters: [], result: "void" },
 } as const;
 
 /** The opened library, as returned by {@linkcode loadShim}. */
@@ -392,6 +398,10 @@ export function openSensor(options: SensorOptions = {}): Sensor {
     return BigInt(sym.hone_clock_offset_ns());
   }
 
+  function detach(): void {
+    if (!closed) sym.hone_detach();
+  }
+
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
@@ -400,5 +410,5 @@ export function openSensor(options: SensorOptions = {}): Sensor {
     lib.close();
   }
 
-  return { poll, stats, clockOffsetNs, close };
+  return { poll, stats, clockOffsetNs, detach, close };
 }

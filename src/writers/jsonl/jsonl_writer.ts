@@ -23,6 +23,7 @@ import type {
 } from "../../events/types.ts";
 import { emptySummary, PROTO_NAMES, summarizeIp } from "../../format/ip.ts";
 import { ProcTable } from "../_proc_table.ts";
+import { jsonString } from "../../format/escape.ts";
 
 /** Options of {@linkcode JsonlWriter}. */
 export interface JsonlWriterOptions {
@@ -62,7 +63,7 @@ export function formatTs(sec: number, nsec: number): string {
 }
 
 function j(x: string | null): string {
-  return x === null ? "null" : JSON.stringify(x);
+  return x === null ? "null" : jsonString(x);
 }
 
 function n(x: number | null): string {
@@ -182,7 +183,7 @@ export class JsonlWriter {
     },"uid":${n(e.uid)},"gid":${n(e.gid)},"user":${j(e.user)},"group":${
       j(e.group)
     },"exe":${j(e.exe)},"argv":${
-      e.argv === null ? "null" : JSON.stringify(e.argv)
+      e.argv === null ? "null" : `[${e.argv.map(jsonString).join(",")}]`
     },"comm":${j(e.comm)},"exit_code":${n(e.exitCode)},"cgroup":${
       n(e.cgroup ?? null)
     },"netns":${n(e.netns ?? null)}}\n`;

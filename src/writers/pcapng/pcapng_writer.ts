@@ -28,6 +28,7 @@ import { joinNanoseconds } from "../../format/time.ts";
 import { VERSION } from "../../version.ts";
 import { setBounded } from "../../events/bounded_map.ts";
 import { ProcTable } from "../_proc_table.ts";
+import { escapeText } from "../../format/escape.ts";
 
 /** Options of {@linkcode PcapngWriter}. */
 export interface PcapngWriterOptions {
@@ -376,8 +377,8 @@ export class PcapngWriter {
     if (o === undefined) {
       const p = this.#procs.get(pid);
       let s = `pid=${pid}`;
-      if (p?.comm) s += ` comm=${p.comm}`;
-      if (p?.exe) s += ` exe=${p.exe}`;
+      if (p?.comm) s += ` comm=${escapeText(p.comm, true)}`;
+      if (p?.exe) s += ` exe=${escapeText(p.exe, true)}`;
       const c = enc.encode(s.length > 200 ? s.slice(0, 200) : s);
       o = new Uint8Array(4 + ((c.length + 3) & ~3));
       const v = new DataView(o.buffer);

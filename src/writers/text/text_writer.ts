@@ -15,6 +15,7 @@ import type {
   ProcessEvent,
   SectionEvent,
 } from "../../events/types.ts";
+import { escapeText } from "../../format/escape.ts";
 import { formatIpv6Full } from "../../format/ip.ts";
 import { ProcTable } from "../_proc_table.ts";
 import { formatTs } from "../jsonl/jsonl_writer.ts";
@@ -148,10 +149,10 @@ export class TextWriter {
       e.ppid ?? 0
     } ${e.uid ?? 0} ${e.gid ?? 0}`;
     if (e.event === "kthread") {
-      if (e.comm) s += ` [${e.comm}]`;
+      if (e.comm) s += ` [${escapeText(e.comm, true)}]`;
     } else if (e.exe !== null || e.argv !== null) {
-      s += ` "${e.exe ?? ""}" `;
-      for (const a of e.argv ?? []) s += a + " ";
+      s += ` "${escapeText(e.exe ?? "", true)}" `;
+      for (const a of e.argv ?? []) s += escapeText(a, true) + " ";
       return s + "\n";
     }
     return s + "\n";
