@@ -33,26 +33,146 @@ Deno.test("hone --help and --version print to stdout and exit 0", async () => {
   assert.match(rh.stdout, /--format/);
 });
 
-Deno.test("hone rejects unknown flags and bad values with one line and exit 2", async () => {
-  for (
-    const args of [
-      ["--bogus"],
-      ["frobnicate"],
-      ["read", "--bogus", "x"],
-      ["read", "-c", "0", "x"],
-      ["read", "-c", "abc", "x"],
-      ["read", "--format", "xml", "x"],
-      ["read", "-s", "-5", "x"],
-      ["read", "--format", "json", "-w", "o", "x"],
-      ["read"],
-    ]
-  ) {
-    const r = await hone(args);
-    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
-    assert.match(oneLine(r.stderr), /^hone: /);
-    assert.equal(r.stdout, "");
+/**
+ * Every usage error and every file error, with its exit code and its one
+ * line on stderr, in the README's format: `hone: <subject>: <what failed>`.
+ * `@FILE` stands for a valid capture, `@DIR` for a directory.
+ */
+const ERRORS: [string[], number, string][] = [
+  [
+    ["--bogus"],
+    2,
+    "hone: unknown option '--bogus': a command (record or read) comes first (see 'hone --help')",
+  ],
+  [
+    ["-v"],
+    2,
+    "hone: unknown option '-v': a command (record or read) comes first (see 'hone --help')",
+  ],
+  [["frobnicate"], 2, "hone: unknown command 'frobnicate' (see 'hone --help')"],
+  [
+    ["--version", "extra"],
+    2,
+    "hone: unexpected argument 'extra' after --version (see 'hone --help')",
+  ],
+  [
+    ["--help", "extra"],
+    2,
+    "hone: unexpected argument 'extra' after --help (see 'hone --help')",
+  ],
+  [
+    ["read"],
+    2,
+    "hone: read: missing FILE: use '-' for stdin (see 'hone read --help')",
+  ],
+  [
+    ["read", "a", "b"],
+    2,
+    "hone: read: one FILE expected, got 2 (see 'hone read --help')",
+  ],
+  [
+    ["read", "--bogus", "x"],
+    2,
+    "hone: read: unknown option '--bogus' (see 'hone read --help')",
+  ],
+  [
+    ["read", "-c"],
+    2,
+    "hone: read: option '-c, --count' needs a value (see 'hone read --help')",
+  ],
+  [
+    ["read", "--data=1", "x"],
+    2,
+    "hone: read: option '--data' does not take an argument (see 'hone read --help')",
+  ],
+  [
+    ["read", "-c", "0", "x"],
+    2,
+    "hone: read: invalid count '0': must be an integer from 1 to 9007199254740991 (see 'hone read --help')",
+  ],
+  [
+    ["read", "-c", "-5", "x"],
+    2,
+    "hone: read: invalid count '-5': must be an integer from 1 to 9007199254740991 (see 'hone read --help')",
+  ],
+  [
+    ["read", "-c", "abc", "x"],
+    2,
+    "hone: read: invalid count 'abc': must be an integer from 1 to 9007199254740991 (see 'hone read --help')",
+  ],
+  [
+    ["read", "-s", "-5", "x"],
+    2,
+    "hone: read: invalid snaplen '-5': must be an integer from 0 to 262144 (see 'hone read --help')",
+  ],
+  [
+    ["read", "--format", "xml", "x"],
+    2,
+    "hone: read: invalid format 'xml': must be json, text or pcapng (see 'hone read --help')",
+  ],
+  [
+    ["read", "--format", "json", "-w", "o", "x"],
+    2,
+    "hone: read: -w writes pcapng: it cannot be used with --format json (see 'hone read --help')",
+  ],
+  [
+    ["read", "-w", "", "x"],
+    2,
+    "hone: read: invalid file name '' for -w: use '-' for stdout (see 'hone read --help')",
+  ],
+  [
+    ["record", "foo"],
+    2,
+    "hone: record: unexpected argument 'foo': filters are not supported yet (see 'hone record --help')",
+  ],
+  [
+    ["record", "-B", "3"],
+    2,
+    "hone: record: invalid buffer-size '3': must be a power of two (see 'hone record --help')",
+  ],
+  [
+    ["record", "-B", "-1"],
+    2,
+    "hone: record: invalid buffer-size '-1': must be an integer from 1 to 4096 (see 'hone record --help')",
+  ],
+  [
+    ["read", "/nonexistent/x.pcapng"],
+    1,
+    "hone: read /nonexistent/x.pcapng: No such file or directory",
+  ],
+  [["read", "@DIR"], 1, "hone: read @DIR: Is a directory"],
+  [["read", "@FILE", "-w", "@DIR"], 1, "hone: write @DIR: Is a directory"],
+  [
+    ["read", "@FILE", "-w", "@FILE"],
+    1,
+    "hone: write @FILE: refusing to overwrite the input file",
+  ],
+  [
+    ["read", "@FILE", "-w", "/nonexistent/o.pcapng"],
+    1,
+    "hone: write /nonexistent/o.pcapng: No such file or directory",
+  ],
+];
+
+Deno.test("hone errors: one line each, in one format, with the documented exit code", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = await sampleFile();
+  try {
+    for (const [template, code, line] of ERRORS) {
+      const fill = (a: string) => a.replace("@DIR", dir).replace("@FILE", file);
+      const args = template.map(fill);
+      const r = await hone(args);
+      assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+      assert.equal(oneLine(r.stderr), fill(line), args.join(" "));
+      assert.equal(r.stdout, "", args.join(" "));
+    }
+    assert.equal((await hone([])).code, 2);
+    // The input survived the refusal.
+    assert.deepEqual(await Deno.readFile(file), sample);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(file);
   }
-  assert.equal((await hone([])).code, 2);
 });
 
 Deno.test("hone read prints one JSON object per event, in the documented schema", async () => {

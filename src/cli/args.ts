@@ -64,7 +64,7 @@ export function parseIntFlag(
 ): number {
   if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) {
     throw new UsageError(
-      `invalid ${name} '${s}' (must be an integer >= ${min} and <= ${max})`,
+      `invalid ${name} '${s}': must be an integer from ${min} to ${max}`,
     );
   }
   return Number(s);
@@ -84,24 +84,19 @@ export function parseCommon<
   argv: string[],
   extra: E,
 ): { args: CommonArgs; extra: Record<string, string | boolean | undefined> } {
+  const options = { ...COMMON, ...extra };
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
-      options: { ...COMMON, ...extra },
+      args: joinNegativeValues(argv, options),
+      options,
       allowPositionals: true,
       strict: true,
     });
   } catch (e) {
     const err = e as { code?: string; message: string };
-    if (
-      err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ||
-      err.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" ||
-      err.code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL"
-    ) {
-      throw new UsageError(
-        err.message.split("\n")[0]!.replace(/\. To specify.*$/, ""),
-      );
+    if (err.code?.startsWith("ERR_PARSE_ARGS_")) {
+      throw new UsageError(parseArgsMessage(err.message));
     }
     throw e;
   }
@@ -109,13 +104,16 @@ export function parseCommon<
   const fmt = (v.format as string | undefined) ?? (v.write ? "pcapng" : "json");
   if (fmt !== "json" && fmt !== "text" && fmt !== "pcapng") {
     throw new UsageError(
-      `invalid format '${fmt}' (must be json, text or pcapng)`,
+      `invalid format '${fmt}': must be json, text or pcapng`,
     );
   }
   if (v.write && fmt !== "pcapng") {
     throw new UsageError(
-      `-w writes pcapng; it cannot be used with --format ${fmt}`,
+      `-w writes pcapng: it cannot be used with --format ${fmt}`,
     );
+  }
+  if (v.write === "") {
+    throw new UsageError("invalid file name '' for -w: use '-' for stdout");
   }
   return {
     args: {
@@ -134,4 +132,44 @@ export function parseCommon<
     },
     extra: v,
   };
+}
+
+/**
+ * Joins `-c -5` into `--count=-5`, so that a negative number reaches the
+ * range check ("must be an integer from 1 to …") instead of parseArgs' "argument is
+ * ambiguous".
+ */
+function joinNegativeValues(
+  argv: string[],
+  options: Record<string, { type: string; short?: string }>,
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (a === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const name = a.startsWith("--")
+      ? a.slice(2)
+      : Object.keys(options).find((k) => `-${options[k]!.short}` === a);
+    if (
+      name !== undefined && options[name]?.type === "string" &&
+      next !== undefined && /^-\d/.test(next)
+    ) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+/** parseArgs' first sentence, in hone's style: lower case, no period. */
+function parseArgsMessage(message: string): string {
+  const first = message.split("\n")[0]!.replace(/\. To specify.*$/, "")
+    .replace(/\.$/, "")
+    .replace(/ <value>' argument missing$/, "' needs a value")
+    .replace(/^Option '/, "option '");
+  return first.charAt(0).toLowerCase() + first.slice(1);
 }

@@ -40,16 +40,19 @@ const enc = new TextEncoder();
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   const verbose = argv.includes("-v") || argv.includes("--verbose");
+  const sub = cmd === "read" || cmd === "record" ? cmd : null;
   try {
     switch (cmd) {
       case "-h":
       case "--help":
       case "help":
+        noMoreArgs(cmd, rest);
         await Deno.stdout.write(enc.encode(USAGE));
         return EXIT_OK;
       case "--version":
       case "-V":
       case "version":
+        noMoreArgs(cmd, rest);
         await Deno.stdout.write(
           enc.encode(`hone ${VERSION} (deno ${Deno.version.deno})\n`),
         );
@@ -64,13 +67,17 @@ export async function main(argv: string[]): Promise<number> {
       default:
         throw new UsageError(
           cmd.startsWith("-")
-            ? `unknown option '${cmd}'`
+            ? `unknown option '${cmd}': a command (record or read) comes first`
             : `unknown command '${cmd}'`,
         );
     }
   } catch (e) {
     if (e instanceof UsageError) {
-      printError(`${e.message} (see 'hone --help')`);
+      printError(
+        sub
+          ? `${sub}: ${e.message} (see 'hone ${sub} --help')`
+          : `${e.message} (see 'hone --help')`,
+      );
       return EXIT_USAGE;
     }
     printError(e instanceof Error ? e.message : String(e));
@@ -78,5 +85,11 @@ export async function main(argv: string[]): Promise<number> {
       await Deno.stderr.write(enc.encode(e.stack + "\n"));
     }
     return EXIT_FAILURE;
+  }
+}
+
+function noMoreArgs(cmd: string, rest: string[]): void {
+  if (rest.length > 0) {
+    throw new UsageError(`unexpected argument '${rest[0]}' after ${cmd}`);
   }
 }

@@ -53,8 +53,8 @@ export async function runRead(argv: string[]): Promise<number> {
   if (args.positionals.length !== 1) {
     throw new UsageError(
       args.positionals.length === 0
-        ? "read: missing FILE (use '-' for stdin)"
-        : `read: one FILE expected, got ${args.positionals.length}`,
+        ? "missing FILE: use '-' for stdin"
+        : `one FILE expected, got ${args.positionals.length}`,
     );
   }
   const path = args.positionals[0]!;

@@ -102,9 +102,9 @@ export async function runRecord(argv: string[]): Promise<number> {
   }
   if (args.positionals.length > 0) {
     throw new UsageError(
-      `record: unexpected argument '${
+      `unexpected argument '${
         args.positionals[0]
-      }' (filters are not supported yet)`,
+      }': filters are not supported yet`,
     );
   }
   let ringMiB = 64;
@@ -117,7 +117,7 @@ export async function runRecord(argv: string[]): Promise<number> {
     );
     if (ringMiB & (ringMiB - 1)) {
       throw new UsageError(
-        `invalid buffer-size '${ringMiB}' (must be a power of two)`,
+        `invalid buffer-size '${ringMiB}': must be a power of two`,
       );
     }
   }
