@@ -1,0 +1,244 @@
+// How a live capture ends: a stop signal ends it whatever stdout does, a
+// full disk leaves a file that tshark and hone read, and the counts on
+// stderr, in the JSON stats line and in the ISB are the same numbers.
+// Real `hone record` (root, real BPF) with real loopback traffic.
+import assert from "node:assert/strict";
+import { honeCommand, jsonLines, run } from "./_helpers.ts";
+
+const dec = new TextDecoder();
+
+interface Recording {
+  child: Deno.ChildProcess;
+  /** Its stderr so far (complete once it has ended). */
+  stderr: () => string;
+  /** Resolves with the exit code and all of stderr. */
+  done: Promise<{ code: number; stderr: string }>;
+}
+
+/** Starts `hone record` and waits for its "listening on" line. */
+async function startRecord(
+  args: string[],
+  stdout: "piped" | "null",
+): Promise<Recording> {
+  const [cmd, pre] = honeCommand();
+  const child = new Deno.Command(cmd, {
+    args: [...pre, "record", ...args],
+    stdin: "null",
+    stdout,
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stderr.getReader();
+  let err = "";
+  while (!err.includes("listening on")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`hone record ended early: ${err}`);
+    err += dec.decode(value);
+  }
+  const rest = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return err;
+      err += dec.decode(value);
+    }
+  })();
+  const done = (async () => {
+    const st = await child.status;
+    return { code: st.code, stderr: await rest };
+  })();
+  return { child, stderr: () => err, done };
+}
+
+/** Loopback traffic that has fully passed the sensor when this resolves. */
+async function flood(count: number, size = 64): Promise<void> {
+  const r = await run("ping", [
+    "-f",
+    "-q",
+    "-c",
+    `${count}`,
+    "-s",
+    `${size}`,
+    "127.0.0.1",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+}
+
+/** The packet counts printed on stderr at the end of a capture. */
+function stderrCounts(stderr: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (
+    const [, n, what] of stderr.matchAll(
+      /^(?:hone: )?(\d+) packets? ([a-z ]+?)(?: \(.*\))?$/gm,
+    )
+  ) counts[what!] = Number(n);
+  return counts;
+}
+
+Deno.test("record: a stop signal ends the capture while stdout is blocked", async () => {
+  // Nobody reads hone's stdout: once the pipe is full every write blocks.
+  const [cmd, pre] = honeCommand();
+  const child = new Deno.Command(cmd, {
+    args: [...pre, "record", "--data"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const errReader = child.stderr.getReader();
+  let err = "";
+  while (!err.includes("listening on")) {
+    const { value, done } = await errReader.read();
+    if (done) throw new Error(err);
+    err += dec.decode(value);
+  }
+  // Far more than a pipe holds (64 KiB): 4000 packets of ~400 bytes of JSON.
+  await flood(2000, 100);
+  child.kill("SIGINT");
+  const status = await child.status;
+  for (;;) {
+    const { value, done } = await errReader.read();
+    if (done) break;
+    err += dec.decode(value);
+  }
+  // It ended without anyone reading its stdout.
+  assert.equal(status.code, 0, err);
+  assert.match(err, /stdout took no data for \d+ ms after the stop/);
+  assert.match(err, /^\d+ packets? received by filter$/m);
+  await child.stdout.cancel();
+});
+
+Deno.test("record: a second stop signal ends it at once", async () => {
+  const [cmd, pre] = honeCommand();
+  const child = new Deno.Command(cmd, {
+    args: [...pre, "record", "--data"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const errReader = child.stderr.getReader();
+  let err = "";
+  while (!err.includes("listening on")) {
+    const { value, done } = await errReader.read();
+    if (done) throw new Error(err);
+    err += dec.decode(value);
+  }
+  await flood(2000, 100);
+  // The first waits (up to its grace period) for the blocked stdout; the
+  // second does not wait. (Two SIGINTs sent at once could merge into one
+  // pending signal: a SIGTERM cannot merge with the SIGINT.)
+  child.kill("SIGINT");
+  child.kill("SIGTERM");
+  const status = await child.status;
+  for (;;) {
+    const { value, done } = await errReader.read();
+    if (done) break;
+    err += dec.decode(value);
+  }
+  assert.equal(status.code, 1, err);
+  assert.match(err, /^hone: record: second stop signal: exiting at once$/m);
+  await child.stdout.cancel();
+});
+
+Deno.test("record: stderr, the JSON stats line and the ISB give the same counts", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/c.pcapng`;
+    const rec = await startRecord(["-s", "128", "-w", file], "null");
+    await flood(3000);
+    rec.child.kill("SIGINT");
+    const { code, stderr } = await rec.done;
+    assert.equal(code, 0, stderr);
+    const c = stderrCounts(stderr);
+    const captured = c["captured"]!;
+    const received = c["received by filter"]!;
+    const dropped = c["dropped by kernel"]!;
+    const notWritten = c["not written"] ?? 0;
+    assert.ok(captured >= 6000, stderr);
+    assert.equal(received, captured + dropped + notWritten, stderr);
+    // The file: its packets, and its ISB as `hone read` gives it.
+    const r = await run(honeCommand()[0], [...honeCommand()[1], "read", file]);
+    assert.equal(r.code, 0, r.stderr);
+    const events = jsonLines(r.stdout);
+    const packets = events.filter((e) => e.type === "packet").length;
+    const stats = events.filter((e) => e.type === "stats");
+    assert.equal(stats.length, 1);
+    const s = stats[0] as Record<string, Record<string, number>>;
+    assert.equal(packets, captured);
+    assert.equal(s.delivered!.packet, captured);
+    assert.equal(s.received!.packet, received);
+    assert.equal(s.dropped!.packet, dropped);
+    // tshark counts the same frames.
+    const t = await run("tshark", [
+      "-r",
+      file,
+      "-T",
+      "fields",
+      "-e",
+      "frame.number",
+    ]);
+    assert.equal(t.code, 0, t.stderr);
+    assert.equal(t.stdout.trim().split("\n").length, captured);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("record -c: the packets past the limit are counted as not written", async () => {
+  const rec = await startRecord(["-c", "10", "-w", "/dev/null"], "null");
+  await flood(500);
+  const { code, stderr } = await rec.done;
+  assert.equal(code, 0, stderr);
+  const c = stderrCounts(stderr);
+  assert.equal(c["captured"], 10, stderr);
+  assert.equal(
+    c["received by filter"],
+    10 + c["dropped by kernel"]! + (c["not written"] ?? 0),
+    stderr,
+  );
+});
+
+Deno.test("record on a full disk: the file ends with whole blocks and its ISB", async () => {
+  const dir = await Deno.makeTempDir();
+  const mounted = await run("mount", [
+    "-t",
+    "tmpfs",
+    "-o",
+    "size=1m",
+    "tmpfs",
+    dir,
+  ]);
+  assert.equal(mounted.code, 0, mounted.stderr);
+  try {
+    const file = `${dir}/c.pcapng`;
+    const rec = await startRecord(["-s", "128", "-w", file], "null");
+    // ~150 bytes a packet in the file: 40 000 packets fill 1 MiB many times.
+    const traffic = flood(20000, 100);
+    const { code, stderr } = await rec.done;
+    await traffic;
+    assert.equal(code, 1, stderr);
+    const m = stderr.match(
+      /^hone: record: write .*: No space left on device \((\d+) packets written\)$/m,
+    );
+    assert.ok(m, stderr);
+    const written = Number(m[1]);
+    assert.ok(written > 1000, stderr);
+    const r = await run(honeCommand()[0], [...honeCommand()[1], "read", file]);
+    assert.equal(r.code, 0, r.stderr);
+    const events = jsonLines(r.stdout);
+    assert.equal(events.filter((e) => e.type === "packet").length, written);
+    const stats = events.filter((e) => e.type === "stats");
+    assert.equal(stats.length, 1, "the ISB made it in");
+    const t = await run("tshark", [
+      "-r",
+      file,
+      "-T",
+      "fields",
+      "-e",
+      "frame.number",
+    ]);
+    assert.equal(t.code, 0, t.stderr);
+    assert.equal(t.stderr.replace(/^Running as user .*\n/m, ""), "");
+    assert.equal(t.stdout.trim().split("\n").length, written);
+  } finally {
+    await run("umount", [dir]);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
