@@ -62,6 +62,23 @@ async function flood(count: number, size = 64): Promise<void> {
   assert.equal(r.code, 0, r.stderr);
 }
 
+/** Echo requests this network namespace has sent (/proc/net/snmp). */
+async function echoesSent(): Promise<number> {
+  const lines = (await Deno.readTextFile("/proc/net/snmp")).split("\n")
+    .filter((l) => l.startsWith("Icmp: "));
+  const names = lines[0]!.split(" ");
+  return Number(lines[1]!.split(" ")[names.indexOf("OutEchos")]);
+}
+
+/** Waits until `n` more echo requests than `from` have been sent. */
+async function waitForEchoes(from: number, n: number): Promise<void> {
+  const deadline = Date.now() + 20000;
+  while (await echoesSent() < from + n) {
+    if (Date.now() > deadline) throw new Error("no echo requests were sent");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** The packet counts printed on stderr at the end of a capture. */
 function stderrCounts(stderr: string): Record<string, number> {
   const counts: Record<string, number> = {};
@@ -143,8 +160,18 @@ Deno.test("record: stderr, the JSON stats line and the ISB give the same counts"
     const file = `${dir}/c.pcapng`;
     const rec = await startRecord(["-s", "128", "-w", file], "null");
     await flood(3000);
+    // Stop while packets still arrive: the counts must still add up.
+    const before = await echoesSent();
+    const busy = new Deno.Command("ping", {
+      args: ["-f", "-q", "-c", "1000000", "127.0.0.1"],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await waitForEchoes(before, 1000);
     rec.child.kill("SIGINT");
     const { code, stderr } = await rec.done;
+    busy.kill("SIGINT");
+    await busy.status;
     assert.equal(code, 0, stderr);
     const c = stderrCounts(stderr);
     const captured = c["captured"]!;
