@@ -195,6 +195,15 @@ async function capture(
     os: osString(),
     hardware: Deno.build.arch,
   });
+  // Stop signals are ours before "listening on" tells anyone to send them.
+  const limit = new PacketLimit(args.count);
+  const stop = stopSignals(() => {
+    // A second stop signal: end at once, the file cut back to its last
+    // whole write.
+    printError("record: second stop signal: exiting at once");
+    out.abort();
+    Deno.exit(EXIT_FAILURE);
+  });
   const snap = args.snaplen > 0 ? args.snaplen : st0.snaplen;
   printError(
     `listening on all sockets (eBPF cgroup_skb${
@@ -207,14 +216,6 @@ async function capture(
     );
   }
 
-  const limit = new PacketLimit(args.count);
-  const stop = stopSignals(() => {
-    // A second stop signal: end at once, the file cut back to its last
-    // whole write.
-    printError("record: second stop signal: exiting at once");
-    out.abort();
-    Deno.exit(EXIT_FAILURE);
-  });
   const printCounts = () =>
     printError(
       summary(countsNow(sensor, corr.counts, written), args.count).join(", "),
