@@ -103,7 +103,7 @@ const ERRORS: [string[], number, string][] = [
   [
     ["read", "-s", "-5", "x"],
     2,
-    "hone: read: invalid snaplen '-5': must be an integer from 0 to 262144 (see 'hone read --help')",
+    "hone: read: invalid snaplen '-5': must be an integer from 0 to 65536 (see 'hone read --help')",
   ],
   [
     ["read", "--format", "xml", "x"],

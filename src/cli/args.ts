@@ -8,6 +8,7 @@
 
 import { parseArgs } from "node:util";
 import type { Format } from "./encoder.ts";
+import { SNAPLEN_MAX } from "../records/mod.ts";
 import { UsageError } from "./errors.ts";
 
 /** Options shared by `read` and `record`. */
@@ -18,7 +19,7 @@ export interface CommonArgs {
   format: Format;
   /** Stop after this many packets (0 = no limit). */
   count: number;
-  /** Snapshot length (0 = whole packets). */
+  /** Snapshot length (0 = whole packets), at most the sensor's SNAPLEN_MAX. */
   snaplen: number;
   /** Include packet bytes in JSON. */
   data: boolean;
@@ -124,7 +125,7 @@ export function parseCommon<
         : parseIntFlag("count", v.count as string, 1, Number.MAX_SAFE_INTEGER),
       snaplen: v.snaplen === undefined
         ? 0
-        : parseIntFlag("snaplen", v.snaplen as string, 0, 262144),
+        : parseIntFlag("snaplen", v.snaplen as string, 0, SNAPLEN_MAX),
       data: v.data === true,
       verbose: v.verbose === true,
       help: v.help === true,

@@ -27,7 +27,8 @@ Options:
                      or pcapng
   -w, --write FILE   write hone's pcapng to FILE ('-' = stdout), mode 0600
   -c, --count N      stop after N packets
-  -s, --snaplen N    cut packets to N bytes from the IP header (0 = all)
+  -s, --snaplen N    cut packets to N bytes from the IP header
+                     (0 = all, at most 65536)
       --data         include packet bytes (hex) in JSON
   -v, --verbose      print stack traces on errors
   -h, --help         print this help

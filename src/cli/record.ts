@@ -35,7 +35,7 @@ kernel with BPF and BTF. Stop with Ctrl-C (SIGINT) or SIGTERM.
 
 Options:
   -s, --snaplen N    keep N bytes of each packet from the IP header
-                     (0 = whole packets, up to 64 KiB; default 0)
+                     (0 = whole packets, at most 65536; default 0)
   -w, --write FILE   write pcapng to FILE ('-' = stdout), mode 0600
   -F, --format FMT   json (default), text, or pcapng
   -c, --count N      stop after N packets
