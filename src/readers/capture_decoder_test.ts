@@ -223,6 +223,49 @@ Deno.test("ConnPids gives a packet without a pid its connection's owner", () => 
   assert.deepEqual(pkts.map((p) => p.pid), [4242, 4242]);
 });
 
+Deno.test("ConnPids forgets the oldest connection first, in constant time", () => {
+  const open = (conn: number, pid: number): HoneEvent => ({
+    type: "connection",
+    sec: 0,
+    nsec: 0,
+    event: "open",
+    conn,
+    pid,
+  });
+  const pkt = (conn: number): PacketEvent => ({
+    type: "packet",
+    sec: 0,
+    nsec: 0,
+    dir: null,
+    pid: null,
+    tid: null,
+    conn,
+    len: 0,
+    data: new Uint8Array(0),
+  });
+  const c = new ConnPids(3);
+  // 2 is opened again, so 1 is the oldest when 4 and 5 arrive.
+  c.apply([open(1, 10), open(2, 20), open(3, 30), open(2, 21), open(4, 40)]);
+  let ps = [pkt(1), pkt(2), pkt(3), pkt(4)];
+  c.apply(ps);
+  assert.deepEqual(ps.map((p) => p.pid), [null, 21, 30, 40]);
+  c.apply([open(5, 50)]);
+  ps = [pkt(2), pkt(3), pkt(4), pkt(5)];
+  c.apply(ps);
+  assert.deepEqual(ps.map((p) => p.pid), [21, null, 40, 50]);
+  // Far more connections than the table holds: a Map evicted with
+  // keys().next() took minutes here (V8 scans its deleted entries).
+  const big = new ConnPids();
+  const batch: HoneEvent[] = [];
+  for (let i = 0; i < 600_000; i++) batch.push(open(i, 1 + (i & 1023)));
+  const t = performance.now();
+  big.apply(batch);
+  assert.ok(performance.now() - t < 5000, "ConnPids is not linear");
+  const last = [pkt(599_999), pkt(0)];
+  big.apply(last);
+  assert.deepEqual(last.map((p) => p.pid), [1 + (599_999 & 1023), null]);
+});
+
 Deno.test("CaptureDecoder reads the Google fork's 64-bit connection ids and u32 euid", () => {
   for (const le of [true, false]) {
     const B = () => new Bytes(le);
