@@ -34,34 +34,30 @@ function bigEndianHone(): Uint8Array {
     const n = us(t);
     return B().u32(Number(n >> 32n)).u32(Number(n & 0xffffffffn));
   };
-  const exec = block(
-    le,
+  // A process (0x101), connection (0x102) or statistics (5) block: its
+  // leading ids, then the timestamp, then options.
+  const event = (type: number, ids: Bytes, t: number, opts?: Bytes) =>
+    block(
+      le,
+      type,
+      concat(ids.bytes(), ts(t).bytes(), opts?.bytes() ?? new Uint8Array(0)),
+    );
+  const exec = event(
     0x101,
-    concat(
-      B().u32(3001).bytes(),
-      ts(1_400_000_000_000_000).bytes(),
-      B().optU32(5, 1).optU32(6, 1000).optU32(7, 1000)
-        .opt(3, "/usr/bin/wget").opt(4, "wget\0-q\0http://example.org/\0")
-        .opt(8, "bob").opt(9, "bob").end().bytes(),
-    ),
+    B().u32(3001),
+    1_400_000_000_000_000,
+    B().optU32(5, 1).optU32(6, 1000).optU32(7, 1000)
+      .opt(3, "/usr/bin/wget").opt(4, "wget\0-q\0http://example.org/\0")
+      .opt(8, "bob").opt(9, "bob").end(),
   );
-  const fork = block(
-    le,
+  const fork = event(
     0x101,
-    concat(
-      B().u32(3002).bytes(),
-      ts(1_400_000_000_000_100).bytes(),
-      B().optU32(2, 1).optU32(5, 3001).end().bytes(),
-    ),
+    B().u32(3002),
+    1_400_000_000_000_100,
+    B().optU32(2, 1).optU32(5, 3001).end(),
   );
-  const open = block(
-    le,
-    0x102,
-    concat(
-      B().u32(0x9e3779b9).u32(3001).bytes(),
-      ts(1_400_000_000_000_200).bytes(),
-    ),
-  );
+  const conn = () => B().u32(0x9e3779b9).u32(3001);
+  const open = event(0x102, conn(), 1_400_000_000_000_200);
   const packet = (t: number, out: boolean, size: number) =>
     epb(
       le,
@@ -71,34 +67,24 @@ function bigEndianHone(): Uint8Array {
       B().optU32(257, 0x9e3779b9).optU32(258, 3001).optU32(2, out ? 2 : 1)
         .opt(1, "seed packet").end(),
     );
-  const close = block(
-    le,
+  const close = event(
     0x102,
-    concat(
-      B().u32(0x9e3779b9).u32(3001).bytes(),
-      ts(1_400_000_000_009_000).bytes(),
-      B().optU32(2, 0xffffffff).end().bytes(),
-    ),
+    conn(),
+    1_400_000_000_009_000,
+    B().optU32(2, 0xffffffff).end(),
   );
-  const exit = block(
-    le,
+  const exit = event(
     0x101,
-    concat(
-      B().u32(3001).bytes(),
-      ts(1_400_000_000_009_500).bytes(),
-      B().optU32(2, 0xffffffff).end().bytes(),
-    ),
+    B().u32(3001),
+    1_400_000_000_009_500,
+    B().optU32(2, 0xffffffff).end(),
   );
-  const stats = block(
-    le,
+  const stats = event(
     5,
-    concat(
-      B().u32(0).bytes(),
-      ts(1_400_000_000_010_000).bytes(),
-      B().opt(4, B().u64(2n).bytes()).opt(5, B().u64(0n).bytes())
-        .opt(257, B().u64(3n).bytes()).opt(258, B().u64(0n).bytes()).end()
-        .bytes(),
-    ),
+    B().u32(0),
+    1_400_000_000_010_000,
+    B().opt(4, B().u64(2n).bytes()).opt(5, B().u64(0n).bytes())
+      .opt(257, B().u64(3n).bytes()).opt(258, B().u64(0n).bytes()).end(),
   );
   return concat(
     head,
