@@ -246,14 +246,15 @@ function mutants(n: number, seed: number): Mutant[] {
   const out: Mutant[] = [];
   seeds.forEach((src, s) => {
     for (let i = 0; i < n; i++) {
-      let kind = i < MUTATIONS.length ? MUTATIONS[i]! : r.pick(MUTATIONS);
+      const kind = i < MUTATIONS.length ? MUTATIONS[i]! : r.pick(MUTATIONS);
       let bytes = mutate(src, kind, r);
+      let how: string = kind;
       if (i >= MUTATIONS.length && r.int(5) === 0) {
         const second = r.pick(MUTATIONS);
         bytes = mutate(bytes, second, r);
-        kind = `${kind} + ${second}` as Mutation;
+        how += ` + ${second}`;
       }
-      out.push({ name: `${SEEDS[s]} #${i} (${kind})`, bytes });
+      out.push({ name: `${SEEDS[s]} #${i} (${how})`, bytes });
     }
   });
   return out;
