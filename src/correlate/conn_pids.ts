@@ -7,10 +7,14 @@
  */
 
 import type { HoneEvent } from "../events/types.ts";
-import { setBounded } from "../events/bounded_map.ts";
 
 /**
  * Remembers connection owners and resolves packets' pids.
+ *
+ * The table is a ring of the last `max` open events, indexed by connection
+ * id: each open costs O(1) however many connections a capture has. (A `Map`
+ * used as a FIFO, evicting with `keys().next()`, costs O(deleted entries)
+ * per eviction in V8, which made reading quadratic past `max` connections.)
  *
  * @example Usage
  * ```ts
@@ -23,7 +27,13 @@ import { setBounded } from "../events/bounded_map.ts";
  * ```
  */
 export class ConnPids {
-  #owners = new Map<number, number>();
+  /** Connection id → its slot in the ring. */
+  #slot = new Map<number, number>();
+  /** The ring: connection id and owner of each remembered open event. */
+  #conns: number[] = [];
+  #pids: number[] = [];
+  /** The slot the next open event takes (the oldest once the ring is full). */
+  #next = 0;
   #max: number;
 
   /**
@@ -32,6 +42,11 @@ export class ConnPids {
    * @param max Most connections remembered; the oldest is forgotten first.
    */
   constructor(max = 1 << 18) {
+    if (!Number.isInteger(max) || max < 1) {
+      throw new RangeError(
+        `Cannot make the connection table: max must be a whole number of at least 1, got ${max}`,
+      );
+    }
     this.#max = max;
   }
 
@@ -43,21 +58,38 @@ export class ConnPids {
    * @returns The same batch.
    */
   apply(events: HoneEvent[]): HoneEvent[] {
-    const owners = this.#owners;
     for (const e of events) {
       if (e.type === "packet") {
         if (e.pid === null && e.conn !== null) {
-          e.pid = owners.get(e.conn) ?? null;
-          if (e.pid !== null) e.how = "connection";
+          const s = this.#slot.get(e.conn);
+          if (s !== undefined) {
+            e.pid = this.#pids[s]!;
+            e.how = "connection";
+          }
         }
-      } else if (e.type === "connection") {
-        if (e.event === "open" && e.pid !== null) {
-          setBounded(owners, e.conn, e.pid, this.#max);
-        }
-      } else if (e.type === "section") {
-        // Connection ids are unique only within one capture.
+      } else if (
+        e.type === "connection" && e.event === "open" && e.pid !== null
+      ) {
+        this.#remember(e.conn, e.pid);
       }
     }
     return events;
+  }
+
+  #remember(conn: number, pid: number): void {
+    const at = this.#next;
+    if (at < this.#conns.length) {
+      // The ring is full: forget the oldest open, unless its connection
+      // was opened again since (then a newer slot holds it).
+      const old = this.#conns[at]!;
+      if (this.#slot.get(old) === at) this.#slot.delete(old);
+      this.#conns[at] = conn;
+      this.#pids[at] = pid;
+    } else {
+      this.#conns.push(conn);
+      this.#pids.push(pid);
+    }
+    this.#slot.set(conn, at);
+    this.#next = at + 1 === this.#max ? 0 : at + 1;
   }
 }

@@ -5,13 +5,22 @@
  */
 
 /**
- * A capture file is malformed at a known byte offset.
+ * A capture file is malformed at a known byte offset. The message is one
+ * line, `<what failed> at byte <offset>`, e.g. "Cannot read block of type
+ * 0x6: length 13 is not a multiple of 4 at byte 48"; `hone read` prints it
+ * after `hone: read <file>: `.
+ *
+ * Truncated input is a `HoneFormatError` too (not a `RangeError`), so a
+ * caller catches one class for every malformed file.
  *
  * @example Usage
  * ```ts
  * import { HoneFormatError } from "./errors.ts";
  * const e = new HoneFormatError("Cannot read block: truncated", 4096);
  * if (e.offset !== 4096) throw new Error("offset lost");
+ * if (e.message !== "Cannot read block: truncated at byte 4096") {
+ *   throw new Error("unexpected message");
+ * }
  * ```
  */
 export class HoneFormatError extends SyntaxError {
@@ -21,11 +30,13 @@ export class HoneFormatError extends SyntaxError {
   /**
    * Makes the error.
    *
-   * @param message What is wrong, in std's style (no final period).
+   * @param message What failed, in std's style (action first, details after
+   * a colon, no final period); " at byte N" is appended.
    * @param offset Byte offset in the input.
+   * @param options `cause`: the error behind this one, if any.
    */
-  constructor(message: string, offset: number) {
-    super(`${message} (at byte offset ${offset})`);
+  constructor(message: string, offset: number, options?: ErrorOptions) {
+    super(`${message} at byte ${offset}`, options);
     this.name = "HoneFormatError";
     this.offset = offset;
   }

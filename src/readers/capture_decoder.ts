@@ -40,6 +40,15 @@ import { type IpLocation, locateIp } from "./linktype.ts";
 /** Largest block hone accepts (a lying length must not make it buffer gigabytes). */
 export const MAX_BLOCK_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Largest captured length of one packet hone accepts: libpcap's and
+ * Wireshark's limit (`MAXIMUM_SNAPLEN`, `WTAP_MAX_PACKET_SIZE_STANDARD`), so
+ * whatever hone reads, tshark can read once hone has rewritten it.
+ */
+export const MAX_PACKET_BYTES = 262144;
+
+const EMPTY = new Uint8Array(0);
+
 interface Iface {
   linktype: number;
   snaplen: number;
@@ -98,8 +107,14 @@ function looksLikeText(d: Uint8Array): boolean {
  * ```
  */
 export class CaptureDecoder {
-  #pending: Uint8Array = new Uint8Array(0);
+  /** Bytes of a block split across chunks; the first #pendingLen are valid. */
+  #pending: Uint8Array = EMPTY;
+  #pendingLen = 0;
   #offset = 0; // absolute offset of #pending[0]
+  /** Absolute offset of the block being decoded, for unexpected errors. */
+  #at = 0;
+  /** Length of the block #decode stopped in, when it could read it. */
+  #want = 0;
   #mode: "detect" | "pcapng" | "pcap" = "detect";
   #le = true;
   #ifaces: Iface[] = [];
@@ -126,35 +141,11 @@ export class CaptureDecoder {
    * @throws {HoneFormatError} The input is malformed; `out` holds every event before the fault.
    */
   push(chunk: Uint8Array, out: HoneEvent[]): void {
-    const p = this.#pending.length;
-    if (p > 0) {
-      // Join the block split across the boundary with as little of `chunk`
-      // as completes it (64 KiB first, four times more until it fits),
-      // rather than copying the whole chunk.
-      for (
-        let k = Math.min(chunk.length, 65536);;
-        k = Math.min(chunk.length, k * 4)
-      ) {
-        const head = new Uint8Array(p + k);
-        head.set(this.#pending);
-        head.set(chunk.subarray(0, k), p);
-        const used = this.#decode(head, out);
-        if (used >= p) {
-          this.#offset += used;
-          chunk = chunk.subarray(used - p);
-          break;
-        }
-        if (k === chunk.length) {
-          this.#offset += used;
-          this.#pending = head.slice(used);
-          return;
-        }
-      }
+    try {
+      this.#push(chunk, out);
+    } catch (e) {
+      throw this.#formatError(e);
     }
-    const used = this.#decode(chunk, out);
-    // A copy: the caller may reuse `chunk` (what is left is under one block).
-    this.#pending = chunk.slice(used);
-    this.#offset += used;
   }
 
   /**
@@ -164,11 +155,96 @@ export class CaptureDecoder {
    * @throws {HoneFormatError} The input ended inside a block, or was empty.
    */
   finish(out: HoneEvent[]): void {
+    try {
+      this.#finish(out);
+    } catch (e) {
+      throw this.#formatError(e);
+    }
+  }
+
+  /**
+   * The last-resort net: an error that no check of the decoder foresaw
+   * still reaches the user as one line with the offset of its block.
+   */
+  #formatError(e: unknown): HoneFormatError {
+    if (e instanceof HoneFormatError) return e;
+    return new HoneFormatError(
+      "Cannot decode the capture: internal error",
+      this.#at,
+      { cause: e },
+    );
+  }
+
+  #push(chunk: Uint8Array, out: HoneEvent[]): void {
+    const p = this.#pendingLen;
+    if (p > 0) {
+      // Complete the block split across the boundary with as little of
+      // `chunk` as it needs (64 KiB first, four times more until it fits)
+      // rather than copying the whole chunk. The bytes are appended to
+      // #pending, which grows by doubling, so a large block that arrives in
+      // many chunks costs a few copies of itself, not one per chunk.
+      let copied = 0;
+      for (
+        let k = Math.min(chunk.length, 65536);;
+        k = Math.min(chunk.length, k * 4)
+      ) {
+        this.#reserve(p + k, p + copied);
+        this.#pending.set(chunk.subarray(copied, k), p + copied);
+        copied = k;
+        const used = this.#decode(this.#pending.subarray(0, p + k), out);
+        if (used > 0) {
+          // Events may hold views into #pending: it is never written again.
+          const head = this.#pending;
+          this.#pending = EMPTY;
+          this.#pendingLen = 0;
+          this.#offset += used;
+          if (used >= p) chunk = chunk.subarray(used - p);
+          else {
+            const rest = new Uint8Array(p - used + chunk.length);
+            rest.set(head.subarray(used, p));
+            rest.set(chunk, p - used);
+            chunk = rest;
+          }
+          break;
+        }
+        if (k === chunk.length) {
+          this.#pendingLen = p + k;
+          return;
+        }
+      }
+    }
+    const used = this.#decode(chunk, out);
+    this.#offset += used;
+    // A copy: the caller may reuse `chunk` (what is left is under one block).
+    this.#pending = chunk.slice(used);
+    this.#pendingLen = this.#pending.length;
+  }
+
+  /** Makes #pending hold at least `n` bytes, keeping its first `keep`. */
+  #reserve(n: number, keep: number): void {
+    if (n <= this.#pending.length) return;
+    const b = new Uint8Array(Math.max(n, this.#pending.length * 2));
+    b.set(this.#pending.subarray(0, keep));
+    this.#pending = b;
+  }
+
+  #finish(out: HoneEvent[]): void {
     this.#flushSection(out);
-    if (this.#pending.length > 0) {
-      const what = this.#mode === "detect" ? "file header" : "block";
+    const n = this.#pendingLen;
+    if (n > 0) {
+      const what = this.#mode === "detect"
+        ? "file header"
+        : this.#mode === "pcapng"
+        ? "block"
+        : this.#pcapIface
+        ? "pcap record"
+        : "pcap file header";
       throw new HoneFormatError(
-        `Cannot read ${what}: the input ends after ${this.#pending.length} of its bytes`,
+        `Cannot read ${what}: the input ends ${
+          this.#want > n
+            ? `after ${n} of its ${this.#want} bytes`
+            : `${n} bytes into it`
+        }`,
         this.#offset,
       );
     }
@@ -179,6 +255,8 @@ export class CaptureDecoder {
 
   #decode(buf: Uint8Array, out: HoneEvent[]): number {
     let pos = 0;
+    this.#want = 0;
+    this.#at = this.#offset;
     if (this.#mode === "detect") {
       if (buf.length < 4) return 0;
       const m = new DataView(buf.buffer, buf.byteOffset, 4).getUint32(0, false);
@@ -193,7 +271,7 @@ export class CaptureDecoder {
         this.notes.format = "pcap";
       } else {
         throw new HoneFormatError(
-          "Cannot read capture: not a pcapng or pcap file (unknown magic " +
+          "Cannot read capture: not a pcapng or pcap file (its magic is " +
             `0x${m.toString(16).padStart(8, "0")})`,
           0,
         );
@@ -202,6 +280,8 @@ export class CaptureDecoder {
     const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     if (this.#mode === "pcap") return this.#decodePcap(buf, view, out);
     while (buf.length - pos >= 12) {
+      const abs = this.#offset + pos;
+      this.#at = abs;
       const type = view.getUint32(pos, this.#le);
       let le = this.#le;
       if (type === C.BT_SHB) {
@@ -210,42 +290,45 @@ export class CaptureDecoder {
         else if (magic === 0x4d3c2b1a) le = false;
         else {
           throw new HoneFormatError(
-            "Cannot read section header: bad byte-order magic " +
-              `0x${magic.toString(16)}`,
-            this.#offset + pos + 8,
+            "Cannot read section header: its byte-order magic " +
+              `0x${magic.toString(16)} is neither 0x1a2b3c4d nor 0x4d3c2b1a`,
+            abs + 8,
           );
         }
       }
       const len = view.getUint32(pos + 4, le);
-      const abs = this.#offset + pos;
-      if (len < 12 || len % 4 !== 0) {
-        throw new HoneFormatError(
-          `Cannot read block of type 0x${type.toString(16)}: bad length ${len}`,
-          abs,
-        );
-      }
-      if (len > MAX_BLOCK_BYTES) {
+      const bad = len < 12
+        ? "is under the 12-byte minimum"
+        : len % 4 !== 0
+        ? "is not a multiple of 4"
+        : len > MAX_BLOCK_BYTES
+        ? `is over the ${MAX_BLOCK_BYTES}-byte limit`
+        : null;
+      if (bad !== null) {
         throw new HoneFormatError(
           `Cannot read block of type 0x${
             type.toString(16)
-          }: length ${len} is over the ${MAX_BLOCK_BYTES}-byte limit`,
+          }: length ${len} ${bad}`,
           abs,
         );
       }
-      if (buf.length - pos < len) break;
+      if (buf.length - pos < len) {
+        this.#want = len;
+        break;
+      }
       const trailer = view.getUint32(pos + len - 4, le);
       if (trailer !== len) {
         throw new HoneFormatError(
           `Cannot read block of type 0x${
             type.toString(16)
-          }: its length says ${len} at the start and ${trailer} at the end`,
+          }: its trailing length ${trailer} differs from its length ${len}`,
           abs,
         );
       }
       if (type === C.BT_SHB) this.#le = le;
       if (type === C.BT_EPB && len >= 32 && this.#section === null) {
         // The common case, without #block's per-call closure.
-        this.#epb(buf, view, pos + 8, pos + len - 4, abs, out);
+        this.#epb(buf, view, pos + 8, pos + len - 4, out);
       } else this.#block(type, buf, view, pos + 8, pos + len - 4, abs, out);
       pos += len;
     }
@@ -265,9 +348,9 @@ export class CaptureDecoder {
     const need = (n: number, what: string) => {
       if (end - start < n) {
         throw new HoneFormatError(
-          `Cannot read ${what}: the block is ${
+          `Cannot read ${what}: its block is ${
             end - start + 12
-          } bytes, too short for its fixed fields`,
+          } bytes, under the ${n + 12} its fixed fields take`,
           abs,
         );
       }
@@ -278,8 +361,8 @@ export class CaptureDecoder {
         const major = v.getUint16(start + 4, le);
         if (major !== 1) {
           throw new HoneFormatError(
-            `Cannot read section: unsupported pcapng major version ${major}`,
-            abs,
+            `Cannot read section header: pcapng major version ${major} is not supported`,
+            this.#offset + start + 4,
           );
         }
         this.#flushSection(out);
@@ -294,7 +377,7 @@ export class CaptureDecoder {
           comment: null,
           snaplen: 0,
         };
-        this.#options(v, start + 16, end, abs, (code, o, n) => {
+        this.#options(v, start + 16, end, (code, o, n) => {
           const val = buf.subarray(o, o + n);
           if (code === C.SHB_OS) s.os = decodeText(val);
           else if (code === C.SHB_USERAPPL) s.userAppl = decodeText(val);
@@ -316,15 +399,15 @@ export class CaptureDecoder {
           res: MICROSECONDS,
           tsOffset: 0,
         };
-        this.#options(v, start + 8, end, abs, (code, o, n) => {
+        this.#options(v, start + 8, end, (code, o, n) => {
           if (code === C.IF_TSRESOL && n >= 1) {
             const r = resolutionFromByte(buf[o]!);
             if (r === null) {
               throw new HoneFormatError(
-                `Cannot read interface: timestamp resolution byte 0x${
+                `Cannot read interface description: timestamp resolution 0x${
                   buf[o]!.toString(16)
                 } is not supported`,
-                abs,
+                this.#offset + o,
               );
             }
             iface.res = r;
@@ -341,14 +424,20 @@ export class CaptureDecoder {
       case C.BT_EPB:
         need(20, "enhanced packet");
         this.#flushSection(out);
-        return this.#epb(buf, v, start, end, abs, out);
+        return this.#epb(buf, v, start, end, out);
       case C.BT_SPB: {
         need(4, "simple packet");
         this.#flushSection(out);
-        const iface = this.#iface(0, abs);
+        const iface = this.#iface(0, abs, "simple packet");
         const orig = v.getUint32(start, le);
         let cap = Math.min(orig, end - start - 4);
         if (iface.snaplen > 0) cap = Math.min(cap, iface.snaplen);
+        if (cap > MAX_PACKET_BYTES) {
+          throw new HoneFormatError(
+            `Cannot read simple packet: its ${cap} bytes of data are over the ${MAX_PACKET_BYTES}-byte limit`,
+            abs,
+          );
+        }
         this.#packet(
           iface,
           buf.subarray(start + 4, start + 4 + cap),
@@ -357,25 +446,22 @@ export class CaptureDecoder {
           0,
           null,
           out,
-          abs,
         );
         return;
       }
       case C.BT_PB: {
         need(20, "packet");
         this.#flushSection(out);
-        const iface = this.#iface(v.getUint16(start, le), abs);
-        const cap = v.getUint32(start + 12, le);
+        const iface = this.#iface(
+          v.getUint16(start, le),
+          this.#offset + start,
+          "packet",
+        );
+        const cap = this.#capturedLength(v, start, end, "packet");
         const orig = v.getUint32(start + 16, le);
         const dataEnd = start + 20 + pad4(cap);
-        if (dataEnd > end) {
-          throw new HoneFormatError(
-            `Cannot read packet: captured length ${cap} runs past the end of the block`,
-            abs,
-          );
-        }
         let dir: Direction = null;
-        this.#options(v, dataEnd, end, abs, (code, o, n) => {
+        this.#options(v, dataEnd, end, (code, o, n) => {
           if (code === C.EPB_FLAGS && n >= 4) {
             dir = flagsDir(v.getUint32(o, le));
           }
@@ -388,14 +474,13 @@ export class CaptureDecoder {
           v.getUint32(start + 8, le),
           dir,
           out,
-          abs,
         );
         return;
       }
       case C.BT_HONE_PROCESS:
         need(12, "Hone process block");
         this.#flushSection(out);
-        return this.#peb(buf, v, start, end, abs, out);
+        return this.#peb(buf, v, start, end, out);
       case C.BT_HONE_CONNECTION:
         need(16, "Hone connection block");
         this.#flushSection(out);
@@ -403,7 +488,7 @@ export class CaptureDecoder {
       case C.BT_ISB:
         need(12, "interface statistics");
         this.#flushSection(out);
-        return this.#isb(v, start, end, abs, out);
+        return this.#isb(v, start, end, out);
       default:
         this.notes.unknownBlocks++;
         return;
@@ -417,27 +502,52 @@ export class CaptureDecoder {
     }
   }
 
-  #iface(id: number, abs: number): Iface {
+  /** The interface `id`, read at byte `at`, of a block of kind `what`. */
+  #iface(id: number, at: number, what: string): Iface {
     const iface = this.#ifaces[id];
     if (!iface) {
       throw new HoneFormatError(
-        `Cannot read packet: it refers to interface ${id}, but the section describes ${this.#ifaces.length}`,
-        abs,
+        `Cannot read ${what}: it refers to interface ${id}, but the section describes ${this.#ifaces.length}`,
+        at,
       );
     }
     return iface;
+  }
+
+  /**
+   * Checks the captured length of an EPB or PB (fixed fields from `start`,
+   * data after 20 bytes of them) against the block and the packet limit.
+   */
+  #capturedLength(
+    v: DataView,
+    start: number,
+    end: number,
+    what: string,
+  ): number {
+    const cap = v.getUint32(start + 12, this.#le);
+    const room = end - start - 20;
+    if (cap > room || cap > MAX_PACKET_BYTES) {
+      throw new HoneFormatError(
+        `Cannot read ${what}: captured length ${cap} is over ${
+          cap > room
+            ? `the ${room} bytes its block has for data`
+            : `the ${MAX_PACKET_BYTES}-byte limit`
+        }`,
+        this.#offset + start + 12,
+      );
+    }
+    return cap;
   }
 
   #options(
     v: DataView,
     p: number,
     end: number,
-    abs: number,
     each: (code: number, valueAt: number, len: number) => void,
   ): void {
     const le = this.#le;
     while (p < end) {
-      const n = optionAt(v, p, end, abs, le);
+      const n = optionAt(v, p, end, this.#offset, le);
       if (n < 0) return;
       each(v.getUint16(p, le), p + 4, n);
       p += 4 + pad4(n);
@@ -458,7 +568,6 @@ export class CaptureDecoder {
     lo: number,
     dir: Direction,
     out: HoneEvent[],
-    _abs: number,
   ): PacketEvent | null {
     const loc = this.#loc;
     if (!locateIp(iface.linktype, frame, loc)) {
@@ -490,20 +599,17 @@ export class CaptureDecoder {
     v: DataView,
     start: number,
     end: number,
-    abs: number,
     out: HoneEvent[],
   ): void {
     const le = this.#le;
-    const iface = this.#iface(v.getUint32(start, le), abs);
-    const cap = v.getUint32(start + 12, le);
+    const iface = this.#iface(
+      v.getUint32(start, le),
+      this.#offset + start,
+      "enhanced packet",
+    );
+    const cap = this.#capturedLength(v, start, end, "enhanced packet");
     const orig = v.getUint32(start + 16, le);
     const dataEnd = start + 20 + pad4(cap);
-    if (dataEnd > end) {
-      throw new HoneFormatError(
-        `Cannot read enhanced packet: captured length ${cap} runs past the end of the block`,
-        abs,
-      );
-    }
     let dir: Direction = null;
     let pid: number | null = null;
     let tid: number | null = null;
@@ -512,7 +618,7 @@ export class CaptureDecoder {
     // Options inline (no closure per packet), checked as in #options.
     let p = dataEnd;
     while (p < end) {
-      const n = optionAt(v, p, end, abs, le);
+      const n = optionAt(v, p, end, this.#offset, le);
       if (n < 0) break;
       const code = v.getUint16(p, le);
       const o = p + 4;
@@ -553,7 +659,6 @@ export class CaptureDecoder {
       v.getUint32(start + 8, le),
       dir,
       out,
-      abs,
     );
     if (e) {
       e.pid = pid;
@@ -568,7 +673,6 @@ export class CaptureDecoder {
     v: DataView,
     start: number,
     end: number,
-    abs: number,
     out: HoneEvent[],
   ): void {
     const le = this.#le;
@@ -585,7 +689,7 @@ export class CaptureDecoder {
     });
     let googleIds = false;
     let euid8: number | null = null;
-    this.#options(v, start + 12, end, abs, (code, o, n) => {
+    this.#options(v, start + 12, end, (code, o, n) => {
       const val = buf.subarray(o, o + n);
       switch (code) {
         case C.PEB_EVENT:
@@ -691,7 +795,7 @@ export class CaptureDecoder {
       conn,
       pid: v.getUint32(f, le) || null,
     };
-    this.#options(v, f + 12, end, abs, (code, o, n) => {
+    this.#options(v, f + 12, end, (code, o, n) => {
       if (code === C.CEB_EVENT && n >= 4 && v.getUint32(o, le) !== 0) {
         e.event = "close";
       } else if (code === C.CEB_HONE_PROTO && n >= 4) {
@@ -722,7 +826,6 @@ export class CaptureDecoder {
     v: DataView,
     start: number,
     end: number,
-    abs: number,
     out: HoneEvent[],
   ): void {
     const le = this.#le;
@@ -742,7 +845,7 @@ export class CaptureDecoder {
       delivered: null,
       start: null,
     };
-    this.#options(v, start + 12, end, abs, (code, o, n) => {
+    this.#options(v, start + 12, end, (code, o, n) => {
       if (n !== 8) return;
       if (code === C.ISB_STARTTIME) {
         const ts = new Float64Array(2);
@@ -770,10 +873,22 @@ export class CaptureDecoder {
   #decodePcap(buf: Uint8Array, v: DataView, out: HoneEvent[]): number {
     let pos = 0;
     if (!this.#pcapIface) {
-      if (buf.length < 24) return 0;
+      if (buf.length < 24) {
+        this.#want = 24;
+        return 0;
+      }
       const m = v.getUint32(0, true);
       this.#le = m === 0xa1b2c3d4 || m === 0xa1b23c4d;
       const nano = m === 0xa1b23c4d || m === 0x4d3cb2a1;
+      const major = v.getUint16(4, this.#le);
+      const minor = v.getUint16(6, this.#le);
+      if (major !== 2 || minor > 4) {
+        // libpcap reads 2.0 to 2.4 (pcap-savefile(5)).
+        throw new HoneFormatError(
+          `Cannot read pcap file header: version ${major}.${minor} is not supported`,
+          this.#offset + 4,
+        );
+      }
       const snaplen = v.getUint32(16, this.#le);
       this.#pcapIface = {
         linktype: v.getUint32(20, this.#le) & 0x0fffffff,
@@ -799,19 +914,26 @@ export class CaptureDecoder {
       const cap = v.getUint32(pos + 8, le);
       const orig = v.getUint32(pos + 12, le);
       const abs = this.#offset + pos;
-      if (cap > MAX_BLOCK_BYTES) {
+      this.#at = abs;
+      if (cap > MAX_PACKET_BYTES) {
+        // As libpcap: a larger record is a damaged file, not a packet.
         throw new HoneFormatError(
-          `Cannot read pcap record: captured length ${cap} is over the ${MAX_BLOCK_BYTES}-byte limit`,
-          abs,
+          `Cannot read pcap record: captured length ${cap} is over the ${MAX_PACKET_BYTES}-byte limit`,
+          abs + 8,
         );
       }
-      if (buf.length - pos - 16 < cap) break;
+      if (buf.length - pos - 16 < cap) {
+        this.#want = 16 + cap;
+        break;
+      }
       const sec = v.getUint32(pos, le);
       const frac = v.getUint32(pos + 4, le);
       if (frac >= res) {
         throw new HoneFormatError(
-          `Cannot read pcap record: fraction of a second ${frac} is out of range`,
-          abs,
+          `Cannot read pcap record: fraction of a second ${frac} is over ${
+            res - 1
+          }`,
+          abs + 4,
         );
       }
       const loc = this.#loc;
@@ -861,7 +983,8 @@ const ISB_COUNTERS: Readonly<
 
 /**
  * Checks the option at `p` (pcapng spec §3.5): returns the length of its
- * value, or -1 at opt_endofopt.
+ * value, or -1 at opt_endofopt. `base` is the absolute offset of the
+ * view's first byte, for the error.
  *
  * @throws {HoneFormatError} The option's header or value runs past `end`.
  */
@@ -869,22 +992,26 @@ function optionAt(
   v: DataView,
   p: number,
   end: number,
-  abs: number,
+  base: number,
   le: boolean,
 ): number {
   if (end - p < 4) {
     throw new HoneFormatError(
-      "Cannot read options: an option header runs past the end of the block",
-      abs,
+      `Cannot read options: ${
+        end - p
+      } bytes are left in the block, under the 4 of an option header`,
+      base + p,
     );
   }
   const code = v.getUint16(p, le);
   const n = v.getUint16(p + 2, le);
   if (code === C.OPT_ENDOFOPT) return -1;
-  if (p + 4 + n > end) {
+  if (n > end - p - 4) {
     throw new HoneFormatError(
-      `Cannot read option ${code}: its length ${n} runs past the end of the block`,
-      abs,
+      `Cannot read option ${code}: its length ${n} is over the ${
+        end - p - 4
+      } bytes left in the block`,
+      base + p,
     );
   }
   return n;
