@@ -308,7 +308,7 @@ Deno.test("hone read of malformed input: one line with the offset, exit 1, recor
   assert.equal(r.code, 1);
   assert.match(
     oneLine(r.stderr),
-    /^hone: read .*: Cannot read block: .* \(at byte offset \d+\)$/,
+    /^hone: read .*: Cannot read block: .* at byte \d+$/,
   );
   assert.equal(
     jsonLines(r.stdout).filter((e) => e.type === "packet").length,
@@ -327,7 +327,7 @@ Deno.test("hone read of malformed input: one line with the offset, exit 1, recor
   );
   const j = await hone(["read", junk]);
   assert.equal(j.code, 1);
-  assert.match(oneLine(j.stderr), /not a pcapng or pcap file.*offset 0/);
+  assert.match(oneLine(j.stderr), /not a pcapng or pcap file.* at byte 0$/);
   const m = await hone(["read", "/nonexistent/x.pcapng"]);
   assert.equal(m.code, 1);
   assert.match(oneLine(m.stderr), /No such file or directory/);
@@ -366,5 +366,24 @@ Deno.test("hone read on a full disk: one line, exit 1, the file so far stays val
   } finally {
     await run("umount", [dir]);
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("hone read -v adds the stack trace after the error line", async () => {
+  const f = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(f, "garbage, not a capture");
+    const quiet = await hone(["read", f]);
+    assert.equal(quiet.code, 1);
+    const line = oneLine(quiet.stderr);
+    assert.match(line, /^hone: read .*: .* at byte 0$/);
+    const loud = await hone(["read", "-v", f]);
+    assert.equal(loud.code, 1);
+    const lines = loud.stderr.trimEnd().split("\n");
+    assert.equal(lines[0], line);
+    assert.match(lines[1]!, /^HoneFormatError: /);
+    assert.ok(lines.slice(2).every((l) => /^\s+at /.test(l)), loud.stderr);
+  } finally {
+    await Deno.remove(f);
   }
 });

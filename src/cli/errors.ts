@@ -50,3 +50,16 @@ export function reason(e: unknown): string {
   }
   return String(e);
 }
+
+/**
+ * Prints the stack trace of an error (and of its cause) on stderr, for -v.
+ *
+ * @param e The caught value.
+ */
+export function printStack(e: unknown): void {
+  for (let x = e, depth = 0; x instanceof Error && depth < 4; depth++) {
+    Deno.stderr.writeSync(enc.encode(`${x.stack ?? x.message}\n`));
+    x = x.cause;
+    if (x instanceof Error) Deno.stderr.writeSync(enc.encode("Caused by: "));
+  }
+}

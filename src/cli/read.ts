@@ -11,7 +11,13 @@ import type { DecoderNotes } from "../readers/capture_decoder.ts";
 import { decodeCapture, readChunks } from "../readers/read_capture.ts";
 import { parseCommon } from "./args.ts";
 import { makeEncoder } from "./encoder.ts";
-import { printError, printWarning, reason, UsageError } from "./errors.ts";
+import {
+  printError,
+  printStack,
+  printWarning,
+  reason,
+  UsageError,
+} from "./errors.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
 import { openOutput, type Output } from "./output.ts";
 import { PacketLimit } from "./packet_limit.ts";
@@ -116,6 +122,18 @@ export async function runRead(argv: string[]): Promise<number> {
     failure ??= e;
   }
   out.close();
+  // Warnings first: the error, when there is one, is the last line.
+  const n = notes as DecoderNotes | null;
+  if (n && n.nonIp > 0) {
+    printWarning(`${n.nonIp} non-IP packet${n.nonIp === 1 ? "" : "s"} skipped`);
+  }
+  if (n && n.badLinktype > 0) {
+    printWarning(
+      `${n.badLinktype} packet${
+        n.badLinktype === 1 ? "" : "s"
+      } skipped: link type not supported`,
+    );
+  }
   if (failure !== null && !isBrokenPipe(failure)) {
     if (failure instanceof HoneFormatError) {
       printError(`read ${path}: ${failure.message}`);
@@ -127,18 +145,8 @@ export async function runRead(argv: string[]): Promise<number> {
     } else {
       printError(`read ${path}: ${reason(failure)}`);
     }
+    if (args.verbose) printStack(failure);
     code = EXIT_FAILURE;
-  }
-  const n = notes as DecoderNotes | null;
-  if (n && n.nonIp > 0) {
-    printWarning(`${n.nonIp} non-IP packet${n.nonIp === 1 ? "" : "s"} skipped`);
-  }
-  if (n && n.badLinktype > 0) {
-    printWarning(
-      `${n.badLinktype} packet${
-        n.badLinktype === 1 ? "" : "s"
-      } skipped: link type not supported`,
-    );
   }
   return code;
 }
