@@ -19,6 +19,7 @@ import { printError, printWarning, reason, UsageError } from "./errors.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
 import { openOutput, type Output } from "./output.ts";
 import { PacketLimit } from "./packet_limit.ts";
+import { watchCountsSignal } from "./usr1.ts";
 
 /** Help for `hone record`. */
 export const RECORD_USAGE = `Usage: hone record [OPTIONS]
@@ -208,7 +209,7 @@ async function capture(
   const printCounts = () => printError(summary(sensor, limit).join(", "));
   Deno.addSignalListener("SIGINT", onStop);
   Deno.addSignalListener("SIGTERM", onStop);
-  Deno.addSignalListener("SIGUSR1", printCounts);
+  const usr1 = watchCountsSignal(printCounts);
   const live = args.write !== null && args.write !== "-" &&
     Deno.stderr.isTerminal();
   let lastStatus = 0;
@@ -245,7 +246,7 @@ async function capture(
   }
   Deno.removeSignalListener("SIGINT", onStop);
   Deno.removeSignalListener("SIGTERM", onStop);
-  Deno.removeSignalListener("SIGUSR1", printCounts);
+  usr1.stop();
   if (live) Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
   // Read what is still in the ring, flush what is held, close the section
   // with its statistics.
