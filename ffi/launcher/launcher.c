@@ -31,7 +31,7 @@
  *    loads code); the launcher then sets the few that hone needs.
  *  - deno gets --no-code-cache: no compiled code from a cache.  (Not
  *    --deny-net: with any --deny-* flag, -A no longer grants what only
- *    --allow-all does, /sys/kernel and /proc/<pid>/... access.)
+ *    --allow-all does, such as reading /sys/kernel/btf/vmlinux.)
  *  - A seccomp filter makes listen(2) fail with EPERM, whoever calls it,
  *    and io_uring_setup(2) too (io_uring can listen past seccomp), and
  *    every system call of a foreign ABI (i386's socketcall, x32).
