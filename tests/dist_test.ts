@@ -5,7 +5,8 @@
  * Run with `deno test -A tests/dist_test.ts`; $HONE_DIST overrides the path
  * of dist/hone. The stand-in tests build the launcher with
  * `make -C ffi/launcher`, using $ZIG or .tools' zig (else $CC/cc with
- * -static), or use a prebuilt one from $HONE_LAUNCHER.
+ * -static), or use a prebuilt one from $HONE_LAUNCHER. The tests of
+ * `hone record` need root and a kernel with BTF.
  *
  * @module
  */
@@ -80,6 +81,186 @@ globalThis.addEventListener("unload", () => {
   Deno.removeSync(tmpRoot, { recursive: true });
 });
 
+/** How long a test waits for anything, in milliseconds. */
+const PATIENCE_MS = 30_000;
+const SAMPLE = `${ROOT}tests/testdata/sample.pcapng`;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `cond` every 10 ms, for {@linkcode PATIENCE_MS} at most. */
+async function waitUntil(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + PATIENCE_MS;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`Timed out: ${what}`);
+    await delay(10);
+  }
+}
+
+/** A child's stdout or stderr, collected as it comes. */
+class Collected {
+  text = "";
+  /** Resolves at the end of the stream. */
+  done: Promise<void>;
+  #ended = false;
+  #wake: (() => void)[] = [];
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = (async () => {
+      const dec = new TextDecoder();
+      for await (const chunk of stream) {
+        this.text += dec.decode(chunk, { stream: true });
+        this.#wake.splice(0).forEach((wake) => wake());
+      }
+      this.#ended = true;
+      this.#wake.splice(0).forEach((wake) => wake());
+    })();
+  }
+
+  /** Waits until the text matches `re` (or fails at the end, or late). */
+  async waitFor(re: RegExp): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + PATIENCE_MS;
+    for (;;) {
+      const m = this.text.match(re);
+      if (m) return m;
+      const left = deadline - Date.now();
+      if (this.#ended || left <= 0) {
+        throw new Error(
+          `No ${re} ${
+            this.#ended ? "before the end" : "in time"
+          }: ${this.text}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#wake.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+/** dist/hone running, with its output collected. */
+interface Running {
+  child: Deno.ChildProcess;
+  pid: number;
+  /** When it was spawned (performance.now()). */
+  started: number;
+  stdout: Collected;
+  stderr: Collected;
+  /** Waits for the exit and the end of the output. */
+  finish(): Promise<Deno.CommandStatus>;
+}
+
+function start(args: string[], env: Record<string, string> = {}): Running {
+  const child = new Deno.Command(DIST, {
+    args,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = new Collected(child.stdout);
+  const stderr = new Collected(child.stderr);
+  return {
+    child,
+    pid: child.pid,
+    started: performance.now(),
+    stdout,
+    stderr,
+    async finish() {
+      const status = await child.status;
+      await Promise.all([stdout.done, stderr.done]);
+      return status;
+    },
+  };
+}
+
+/**
+ * A FIFO with the sample capture in it, held open for writing (O_RDWR, so
+ * that opening never blocks): `hone read` gets the sample, then waits for
+ * more until the FIFO is closed.
+ */
+async function sampleFifo(): Promise<{ path: string; file: Deno.FsFile }> {
+  const path = `${await Deno.makeTempDir({ dir: tmpRoot })}/fifo`;
+  const res = await run("mkfifo", [path]);
+  assert.equal(res.code, 0, res.stderr);
+  const file = await Deno.open(path, { read: true, write: true });
+  await file.write(await Deno.readFile(SAMPLE));
+  return { path, file };
+}
+
+/** Whether the process has a handler for SIGUSR1 (deno's, ~0.5 s in). */
+function catchesUsr1(pid: number): boolean {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const cgt = status.match(/^SigCgt:\s*([0-9a-f]+)$/m)?.[1] ?? "0";
+  return (BigInt(`0x${cgt}`) >> 9n & 1n) === 1n;
+}
+
+/**
+ * Sends SIGUSR1 once deno would take it (it installs its handler about
+ * 0.5 s in: waits for that, and for 1 s since the start), then waits for
+ * the line that answers it, or for word of a debugger.
+ */
+async function sendUsr1(hone: Running, answer: RegExp): Promise<void> {
+  await waitUntil(() => catchesUsr1(hone.pid), "deno's SIGUSR1 handler");
+  const early = 1000 - (performance.now() - hone.started);
+  if (early > 0) await delay(early);
+  Deno.kill(hone.pid, "SIGUSR1");
+  await hone.stderr.waitFor(new RegExp(`${answer.source}|Debugger`, "m"));
+}
+
+/** The TCP sockets of the process that listen ("tcp6 0100007F:2405"). */
+function listeningSockets(pid: number): string[] {
+  const inodes = new Set<string>();
+  for (const entry of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      const link = Deno.readLinkSync(`/proc/${pid}/fd/${entry.name}`);
+      const m = link.match(/^socket:\[(\d+)\]$/);
+      if (m) inodes.add(m[1]!);
+    } catch { /* closed meanwhile */ }
+  }
+  const found: string[] = [];
+  for (const table of ["tcp", "tcp6"]) {
+    const text = Deno.readTextFileSync(`/proc/${pid}/net/${table}`);
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] === "0A" && inodes.has(f[9]!)) found.push(`${table} ${f[1]}`);
+    }
+  }
+  return found;
+}
+
+/** HONE_DENO_TMPDIR as deno got it, or null (not started, or gone). */
+function denoTmpdirOf(pid: number): string | null {
+  try {
+    const environ = Deno.readTextFileSync(`/proc/${pid}/environ`);
+    const m = environ.match(/(?:^|\0)HONE_DENO_TMPDIR=([^\0]*)/);
+    return m ? m[1]! : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The launcher's cache directories of this pid that exist. */
+function denoTmpdirsOfPid(pid: number): string[] {
+  return [...Deno.readDirSync("/tmp")]
+    .filter((e) => e.name.startsWith(`hone-deno-${pid}-`))
+    .map((e) => `/tmp/${e.name}`);
+}
+
+/** Waits until no cache directory of the run is left, `seen` included. */
+async function assertNoTmpdirLeft(pid: number, seen: string | null) {
+  await waitUntil(
+    () =>
+      denoTmpdirsOfPid(pid).length === 0 && (seen === null || !exists(seen)),
+    `the cache directory of pid ${pid} (${seen}) is still there`,
+  );
+}
+
 // ---------------------------------------------------------------------------
 // dist/hone, when it exists
 
@@ -146,6 +327,132 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "dist/hone read: SIGUSR1 prints the counts and opens no debugger",
+  ignore: distIgnored,
+  async fn() {
+    const fifo = await sampleFifo();
+    const hone = start(["read", fifo.path]);
+    try {
+      await hone.stdout.waitFor(/"type":"process"/);
+      await sendUsr1(hone, /^hone: \d+ packets? read, \d+ events? written$/);
+      assert.deepEqual(listeningSockets(hone.pid), []);
+    } finally {
+      fifo.file.close();
+    }
+    const status = await hone.finish();
+    assert.equal(status.code, 0, hone.stderr.text);
+    assert.equal(hone.stderr.text, "hone: 3 packets read, 13 events decoded\n");
+    assert.equal(hone.stdout.text.trim().split("\n").length, 12);
+  },
+});
+
+Deno.test({
+  name: "dist/hone record: SIGUSR1 prints the counts and opens no debugger",
+  ignore: distIgnored || Deno.uid() !== 0 ||
+    !exists("/sys/kernel/btf/vmlinux"),
+  async fn() {
+    const hone = start(["record", "-w", "/dev/null"]);
+    try {
+      await hone.stderr.waitFor(/listening on/);
+      await sendUsr1(
+        hone,
+        /^hone: \d+ packets? captured, .* dropped by kernel$/,
+      );
+      assert.deepEqual(listeningSockets(hone.pid), []);
+    } finally {
+      Deno.kill(hone.pid, "SIGINT");
+    }
+    const status = await hone.finish();
+    assert.equal(status.code, 0, hone.stderr.text);
+    // A debugger says so on stderr: by the exit, it would have.
+    assert.doesNotMatch(hone.stderr.text, /Debugger|inspect/i);
+  },
+});
+
+Deno.test({
+  name: "dist/hone ignores the caller's DENO_*, NODE_* and LD_* variables",
+  ignore: distIgnored,
+  async fn() {
+    const plain = await run(DIST, ["read", SAMPLE]);
+    assert.equal(plain.code, 0, plain.stderr);
+    const denoDir = await Deno.makeTempDir({ dir: tmpRoot });
+    for (
+      const env of [
+        { NODE_OPTIONS: "--inspect=127.0.0.1:0" },
+        { DENO_V8_FLAGS: "--help" },
+        { DENO_DIR: denoDir },
+        { LD_PRELOAD: "/nonexistent/hone-test.so" },
+      ]
+    ) {
+      const fifo = await sampleFifo();
+      const hone = start(["read", fifo.path], env);
+      try {
+        await hone.stdout.waitFor(/"type":"process"/);
+        await waitUntil(() => catchesUsr1(hone.pid), "deno's handlers");
+        assert.deepEqual(listeningSockets(hone.pid), [], Object.keys(env)[0]);
+      } finally {
+        fifo.file.close();
+      }
+      const status = await hone.finish();
+      assert.equal(status.code, 0, hone.stderr.text);
+      assert.equal(hone.stderr.text, "");
+      assert.equal(hone.stdout.text, plain.stdout);
+    }
+    assert.deepEqual([...Deno.readDirSync(denoDir)], []);
+  },
+});
+
+Deno.test({
+  name: "dist/hone leaves no cache directory when killed",
+  ignore: distIgnored,
+  async fn() {
+    // SIGKILL in the launcher, while deno starts, and once the app runs.
+    for (const when of [0, 50, 100, 150, 200, 300, "output"] as const) {
+      const fifo = await sampleFifo();
+      const hone = start(["read", fifo.path]);
+      let seen: string | null = null;
+      try {
+        if (when === "output") {
+          await hone.stdout.waitFor(/"type":"process"/);
+          seen = denoTmpdirOf(hone.pid);
+          assert.match(seen ?? "", /^\/tmp\/hone-deno-/);
+        } else if (when > 0) {
+          await delay(when);
+          seen = denoTmpdirOf(hone.pid);
+        }
+        Deno.kill(hone.pid, "SIGKILL");
+      } finally {
+        fifo.file.close();
+      }
+      assert.equal((await hone.finish()).signal, "SIGKILL");
+      await assertNoTmpdirLeft(hone.pid, seen);
+    }
+  },
+});
+
+Deno.test({
+  name: "dist/hone read leaves no cache directory when signalled",
+  ignore: distIgnored,
+  async fn() {
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+      const fifo = await sampleFifo();
+      const hone = start(["read", fifo.path]);
+      let seen: string | null = null;
+      try {
+        await hone.stdout.waitFor(/"type":"process"/);
+        seen = denoTmpdirOf(hone.pid);
+        assert.match(seen ?? "", /^\/tmp\/hone-deno-/);
+        Deno.kill(hone.pid, signal);
+      } finally {
+        fifo.file.close();
+      }
+      await hone.finish();
+      await assertNoTmpdirLeft(hone.pid, seen);
+    }
+  },
+});
+
 // ---------------------------------------------------------------------------
 // A stand-in app packed with the launcher
 
@@ -162,6 +469,25 @@ if (cmd === "--stdio") {
   await Deno.stdout.write(new TextEncoder().encode("out:" + input));
   await Deno.stderr.write(new TextEncoder().encode("err:" + input));
   Deno.exit(3);
+}
+if (cmd === "--listen") {
+  // listen(2) itself, as the seccomp filter sees it, then Deno's own.
+  const libc = Deno.dlopen("libc.so.6", {
+    socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+    listen: { parameters: ["i32", "i32"], result: "i32" },
+    __errno_location: { parameters: [], result: "pointer" },
+  }).symbols;
+  const fd = libc.socket(2, 1, 0); // AF_INET, SOCK_STREAM
+  const rc = libc.listen(fd, 1);
+  const errno = new Deno.UnsafePointerView(libc.__errno_location()).getInt32();
+  let denoListen = "listening";
+  try {
+    Deno.listen({ hostname: "127.0.0.1", port: 0 }).close();
+  } catch (e) {
+    denoListen = e.name;
+  }
+  console.log(JSON.stringify({ fd, rc, errno, denoListen }));
+  Deno.exit(0);
 }
 if (cmd === "--dlopen") {
   const lib = Deno.dlopen(shim, {
@@ -186,9 +512,18 @@ const env = {};
 for (const k of ["HONE_SHIM", "DENO_DIR", "DENO_NO_UPDATE_CHECK", "DENO_NO_PROMPT", "HONE_DENO_TMPDIR"]) {
   env[k] = Deno.env.get(k) ?? null;
 }
+const status = Deno.readTextFileSync("/proc/self/status");
+let denoDirMode = null;
+try {
+  denoDirMode = Deno.lstatSync(env.DENO_DIR).mode & 0o7777;
+} catch { /* none */ }
 console.log(JSON.stringify({
   args: Deno.args,
   env,
+  envNames: Object.keys(Deno.env.toObject()).sort(),
+  sigBlk: status.match(/^SigBlk:\\s*(\\S+)$/m)[1],
+  denoDirMode,
+  pid: Deno.pid,
   shimSha256,
   execPath: Deno.execPath(),
   cwd: Deno.cwd(),
@@ -199,6 +534,10 @@ console.log(JSON.stringify({
 interface StandInReport {
   args: string[];
   env: Record<string, string | null>;
+  envNames: string[];
+  sigBlk: string;
+  denoDirMode: number | null;
+  pid: number;
   shimSha256: string | null;
   execPath: string;
   cwd: string;
@@ -298,9 +637,14 @@ Deno.test({
     const rep = report(await run(withShim, ["x"], { clearEnv: true, cwd }));
     assert.equal(rep.cwd, cwd);
     // A fresh private cache directory for deno, named for the app to remove.
-    assert.match(rep.env.DENO_DIR ?? "", /^\/tmp\/hone-deno-[A-Za-z0-9]{6}$/);
+    assert.match(
+      rep.env.DENO_DIR ?? "",
+      new RegExp(`^/tmp/hone-deno-${rep.pid}-[A-Za-z0-9]{6}$`),
+    );
     assert.equal(rep.env.HONE_DENO_TMPDIR, rep.env.DENO_DIR);
-    assert.equal((await Deno.stat(rep.env.DENO_DIR!)).mode! & 0o777, 0o700);
+    assert.equal(rep.denoDirMode, 0o700);
+    // This app does not remove it: the launcher's watcher does.
+    await waitUntil(() => !exists(rep.env.DENO_DIR!), "DENO_DIR removed");
     assert.equal(rep.env.DENO_NO_UPDATE_CHECK, "1");
     assert.equal(rep.env.DENO_NO_PROMPT, "1");
     assert.match(rep.execPath, /^\/memfd:hone-deno/);
@@ -311,13 +655,51 @@ Deno.test({
 });
 
 Deno.test({
-  name: "launcher keeps a DENO_DIR that is already set",
+  name: "launcher scrubs the environment deno gets",
   ignore: standInIgnored,
   async fn() {
     const { noShim } = await standIn();
     const denoDir = await Deno.makeTempDir({ dir: tmpRoot });
-    const res = await run(noShim, [], { env: { DENO_DIR: denoDir } });
-    assert.equal(report(res).env.DENO_DIR, denoDir);
+    const res = await run(noShim, [], {
+      env: {
+        DENO_DIR: denoDir,
+        DENO_V8_FLAGS: "--expose-gc",
+        DENO_AUTO_SERVE: "1",
+        NODE_OPTIONS: "--inspect=127.0.0.1:0",
+        V8_FLAGS: "x",
+        OTEL_DENO: "true",
+        LD_PRELOAD: "/nonexistent/hone-test.so",
+        HONE_DENO_TMPDIR: "/tmp/hone-deno-1-abcdef",
+        HONE_TEST_KEPT: "kept",
+      },
+    });
+    assert.equal(res.stderr, ""); // no word from ld.so or an inspector
+    const rep = report(res);
+    assert.notEqual(rep.env.DENO_DIR, denoDir);
+    assert.match(rep.env.DENO_DIR ?? "", /^\/tmp\/hone-deno-\d+-/);
+    assert.equal(rep.env.HONE_DENO_TMPDIR, rep.env.DENO_DIR);
+    assert.deepEqual(
+      rep.envNames.filter((name) => /^(DENO|NODE|V8|OTEL|LD)_/.test(name)),
+      ["DENO_DIR", "DENO_NO_PROMPT", "DENO_NO_UPDATE_CHECK"],
+    );
+    assert.ok(rep.envNames.includes("HONE_TEST_KEPT"));
+    assert.deepEqual([...Deno.readDirSync(denoDir)], []);
+  },
+});
+
+Deno.test({
+  name: "launcher blocks SIGUSR1 and lets nothing listen",
+  ignore: standInIgnored,
+  async fn() {
+    const { noShim } = await standIn();
+    const rep = report(await run(noShim, [], { clearEnv: true }));
+    assert.equal(BigInt(`0x${rep.sigBlk}`) >> 9n & 1n, 1n, rep.sigBlk);
+    const res = await run(noShim, ["--listen"]);
+    assert.equal(res.code, 0, res.stderr);
+    const got = JSON.parse(res.stdout);
+    assert.ok(got.fd >= 0, "socket(2) works");
+    assert.deepEqual([got.rc, got.errno], [-1, 1]); // EPERM
+    assert.equal(got.denoListen, "PermissionDenied");
   },
 });
 
@@ -380,7 +762,6 @@ Deno.test({
   async fn() {
     const { withShim } = await standIn();
     const cache = `${await Deno.makeTempDir({ dir: tmpRoot })}/cache`;
-    // A clean environment: an inherited DENO_DIR would be kept as it is.
     const env = { HONE_CACHE_DIR: cache };
 
     let rep = report(await run(withShim, ["x"], { env, clearEnv: true }));

@@ -12,24 +12,60 @@
  * copies deno into a close-on-exec memfd (or reuses a copy extracted once
  * into $HONE_CACHE_DIR) and then replaces itself with
  *
- *	hone run -A --no-config ... /proc/self/fd/<app> <user args...>
+ *	hone run -A --no-code-cache --no-config ... /proc/self/fd/<app> \
+ *		<user args...>
  *
  * Since the launcher execs (no fork), the pid, signals, stdio and the exit
  * status are those of the app.  Needs /proc and memfd_create (Linux 3.17).
+ *
+ * hone runs as root, so nothing in it may listen for a debugger or take
+ * code or flags from a place another user controls:
+ *
+ *  - SIGUSR1 is blocked before the exec and every deno thread inherits the
+ *    block: Deno >= 2.9.2 opens a V8 inspector on 127.0.0.1:9229 when it
+ *    takes SIGUSR1.  The signal stays pending, and the app takes it with
+ *    sigtimedwait(2) to print its counts (src/cli/usr1.ts).
+ *  - The environment is scrubbed: no DENO_*, NODE_*, V8_*, OTEL_* or LD_*
+ *    variable reaches deno (NODE_OPTIONS=--inspect opens an inspector,
+ *    DENO_V8_FLAGS sets V8 flags, DENO_DIR names the caches, LD_PRELOAD
+ *    loads code); the launcher then sets the few that hone needs.
+ *  - deno gets --no-code-cache: no compiled code from a cache.  (Not
+ *    --deny-net: with any --deny-* flag, -A no longer grants what only
+ *    --allow-all does, such as reading /sys/kernel/btf/vmlinux.)
+ *  - A seccomp filter makes listen(2) fail with EPERM, whoever calls it,
+ *    and io_uring_setup(2) too (io_uring can listen past seccomp), and
+ *    every system call of a foreign ABI (i386's socketcall, x32).
+ *
+ * deno's caches go to a fresh private directory, /tmp/hone-deno-<pid>-XXXXXX
+ * (DENO_DIR and HONE_DENO_TMPDIR name it), unless $HONE_CACHE_DIR is set.
+ * deno opens its cache databases while it starts, and the app removes the
+ * directory as its first statement (main.ts); the open databases work on
+ * unlinked.  A watcher process removes it if hone dies before that
+ * (SIGKILL, a crash): see make_deno_tmpdir().
  */
 #define _GNU_SOURCE
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef MFD_CLOEXEC
@@ -52,15 +88,41 @@
 #define F_SEAL_WRITE		0x0008
 #endif
 
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open		434
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range		436
+#endif
+#ifndef __X32_SYSCALL_BIT
+#define __X32_SYSCALL_BIT	0x40000000
+#endif
+
+#if defined(__x86_64__)
+#define HONE_AUDIT_ARCH		AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define HONE_AUDIT_ARCH		AUDIT_ARCH_AARCH64
+#endif
+
 #define HONE_PACK_MAGIC		"HONEPACK"
 #define HONE_PACK_VERSION	1
 #define HONE_EXIT_FAILURE	1
 
-/* Where deno keeps its caches when DENO_DIR is unset: a fresh private
- * directory (mkdtemp makes it 0700 under a name nobody can predict), which
- * the app removes when it exits (HONE_DENO_TMPDIR names it). A path deno
- * cannot create would work too, but deno then warns on a terminal. */
-#define HONE_DENO_DIR_TEMPLATE	"/tmp/hone-deno-XXXXXX"
+/*
+ * Where deno keeps its caches unless $HONE_CACHE_DIR is set: a fresh
+ * private directory (mkdtemp makes it 0700 under a name nobody can
+ * predict), named with hone's pid so that anyone can tell whose it is.
+ * A path deno cannot create would do too, but deno then warns on a
+ * terminal.
+ */
+#define HONE_DENO_DIR_TEMPLATE	"/tmp/hone-deno-%ld-XXXXXX"
+/* How often the watcher looks whether the app has removed it, in ms. */
+#define HONE_WATCH_MS		50
+
+/* Variables that never reach deno (see the top of this file). */
+static const char *const env_drop_prefix[] = {
+	"DENO_", "NODE_", "V8_", "OTEL_", "LD_", "HONE_DENO_TMPDIR=",
+};
 
 enum hone_part {
 	HONE_PART_DENO,
@@ -263,7 +325,7 @@ static int cache_open_deno(int exe_fd, const struct hone_pack_trailer *t,
 			   const char *dir)
 {
 	uint64_t size = t->part[HONE_PART_DENO].size;
-	char name[32], *p;
+	char name[32], deno_dir[4096], *p;
 	struct stat st;
 	int dir_fd, fd, i;
 
@@ -295,17 +357,201 @@ static int cache_open_deno(int exe_fd, const struct hone_pack_trailer *t,
 	if (fd < 0 || !cache_file_ok(fd, size))
 		die("cannot use %s/%s after extracting it", dir, name);
 out:
-	if (!getenv("DENO_DIR")) {
-		char deno_dir[4096];
-
-		if (snprintf(deno_dir, sizeof(deno_dir), "%s/deno-dir",
-			     dir) >= (int)sizeof(deno_dir))
-			die("HONE_CACHE_DIR is too long");
-		if (setenv("DENO_DIR", deno_dir, 1))
-			die("cannot set DENO_DIR: %s", strerror(errno));
-	}
+	if (snprintf(deno_dir, sizeof(deno_dir), "%s/deno-dir", dir) >=
+	    (int)sizeof(deno_dir))
+		die("HONE_CACHE_DIR is too long");
+	if (setenv("DENO_DIR", deno_dir, 1))
+		die("cannot set DENO_DIR: %s", strerror(errno));
 	close(dir_fd);
 	return fd;
+}
+
+/* Drop every variable that could steer deno (env_drop_prefix). */
+static void scrub_env(void)
+{
+	char name[256];
+	size_t i, j, len;
+
+	for (i = 0; environ[i];) {
+		for (j = 0; j < sizeof(env_drop_prefix) /
+			    sizeof(env_drop_prefix[0]); j++)
+			if (!strncmp(environ[i], env_drop_prefix[j],
+				     strlen(env_drop_prefix[j])))
+				break;
+		if (j == sizeof(env_drop_prefix) / sizeof(env_drop_prefix[0])) {
+			i++;
+			continue;
+		}
+		len = strcspn(environ[i], "=");
+		if (len >= sizeof(name) || !environ[i][len]) {
+			/* no unsetenv() for that one: cut it out by hand */
+			for (j = i; environ[j]; j++)
+				environ[j] = environ[j + 1];
+			continue;
+		}
+		memcpy(name, environ[i], len);
+		name[len] = '\0';
+		if (unsetenv(name))
+			die("cannot unset %s: %s", name, strerror(errno));
+	}
+}
+
+/* Whether @dir still is the directory @made describes. */
+static bool same_dir(const char *dir, const struct stat *made)
+{
+	struct stat st;
+
+	return !lstat(dir, &st) && S_ISDIR(st.st_mode) &&
+	       st.st_dev == made->st_dev && st.st_ino == made->st_ino;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type,
+			struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/*
+ * The watcher of make_deno_tmpdir(): a grandchild of the launcher, in a
+ * session of its own and deaf to the signals that end hone, so that a
+ * Ctrl-C or the kill of a process group does not take it along.  It makes
+ * @dir from its template, reports the name on @report_fd, then looks
+ * every HONE_WATCH_MS: @dir removed (by the app) -> exit; the process of
+ * @pidfd gone -> remove @dir and exit.  (inotify would not do: while deno
+ * keeps its unlinked databases open, their dentries pin the directory's,
+ * and IN_DELETE_SELF only comes when hone exits.)
+ */
+static void __attribute__((noreturn))
+tmpdir_watcher(char *dir, int pidfd, int report_fd)
+{
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+	size_t len = strlen(dir);
+	struct stat made;
+	int null_fd, n;
+
+	setsid();
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	prctl(PR_SET_NAME, "hone-tmpdir");
+
+	if (!mkdtemp(dir) || lstat(dir, &made))
+		_exit(HONE_EXIT_FAILURE);
+	if (write(report_fd, dir, len) != (ssize_t)len) {
+		rmdir(dir);			/* the launcher makes its own */
+		_exit(HONE_EXIT_FAILURE);
+	}
+
+	/* Hold on to nothing of hone's: its pipes, its memfds. */
+	null_fd = open("/dev/null", O_RDWR);
+	if (null_fd >= 0) {
+		dup2(null_fd, 0);
+		dup2(null_fd, 1);
+		dup2(null_fd, 2);
+	}
+	if (pidfd > 3)
+		syscall(SYS_close_range, 3U, pidfd - 1U, 0U);	/* Linux 5.9 */
+	syscall(SYS_close_range, pidfd + 1U, ~0U, 0U);
+
+	while (same_dir(dir, &made)) {
+		n = poll(&pfd, 1, HONE_WATCH_MS);
+		if (n > 0 && same_dir(dir, &made))
+			nftw(dir, remove_entry, 8,
+			     FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+		if (n > 0 || (n < 0 && errno != EINTR))
+			break;
+	}
+	_exit(0);
+}
+
+/*
+ * Make deno's private cache directory in @dir (a HONE_DENO_DIR_TEMPLATE
+ * buffer) so that it never outlives hone: a watcher that holds a pidfd of
+ * this process makes it and removes it once the process is gone, whatever
+ * ends it.  The watcher is forked twice, so that it is reparented and no
+ * one has to reap it, and it exits once the app has removed the directory
+ * (the first thing the app does), so it only lives while deno starts.  Where the kernel has no pidfd_open (Linux < 5.3) or the
+ * watcher fails, the launcher makes the directory itself; a kill before
+ * the app starts then leaves it behind.
+ */
+static void make_deno_tmpdir(char *dir)
+{
+	int pidfd, report[2];
+	size_t len = strlen(dir);
+	pid_t pid;
+	ssize_t n;
+
+	pidfd = syscall(SYS_pidfd_open, getpid(), 0);	/* close-on-exec */
+	if (pidfd < 0)
+		goto fallback;
+	if (pipe2(report, O_CLOEXEC)) {
+		close(pidfd);
+		goto fallback;
+	}
+	pid = fork();
+	if (!pid) {
+		close(report[0]);
+		if (!fork())
+			tmpdir_watcher(dir, pidfd, report[1]);
+		_exit(0);
+	}
+	close(report[1]);
+	close(pidfd);
+	while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	do
+		n = read(report[0], dir, len);
+	while (n < 0 && errno == EINTR);
+	close(report[0]);
+	if (n == (ssize_t)len)
+		return;
+fallback:
+	if (!mkdtemp(dir))
+		die("cannot make a directory for deno's caches: %s",
+		    strerror(errno));
+}
+
+/*
+ * Make listen(2) fail with EPERM for good: no socket of hone can ever
+ * accept a connection, whatever tries (an inspector, a future deno
+ * feature).  io_uring_setup(2) fails too, as io_uring can listen without
+ * a system call the filter sees, and so does every system call of a
+ * foreign ABI (i386's socketcall on x86-64, x32).  hone needs none of
+ * them.  Best effort: where seccomp is missing, hone runs without it.
+ */
+static void deny_listen(void)
+{
+#ifdef HONE_AUDIT_ARCH
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, HONE_AUDIT_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+#ifdef __x86_64__
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, __X32_SYSCALL_BIT, 2, 0),
+#endif
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_listen, 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {
+		.len = sizeof(filter) / sizeof(filter[0]),
+		.filter = filter,
+	};
+
+	/* Needed without CAP_SYS_ADMIN; hone execs nothing set-uid. */
+	if (!prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+#endif
 }
 
 static void set_env(const char *name, const char *value)
@@ -317,18 +563,24 @@ static void set_env(const char *name, const char *value)
 int main(int argc, char **argv)
 {
 	static const char *const deno_args[] = {
-		"hone", "run", "-A", "--no-config", "--no-lock",
-		"--no-remote", "--no-npm", "--ext=js",
+		"hone", "run", "-A", "--no-code-cache", "--no-config",
+		"--no-lock", "--no-remote", "--no-npm", "--ext=js",
 	};
 	const size_t n_deno_args = sizeof(deno_args) / sizeof(deno_args[0]);
 	struct hone_pack_trailer t;
 	char app_path[32], shim_path[32];
 	const char *cache_dir;
 	int exe_fd, app_fd, shim_fd, deno_fd;
+	sigset_t usr1;
 	char **args;
 	size_t i, n;
 
 	fill_std_fds();
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &usr1, NULL))
+		die("cannot block SIGUSR1: %s", strerror(errno));
+	scrub_env();
 
 	exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	if (exe_fd < 0)
@@ -356,15 +608,16 @@ int main(int argc, char **argv)
 
 	set_env("DENO_NO_UPDATE_CHECK", "1");
 	set_env("DENO_NO_PROMPT", "1");
-	if (!getenv("DENO_DIR")) {
-		static char tmp[] = HONE_DENO_DIR_TEMPLATE;
+	if (!getenv("DENO_DIR")) {	/* set by cache_open_deno() */
+		static char tmp[64];
 
-		if (!mkdtemp(tmp))
-			die("cannot make a directory for deno's caches: %s",
-			    strerror(errno));
+		snprintf(tmp, sizeof(tmp), HONE_DENO_DIR_TEMPLATE,
+			 (long)getpid());
+		make_deno_tmpdir(tmp);
 		set_env("DENO_DIR", tmp);
 		set_env("HONE_DENO_TMPDIR", tmp);
 	}
+	deny_listen();
 
 	/* deno args, the app, the user's args (argv[1..]), NULL */
 	n = n_deno_args + 1 + (argc > 0 ? argc - 1 : 0) + 1;

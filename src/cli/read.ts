@@ -21,6 +21,7 @@ import {
 import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
 import { openOutput, type Output } from "./output.ts";
 import { PacketLimit } from "./packet_limit.ts";
+import { watchCountsSignal } from "./usr1.ts";
 
 /** Help for `hone read`. */
 export const READ_USAGE = `Usage: hone read [OPTIONS] FILE|-
@@ -100,6 +101,14 @@ export async function runRead(argv: string[]): Promise<number> {
   const limit = new PacketLimit(args.count);
   let code = EXIT_OK;
   let failure: unknown = null;
+  // SIGUSR1 prints the counts so far, as in `hone record`.
+  let decoded = 0;
+  const usr1 = watchCountsSignal(() =>
+    printError(
+      `${limit.packets} packet${limit.packets === 1 ? "" : "s"} read, ` +
+        `${decoded} event${decoded === 1 ? "" : "s"} decoded`,
+    )
+  );
   try {
     for await (
       // One reused 256 KiB buffer: every batch is written before the next
@@ -109,13 +118,17 @@ export async function runRead(argv: string[]): Promise<number> {
         (n) => notes = n,
       )
     ) {
+      usr1.poll();
       conns.apply(batch);
-      await out.write(encoder.encode(limit.take(batch)));
+      const events = limit.take(batch);
+      await out.write(encoder.encode(events));
+      decoded += events.length;
       if (limit.done) break;
     }
   } catch (e) {
     failure = e;
   }
+  usr1.stop();
   try {
     if (!isBrokenPipe(failure)) await out.write(encoder.finish());
   } catch (e) {

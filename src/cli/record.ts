@@ -24,6 +24,7 @@ import { printError, printWarning, reason, UsageError } from "./errors.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
 import { openOutput, type Output } from "./output.ts";
 import { PacketLimit } from "./packet_limit.ts";
+import { watchCountsSignal } from "./usr1.ts";
 
 /** Help for `hone record`. */
 export const RECORD_USAGE = `Usage: hone record [OPTIONS]
@@ -220,7 +221,7 @@ async function capture(
     printError(
       summary(countsNow(sensor, corr.counts, written), args.count).join(", "),
     );
-  Deno.addSignalListener("SIGUSR1", printCounts);
+  const usr1 = watchCountsSignal(printCounts);
   const live = args.write !== null && args.write !== "-" &&
     Deno.stderr.isTerminal();
   let lastStatus = 0;
@@ -272,7 +273,7 @@ async function capture(
   } catch (e) {
     failure ??= e;
   }
-  Deno.removeSignalListener("SIGUSR1", printCounts);
+  usr1.stop();
   if (live) Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
 
   // The end: no new record from here on, so the counts read now are the
