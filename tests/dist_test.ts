@@ -335,7 +335,7 @@ Deno.test({
     const hone = start(["read", fifo.path]);
     try {
       await hone.stdout.waitFor(/"type":"process"/);
-      await sendUsr1(hone, /^hone: \d+ packets? read, \d+ events? written$/);
+      await sendUsr1(hone, /^hone: \d+ packets? read, \d+ events? decoded$/);
       assert.deepEqual(listeningSockets(hone.pid), []);
     } finally {
       fifo.file.close();
