@@ -1,0 +1,85 @@
+import assert from "node:assert/strict";
+import { parseCommon, parseIntFlag } from "./args.ts";
+import { UsageError } from "./errors.ts";
+
+Deno.test("parseCommon gives tcpdump's defaults", () => {
+  const { args } = parseCommon(["cap.pcapng"], {});
+  assert.deepEqual(args, {
+    write: null,
+    format: "json",
+    count: 0,
+    snaplen: 0,
+    data: false,
+    verbose: false,
+    help: false,
+    positionals: ["cap.pcapng"],
+  });
+});
+
+Deno.test("parseCommon takes short and long twins; -w means pcapng", () => {
+  const { args } = parseCommon(
+    ["-w", "out.pcapng", "--count", "5", "-s", "128", "-v", "x"],
+    {},
+  );
+  assert.equal(args.write, "out.pcapng");
+  assert.equal(args.format, "pcapng");
+  assert.equal(args.count, 5);
+  assert.equal(args.snaplen, 128);
+  assert.equal(args.verbose, true);
+  assert.equal(parseCommon(["-w", "-"], {}).args.write, "-");
+  assert.equal(parseCommon(["-F", "text"], {}).args.format, "text");
+});
+
+Deno.test("parseCommon passes a subcommand's own flags through", () => {
+  const { extra } = parseCommon(["-B", "8", "--no-netfilter"], {
+    "buffer-size": { type: "string", short: "B" },
+    "no-netfilter": { type: "boolean" },
+  });
+  assert.equal(extra["buffer-size"], "8");
+  assert.equal(extra["no-netfilter"], true);
+});
+
+Deno.test("parseCommon reports a negative number as out of range", () => {
+  for (const argv of [["-c", "-5"], ["--count", "-5"], ["--count=-5"]]) {
+    assert.throws(() => parseCommon(argv, {}), {
+      name: "UsageError",
+      message:
+        "invalid count '-5': must be an integer from 1 to 9007199254740991",
+    });
+  }
+  // After "--" a dash is a positional, not a value.
+  assert.deepEqual(parseCommon(["--", "-5"], {}).args.positionals, ["-5"]);
+});
+
+Deno.test("parseCommon rejects bad flags and values with one sentence", () => {
+  const cases: [string[], string][] = [
+    [["--bogus"], "unknown option '--bogus'"],
+    [["-c"], "option '-c, --count' needs a value"],
+    [["--data=1"], "option '--data' does not take an argument"],
+    [["-F", "xml"], "invalid format 'xml': must be json, text or pcapng"],
+    [["-w", ""], "invalid file name '' for -w: use '-' for stdout"],
+    [
+      ["-s", "65537"],
+      "invalid snaplen '65537': must be an integer from 0 to 65536",
+    ],
+    [
+      ["-F", "json", "-w", "o"],
+      "-w writes pcapng: it cannot be used with --format json",
+    ],
+  ];
+  for (const [argv, message] of cases) {
+    assert.throws(() => parseCommon(argv, {}), (e: unknown) => {
+      assert.ok(e instanceof UsageError);
+      assert.equal(e.message, message, argv.join(" "));
+      return true;
+    });
+  }
+});
+
+Deno.test("parseIntFlag accepts only plain decimal integers in range", () => {
+  assert.equal(parseIntFlag("n", "0", 0, 10), 0);
+  assert.equal(parseIntFlag("n", "10", 0, 10), 10);
+  for (const s of ["", "1.5", "1e3", " 1", "0x10", "11", "-1"]) {
+    assert.throws(() => parseIntFlag("n", s, 0, 10), UsageError, s);
+  }
+});
