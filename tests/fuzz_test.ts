@@ -14,7 +14,7 @@
 // must encode as JSON, text and pcapng, the pcapng reading back cleanly. A
 // smaller set runs the real `hone read F -w out.pcapng`, then `tshark -r`.
 import assert from "node:assert/strict";
-import { makeEncoder } from "../src/cli/encoder.ts";
+import { makeEncoder } from "../src/writers/mod.ts";
 import { ConnPids } from "../src/correlate/conn_pids.ts";
 import type { HoneEvent } from "../src/events/types.ts";
 import { HoneFormatError } from "../src/format/errors.ts";

@@ -11,6 +11,7 @@ const dec = new TextDecoder();
 const NOBODY = 65534;
 /** A forged PAKT line, an OSC title sequence, CR, NEL and a line separator. */
 /** What must never reach the output raw. */
+// deno-lint-ignore no-control-regex -- what must never appear raw
 const RAW_CONTROLS = new RegExp("[\\x1b\\r\\u0085\\u2028]");
 const HOSTILE = "x\n1795986000.000000000 PAKT I 00000000 1 TCPv4 " +
   "6.6.6.6:1 -> 10.0.0.1:22 60\x1b]0;owned\x07\r\u0085\u2028end";

@@ -7,7 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
-import type { Format } from "./encoder.ts";
+import type { Format } from "../writers/mod.ts";
 import { SNAPLEN_MAX } from "../records/mod.ts";
 import { UsageError } from "./errors.ts";
 

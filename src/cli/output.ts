@@ -20,6 +20,8 @@
  * @module
  */
 
+import type { EncodedBatch } from "../writers/mod.ts";
+
 /** An output sink. */
 export interface Output {
   /** Name for messages: the path, or "stdout". */
@@ -246,6 +248,40 @@ export function openOutput(
 function sameAsInput(st: Deno.FileInfo, input: Deno.FileInfo): boolean {
   // Pipes and terminals are not files one could overwrite.
   return st.isFile === true && input.isFile === true && sameFile(st, input);
+}
+
+/**
+ * The output as the pipeline's last stage: writes each encoded batch whole
+ * (a failed write leaves the file as it was before the batch, and errors
+ * the pipeline) and counts the packets written.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { openOutput, OutputSink } from "./output.ts";
+ * const sink = new OutputSink(openOutput("-"));
+ * ```
+ */
+export class OutputSink extends WritableStream<EncodedBatch> {
+  #written = 0;
+
+  /**
+   * Makes the sink.
+   *
+   * @param out Where the bytes go.
+   */
+  constructor(out: Output) {
+    super({
+      write: async (batch) => {
+        await out.write(batch.bytes);
+        this.#written += batch.packets;
+      },
+    });
+  }
+
+  /** Packets whose bytes have been written. */
+  get written(): number {
+    return this.#written;
+  }
 }
 
 /**

@@ -5,12 +5,12 @@
  * @module
  */
 
-import { ConnPids } from "../correlate/conn_pids.ts";
-import { HoneFormatError } from "../format/errors.ts";
-import type { DecoderNotes } from "../readers/capture_decoder.ts";
-import { decodeCapture, readChunks } from "../readers/read_capture.ts";
+import { ConnPidsStream } from "../correlate/mod.ts";
+import { PacketLimit, PacketLimitStream } from "../events/mod.ts";
+import { HoneFormatError } from "../format/mod.ts";
+import { CaptureDecoderStream, captureSource } from "../readers/mod.ts";
+import { EncoderStream, makeEncoder } from "../writers/mod.ts";
 import { parseCommon } from "./args.ts";
-import { makeEncoder } from "./encoder.ts";
 import {
   printError,
   printStack,
@@ -19,8 +19,7 @@ import {
   UsageError,
 } from "./errors.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
-import { openOutput, type Output } from "./output.ts";
-import { PacketLimit } from "./packet_limit.ts";
+import { openOutput, type Output, OutputSink } from "./output.ts";
 import { watchCountsSignal } from "./usr1.ts";
 
 /** Help for `hone read`. */
@@ -96,51 +95,43 @@ export async function runRead(argv: string[]): Promise<number> {
     snaplen: args.snaplen,
     data: args.data,
   });
-  const conns = new ConnPids();
-  let notes: DecoderNotes | null = null;
+  const decoder = new CaptureDecoderStream();
   const limit = new PacketLimit(args.count);
+  const sink = new OutputSink(out);
   let code = EXIT_OK;
   let failure: unknown = null;
   // SIGUSR1 prints the counts so far, as in `hone record`.
-  let decoded = 0;
   const usr1 = watchCountsSignal(() =>
     printError(
       `${limit.packets} packet${limit.packets === 1 ? "" : "s"} read, ` +
-        `${decoded} event${decoded === 1 ? "" : "s"} decoded`,
+        `${sink.written} packet${sink.written === 1 ? "" : "s"} written`,
     )
   );
   try {
-    for await (
-      // One reused 256 KiB buffer: every batch is written before the next
-      // read, and small batches keep the young generation cheap to scavenge.
-      const batch of decodeCapture(
-        readChunks(input, 256 * 1024, true),
-        (n) => notes = n,
-      )
-    ) {
-      usr1.poll();
-      conns.apply(batch);
-      const events = limit.take(batch);
-      await out.write(encoder.encode(events));
-      decoded += events.length;
-      if (limit.done) break;
-    }
+    await captureSource(input)
+      .pipeThrough(decoder)
+      .pipeThrough(new ConnPidsStream())
+      .pipeThrough(new PacketLimitStream(limit))
+      .pipeThrough(new EncoderStream(encoder))
+      .pipeTo(sink);
   } catch (e) {
+    // A failed write: the file is as it was before that batch; end it
+    // validly where there is room (text's TAIL line).
     failure = e;
+    try {
+      if (!isBrokenPipe(e)) await out.write(encoder.finish());
+    } catch { /* no room: the file ends with its last whole batch */ }
   }
   usr1.stop();
-  try {
-    if (!isBrokenPipe(failure)) await out.write(encoder.finish());
-  } catch (e) {
-    failure ??= e;
-  }
+  failure ??= decoder.error;
+  const notes = decoder.notes;
   out.close();
   // Warnings first: the error, when there is one, is the last line.
-  const n = notes as DecoderNotes | null;
-  if (n && n.nonIp > 0) {
+  const n = notes;
+  if (n.nonIp > 0) {
     printWarning(`${n.nonIp} non-IP packet${n.nonIp === 1 ? "" : "s"} skipped`);
   }
-  if (n && n.badLinktype > 0) {
+  if (n.badLinktype > 0) {
     printWarning(
       `${n.badLinktype} packet${
         n.badLinktype === 1 ? "" : "s"

@@ -7,23 +7,28 @@
  */
 
 import { fileURLToPath } from "node:url";
-import type { HoneEvent, StatsEvent } from "../events/types.ts";
-import { SensorCorrelator } from "../correlate/sensor_correlator.ts";
-import { decodeRecords } from "../records/decode.ts";
-import { loadNames } from "../sensor/names.ts";
-import { snapshotProcesses } from "../sensor/proc_snapshot.ts";
+import { CorrelatorStream, SensorCorrelator } from "../correlate/mod.ts";
 import {
+  type HoneEvent,
+  PacketLimit,
+  PacketLimitStream,
+  type StatsEvent,
+} from "../events/mod.ts";
+import { decodeRecords } from "../records/mod.ts";
+import {
+  loadNames,
   openSensor,
   type Sensor,
   SensorError,
+  sensorSource,
   type SensorStats,
-} from "../sensor/shim.ts";
+  snapshotProcesses,
+} from "../sensor/mod.ts";
+import { EncoderStream, makeEncoder } from "../writers/mod.ts";
 import { parseCommon, parseIntFlag } from "./args.ts";
-import { makeEncoder } from "./encoder.ts";
 import { printError, printWarning, reason, UsageError } from "./errors.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
-import { openOutput, type Output } from "./output.ts";
-import { PacketLimit } from "./packet_limit.ts";
+import { openOutput, type Output, OutputSink } from "./output.ts";
 import { watchCountsSignal } from "./usr1.ts";
 
 /** Help for `hone record`. */
@@ -48,14 +53,6 @@ Options:
 `;
 
 const enc = new TextEncoder();
-/** Below this many bytes a batch counts as small. */
-const BATCH_BYTES = 256 * 1024;
-/** How long records gather after a small batch, in milliseconds. */
-const BATCH_WAIT_MS = 5;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 function defaultShim(): string {
   return fileURLToPath(new URL("../../build/ffi/libhone.so", import.meta.url));
@@ -217,117 +214,84 @@ async function capture(
     );
   }
 
-  const printCounts = () =>
-    printError(
-      summary(countsNow(sensor, corr.counts, written), args.count).join(", "),
-    );
-  const usr1 = watchCountsSignal(printCounts);
-  const live = args.write !== null && args.write !== "-" &&
-    Deno.stderr.isTerminal();
-  let lastStatus = 0;
-  let failure: unknown = null;
-  // Packets in the output: counted when their write has completed.
-  let written = 0;
-  // The write under way. The loop waits for it, or for a stop signal: a
-  // blocked stdout must not keep a stop from ending the capture.
-  let pending: Promise<void> = Promise.resolve();
-  // Encodes and starts writing a batch; false when the capture must end.
-  const emit = async (events: HoneEvent[], packets = true) => {
-    const b = limit.take(packets ? events : events.filter(notPacket));
-    if (failure !== null) return false;
-    if (b.length === 0) return !limit.done;
-    const n = countPackets(b);
-    pending = out.write(encoder.encode(b)).then(
-      () => {
-        written += n;
-      },
-      (e) => {
-        failure ??= e;
-      },
-    );
-    await Promise.race([pending, stop.requested]);
-    return failure === null && !limit.done;
-  };
-  try {
-    if (!await emit(corr.drain(performance.now()))) stop.request();
-    while (!stop.isRequested) {
-      const batch = await sensor.poll(100);
-      const now = performance.now();
-      if (batch.length) corr.push(decodeRecords(batch), now);
-      if (!await emit(corr.drain(now))) break;
-      // A small batch under load: let records gather for a moment, so each
-      // round trip (poll, decode, write) carries many of them.
-      if (batch.length > 0 && batch.length < BATCH_BYTES) {
-        await sleep(BATCH_WAIT_MS);
-      }
-      if (live && now - lastStatus > 1000) {
-        lastStatus = now;
-        const s = sensor.stats();
-        Deno.stderr.writeSync(enc.encode(
-          `\r${plural(limit.packets, "packet")}, ${
-            plural(corr.counts.processes, "process event")
-          }, ${s.packetsDropped + s.procDropped + s.sockDropped} dropped\x1b[K`,
-        ));
-      }
-    }
-  } catch (e) {
-    failure ??= e;
-  }
-  usr1.stop();
-  if (live) Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
+  const sink = new OutputSink(out);
+  // The counters read when the sensor stopped: the final ones.
+  let final: SensorStats | null = null;
+  const countsNow = (captured = sink.written) =>
+    counts(final ?? sensor.stats(), corr.counts, captured);
+  const usr1 = watchCountsSignal(() =>
+    printError(summary(countsNow(), args.count).join(", "))
+  );
+  const status = liveStatus(args, () => [
+    limit.packets,
+    corr.counts.processes,
+    sensor.stats(),
+  ]);
 
-  // The end: no new record from here on, so the counts read now are the
-  // final ones, and every record they count is in the ring or read.
-  const deadline = (stop.at ?? performance.now()) + STOP_GRACE_MS;
-  sensor.detach();
-  const stats = sensor.stats();
-  let stuck = !await settledBy(pending, deadline);
-  try {
-    for (;;) {
-      const batch = await sensor.poll(0);
-      if (!batch.length) break;
-      corr.push(decodeRecords(batch), performance.now());
-      const events = corr.drain(performance.now());
-      if (stuck || failure !== null) continue;
-      await emit(events, !limit.done);
-      stuck = !await settledBy(pending, deadline);
-    }
-    const rest = corr.drain(performance.now(), true);
-    if (!stuck && failure === null) {
-      await emit(rest, !limit.done);
-      stuck = !await settledBy(pending, deadline);
-    }
-  } catch (e) {
-    failure ??= e;
+  // The capture: sensor → correlation → -c → the section's statistics at
+  // the end → encoder → output.
+  let failure: unknown = null;
+  const pipeline = sensorSource(sensor, {
+    stop: stop.signal,
+    onFinalStats: (s) => final = s,
+  })
+    .pipeThrough(new CorrelatorStream(corr))
+    .pipeThrough(
+      new PacketLimitStream(limit, { onDone: stop.request, end: false }),
+    )
+    .pipeThrough(
+      appendAtEnd(() => [statsEvent(countsNow(limit.packets), started)]),
+    )
+    .pipeThrough(new EncoderStream(encoder))
+    .pipeTo(sink)
+    .catch((e) => {
+      failure = e;
+    });
+  // It ends by itself after -c or a failed write, else after a stop; a stop
+  // waits STOP_GRACE_MS at most for the output.
+  await Promise.race([pipeline, stop.requested]);
+  const done = await settledBy(
+    pipeline,
+    (stop.at ?? performance.now()) + STOP_GRACE_MS,
+  );
+  usr1.stop();
+  status.stop();
+  if (!done || failure !== null) {
+    // The pipeline did not drain the ring: count what is left, unwritten.
+    await sensor.idle();
+    sensor.detach();
+    final ??= sensor.stats();
+    await drainUnwritten(sensor, corr);
   }
-  const counts = countsNow(sensor, corr.counts, written, stats);
-  if (!stuck) {
-    // The section's statistics, even after a failed write: the file was cut
-    // back to its last whole block, and there may be room for these.
-    const tail = encoder.encode([statsEvent(counts, started)]);
-    const end = encoder.finish();
+  const c = countsNow();
+  if (
+    done && failure !== null && !(failure instanceof Deno.errors.BrokenPipe)
+  ) {
+    // The file was cut back to its last whole batch: end it with the
+    // section's statistics where there is room.
     try {
-      await writeBy(out, tail, deadline);
-      await writeBy(out, end, deadline);
-    } catch (e) {
-      if (e instanceof TimeoutError) stuck = true;
-      else failure ??= e;
-    }
+      await writeBy(
+        out,
+        encoder.encode([statsEvent(c, started)]).slice(),
+        performance.now() + STOP_GRACE_MS,
+      );
+      await writeBy(out, encoder.finish(), performance.now() + STOP_GRACE_MS);
+    } catch { /* no room: the file ends with its last whole batch */ }
   }
   stop.dispose();
   await sensor.close();
-  if (!stuck) out.close();
-  const lines = summary(counts, args.count);
+  if (done) out.close();
+  const lines = summary(c, args.count);
   if (failure !== null && !(failure instanceof Deno.errors.BrokenPipe)) {
     printError(
       `record: write ${out.name}: ${reason(failure)} (${
-        plural(written, "packet")
+        plural(c.captured, "packet")
       } written)`,
     );
     for (const line of lines) printError(line);
     return EXIT_FAILURE;
   }
-  if (stuck) {
+  if (!done) {
     printWarning(
       `${out.name} took no data for ${STOP_GRACE_MS} ms after the stop: the rest is not written`,
     );
@@ -336,14 +300,56 @@ async function capture(
   return EXIT_OK;
 }
 
-function notPacket(e: HoneEvent): boolean {
-  return e.type !== "packet";
+/** Reads the rest of the ring into the correlator, for the counts only. */
+async function drainUnwritten(
+  sensor: Sensor,
+  corr: SensorCorrelator,
+): Promise<void> {
+  for (;;) {
+    const batch = await sensor.poll(0);
+    if (!batch.length) break;
+    corr.push(decodeRecords(batch), performance.now());
+    corr.drain(performance.now());
+  }
+  corr.drain(performance.now(), true);
 }
 
-function countPackets(events: readonly HoneEvent[]): number {
-  let n = 0;
-  for (const e of events) if (e.type === "packet") n++;
-  return n;
+/** A stage that passes batches through and adds one more at the end. */
+function appendAtEnd(
+  last: () => HoneEvent[],
+): TransformStream<HoneEvent[], HoneEvent[]> {
+  return new TransformStream({
+    flush(controller) {
+      controller.enqueue(last());
+    },
+  });
+}
+
+/**
+ * The one-line live status on a terminal, once a second, while writing to
+ * a file.
+ */
+function liveStatus(
+  args: ReturnType<typeof parseCommon>["args"],
+  now: () => [number, number, SensorStats],
+): { stop(): void } {
+  const live = args.write !== null && args.write !== "-" &&
+    Deno.stderr.isTerminal();
+  if (!live) return { stop() {} };
+  const timer = setInterval(() => {
+    const [packets, processes, s] = now();
+    Deno.stderr.writeSync(enc.encode(
+      `\r${plural(packets, "packet")}, ${plural(processes, "process event")}, ${
+        s.packetsDropped + s.procDropped + s.sockDropped
+      } dropped\x1b[K`,
+    ));
+  }, 1000);
+  return {
+    stop() {
+      clearInterval(timer);
+      Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
+    },
+  };
 }
 
 /** How long a stop waits for the output before it gives up on it. */
@@ -385,8 +391,8 @@ async function writeBy(
 interface StopSignals {
   /** Resolves at the first stop request. */
   requested: Promise<void>;
-  /** Whether a stop was asked for. */
-  readonly isRequested: boolean;
+  /** Aborted at the first stop request: the sensor source's stop. */
+  signal: AbortSignal;
   /** When it was asked for (performance.now()), or null. */
   readonly at: number | null;
   /** Asks for a stop (the end of -c, a failed write). */
@@ -399,8 +405,10 @@ function stopSignals(onSecond: () => void): StopSignals {
   let wake = () => {};
   let at: number | null = null;
   const requested = new Promise<void>((r) => wake = r);
+  const controller = new AbortController();
   const request = () => {
     at ??= performance.now();
+    controller.abort();
     wake();
   };
   const onSignal = () => {
@@ -411,9 +419,7 @@ function stopSignals(onSecond: () => void): StopSignals {
   Deno.addSignalListener("SIGTERM", onSignal);
   return {
     requested,
-    get isRequested() {
-      return at !== null;
-    },
+    signal: controller.signal,
     get at() {
       return at;
     },
@@ -447,11 +453,10 @@ interface Counts {
   connections: { received: number; dropped: number; delivered: number };
 }
 
-function countsNow(
-  sensor: Sensor,
+function counts(
+  s: SensorStats,
   c: SensorCorrelator["counts"],
   written: number,
-  s: SensorStats = sensor.stats(),
 ): Counts {
   return {
     received: s.packetsSeen - s.selfSkipped + s.nfPackets,

@@ -6,3 +6,5 @@
 
 export * from "./conn_pids.ts";
 export * from "./sensor_correlator.ts";
+export * from "./conn_pids_stream.ts";
+export * from "./correlator_stream.ts";

@@ -5,3 +5,5 @@
  */
 
 export * from "./types.ts";
+export * from "./packet_limit.ts";
+export * from "./bounded_map.ts";

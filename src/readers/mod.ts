@@ -7,3 +7,4 @@
 export * from "./capture_decoder.ts";
 export * from "./linktype.ts";
 export * from "./read_capture.ts";
+export * from "./capture_stream.ts";

@@ -4,4 +4,7 @@
  * @module
  */
 
+export * from "./names.ts";
+export * from "./proc_snapshot.ts";
 export * from "./shim.ts";
+export * from "./sensor_source.ts";

@@ -117,6 +117,8 @@ export interface Sensor {
    * the counters stay readable and the ring can be drained.
    */
   detach(): void;
+  /** Resolves when no poll is running. */
+  idle(): Promise<void>;
   /** Detaches everything, after any running poll ends. */
   close(): Promise<void>;
 }
@@ -402,6 +404,10 @@ export function openSensor(options: SensorOptions = {}): Sensor {
     if (!closed) sym.hone_detach();
   }
 
+  async function idle(): Promise<void> {
+    await pending?.catch(() => 0);
+  }
+
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
@@ -410,5 +416,5 @@ export function openSensor(options: SensorOptions = {}): Sensor {
     lib.close();
   }
 
-  return { poll, stats, clockOffsetNs, detach, close };
+  return { poll, stats, clockOffsetNs, detach, idle, close };
 }

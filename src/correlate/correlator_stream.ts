@@ -1,0 +1,47 @@
+/**
+ * {@linkcode SensorCorrelator} as a stage of `hone record`.
+ *
+ * @module
+ */
+
+import type { HoneEvent } from "../events/types.ts";
+import { decodeRecords } from "../records/mod.ts";
+import type { SensorCorrelator } from "./sensor_correlator.ts";
+
+/**
+ * Batches of sensor records in, batches of events out, each packet with
+ * its process. An empty batch is a tick: the correlator releases what has
+ * waited long enough. At the end everything held is released.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { CorrelatorStream, SensorCorrelator } from "./mod.ts";
+ * const events = records.pipeThrough(new CorrelatorStream(new SensorCorrelator()));
+ * ```
+ */
+export class CorrelatorStream extends TransformStream<Uint8Array, HoneEvent[]> {
+  /**
+   * Makes the stage.
+   *
+   * @param corr The correlator (its counts stay readable by the caller).
+   */
+  constructor(corr: SensorCorrelator) {
+    super({
+      start(controller) {
+        // What the correlator knew before the first record: the snapshot.
+        const first = corr.drain(performance.now());
+        if (first.length) controller.enqueue(first);
+      },
+      transform(batch, controller) {
+        const now = performance.now();
+        if (batch.length) corr.push(decodeRecords(batch), now);
+        const out = corr.drain(now);
+        if (out.length) controller.enqueue(out);
+      },
+      flush(controller) {
+        const out = corr.drain(performance.now(), true);
+        if (out.length) controller.enqueue(out);
+      },
+    });
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * `hone read`'s first two stages: a capture file (or stdin) as a stream of
+ * chunks, and the decoder as a stream of event batches.
+ *
+ * @module
+ */
+
+import type { HoneEvent } from "../events/types.ts";
+import { CaptureDecoder, type DecoderNotes } from "./capture_decoder.ts";
+
+/** Bytes read at a time: small enough to keep batches cache-friendly. */
+export const CAPTURE_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * A capture file as a stream of chunks. Each chunk is a view of a buffer
+ * that is never read into again, so the events decoded from it stay valid
+ * however far behind the later stages run. Cancelling stops the reads.
+ *
+ * @param file An open file, or stdin.
+ * @param chunkBytes Bytes read at a time.
+ * @returns The chunks.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { captureSource } from "./capture_stream.ts";
+ * const chunks = captureSource(await Deno.open("cap.pcapng"));
+ * ```
+ */
+export function captureSource(
+  file: { read(p: Uint8Array): Promise<number | null> },
+  chunkBytes: number = CAPTURE_CHUNK_BYTES,
+): ReadableStream<Uint8Array> {
+  // Chunks are carved out of slabs of SLAB_CHUNKS chunks: fewer, larger
+  // allocations than one buffer per chunk.
+  const slabBytes = chunkBytes * SLAB_CHUNKS;
+  let slab = new Uint8Array(slabBytes);
+  let at = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        if (slabBytes - at < chunkBytes) {
+          slab = new Uint8Array(slabBytes);
+          at = 0;
+        }
+        const n = await file.read(slab.subarray(at, at + chunkBytes));
+        if (n === null) {
+          controller.close();
+          return;
+        }
+        if (n === 0) continue;
+        controller.enqueue(slab.subarray(at, at + n));
+        at += n;
+        return;
+      }
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Chunks per slab of {@linkcode captureSource}. */
+const SLAB_CHUNKS = 4;
+
+/**
+ * The capture decoder as a stage: chunks of a pcapng or pcap file in,
+ * batches of events out. A malformed capture does not error the stream:
+ * the events before the fault are passed on, the stream ends, and
+ * {@linkcode CaptureDecoderStream.prototype.error} holds the
+ * {@linkcode HoneFormatError}, so every later stage still finishes its
+ * output (a pcapng file stays valid, text gets its TAIL line).
+ *
+ * @example Usage
+ * ```ts
+ * import { CaptureDecoderStream } from "./capture_stream.ts";
+ * const dec = new CaptureDecoderStream();
+ * const out = await Array.fromAsync(
+ *   ReadableStream.from([new Uint8Array(8)]).pipeThrough(dec),
+ * );
+ * if (out.length !== 0 || dec.error === null) throw new Error();
+ * ```
+ */
+export class CaptureDecoderStream
+  extends TransformStream<Uint8Array, HoneEvent[]> {
+  #decoder: CaptureDecoder;
+  #error: unknown = null;
+
+  /** Makes the stage. */
+  constructor() {
+    const decoder = new CaptureDecoder();
+    const run = (
+      step: (out: HoneEvent[]) => void,
+      controller: TransformStreamDefaultController<HoneEvent[]>,
+    ) => {
+      const out: HoneEvent[] = [];
+      try {
+        step(out);
+      } catch (e) {
+        if (out.length) controller.enqueue(out);
+        this.#error = e;
+        controller.terminate();
+        return;
+      }
+      if (out.length) controller.enqueue(out);
+    };
+    super({
+      transform: (chunk, controller) =>
+        run((out) => decoder.push(chunk, out), controller),
+      flush: (controller) => run((out) => decoder.finish(out), controller),
+    });
+    this.#decoder = decoder;
+  }
+
+  /** What the decoder skipped so far (non-IP packets, link types). */
+  get notes(): DecoderNotes {
+    return this.#decoder.notes;
+  }
+
+  /** The error that ended the stream early, or null. */
+  get error(): unknown {
+    return this.#error;
+  }
+}

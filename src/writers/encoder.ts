@@ -1,0 +1,142 @@
+/**
+ * One interface over hone's three output formats.
+ *
+ * @module
+ */
+
+import type { HoneEvent, HostId } from "../events/types.ts";
+import { JsonlWriter } from "./jsonl/jsonl_writer.ts";
+import { PcapngWriter } from "./pcapng/pcapng_writer.ts";
+import { TextWriter } from "./text/text_writer.ts";
+
+/** Output formats. */
+export type Format = "json" | "text" | "pcapng";
+
+/** Turns event batches into bytes. */
+export interface Encoder {
+  /** Encodes a batch; the bytes are valid until the next call. */
+  encode(events: readonly HoneEvent[]): Uint8Array;
+  /** Whether encode() returns a view of a buffer that it reuses. */
+  reusesBuffer: boolean;
+  /** Bytes that end the output (text's TAIL line). */
+  finish(): Uint8Array;
+}
+
+/** Options for {@linkcode makeEncoder}. */
+export interface EncoderOptions {
+  /** Snapshot length (0 = whole packets). */
+  snaplen: number;
+  /** Include packet bytes in JSON. */
+  data: boolean;
+  /** `shb_os` for pcapng. */
+  os?: string | null;
+  /** `shb_hardware` for pcapng. */
+  hardware?: string | null;
+  /** Host id for pcapng. */
+  hostId?: HostId | null;
+  /** Section comment for pcapng. */
+  comment?: string | null;
+}
+
+const enc = new TextEncoder();
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Makes an encoder for a format.
+ *
+ * @param format The output format.
+ * @param o Options.
+ * @returns The encoder.
+ */
+export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
+  if (format === "pcapng") {
+    const w = new PcapngWriter({
+      snaplen: o.snaplen,
+      os: o.os ?? null,
+      hardware: o.hardware ?? null,
+      hostId: o.hostId ?? null,
+      comment: o.comment ?? null,
+    });
+    return {
+      encode: (e) => w.encode(e),
+      finish: () => w.encode([]),
+      reusesBuffer: true,
+    };
+  }
+  if (format === "text") {
+    const w = new TextWriter();
+    return {
+      encode: (e) => enc.encode(w.encode(e)),
+      finish: () => enc.encode(w.finish()),
+      reusesBuffer: false,
+    };
+  }
+  const w = new JsonlWriter({ data: o.data, snaplen: o.snaplen });
+  return {
+    encode: (e) => enc.encode(w.encode(e)),
+    finish: () => EMPTY,
+    reusesBuffer: false,
+  };
+}
+
+/** A batch of encoded events: the bytes, and how many packets they hold. */
+export interface EncodedBatch {
+  /** The bytes, owned by the receiver. */
+  bytes: Uint8Array;
+  /** Packets among the events. */
+  packets: number;
+}
+
+/**
+ * Most events encoded into one {@linkcode EncodedBatch}: a failed write
+ * (a full disk) loses at most this many from a file, and each write stays
+ * small (about 150 KiB of pcapng at snaplen 128).
+ */
+export const ENCODED_BATCH_EVENTS = 1024;
+
+/**
+ * The encoder as a stage: batches of events in, {@linkcode EncodedBatch}es
+ * of at most {@linkcode ENCODED_BATCH_EVENTS} events out, and the format's
+ * closing bytes (text's TAIL line) at the end. Each batch's bytes are its
+ * own, so the sink may still be writing one while the next is encoded.
+ *
+ * @example Usage
+ * ```ts
+ * import { EncoderStream, makeEncoder } from "./encoder.ts";
+ * const enc = makeEncoder("json", { snaplen: 0, data: false });
+ * const out = await Array.fromAsync(
+ *   ReadableStream.from([[{ type: "connection" as const, sec: 1, nsec: 0,
+ *     event: "open" as const, conn: 1, pid: 2 }]]).pipeThrough(new EncoderStream(enc)),
+ * );
+ * if (out.length !== 1 || out[0]!.packets !== 0) throw new Error();
+ * ```
+ */
+export class EncoderStream extends TransformStream<HoneEvent[], EncodedBatch> {
+  /**
+   * Makes the stage.
+   *
+   * @param encoder The format's encoder.
+   */
+  constructor(encoder: Encoder) {
+    const own = encoder.reusesBuffer
+      ? (b: Uint8Array) => b.slice()
+      : (b: Uint8Array) => b;
+    super({
+      transform(events, controller) {
+        for (let i = 0; i < events.length; i += ENCODED_BATCH_EVENTS) {
+          const part = events.length <= ENCODED_BATCH_EVENTS
+            ? events
+            : events.slice(i, i + ENCODED_BATCH_EVENTS);
+          let packets = 0;
+          for (const e of part) if (e.type === "packet") packets++;
+          const bytes = encoder.encode(part);
+          if (bytes.length) controller.enqueue({ bytes: own(bytes), packets });
+        }
+      },
+      flush(controller) {
+        const bytes = encoder.finish();
+        if (bytes.length) controller.enqueue({ bytes: own(bytes), packets: 0 });
+      },
+    });
+  }
+}
