@@ -225,11 +225,13 @@ export class Collected {
    *
    * @param what What is awaited, for the error message.
    * @param probe Returns what is awaited, or false, null or undefined.
+   * @param timeoutMs Time after which the wait fails.
    * @returns What the probe returned.
    */
   until<T>(
     what: string,
     probe: (c: Collected) => T,
+    timeoutMs: number = DEADLINE_MS,
   ): Promise<Exclude<T, false | null | undefined>> {
     return until(() => {
       const ended = this.#done;
@@ -240,7 +242,7 @@ export class Collected {
         }
       }
       return found;
-    }, { what });
+    }, { what, timeoutMs });
   }
 }
 
