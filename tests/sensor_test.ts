@@ -202,6 +202,7 @@ s.close();
 const ICMP_ECHO = `
 import socket, struct, sys
 def csum(b):
+    b += b"\\0" * (len(b) % 2)
     s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
     s = (s >> 16) + (s & 0xffff)
     return ~(s + (s >> 16)) & 0xffff
