@@ -2,12 +2,36 @@
 import assert from "node:assert/strict";
 import { PcapngWriter } from "../src/writers/pcapng/pcapng_writer.ts";
 import { sampleEvents } from "../src/writers/pcapng/_sample_events.ts";
-import { hone, run } from "./_helpers.ts";
+import { Collected, hone, run, until } from "./_helpers.ts";
 
 async function sampleFile(): Promise<string> {
   const path = await Deno.makeTempFile({ suffix: ".pcapng" });
   await Deno.writeFile(path, new PcapngWriter().encode(sampleEvents()));
   return path;
+}
+
+/**
+ * TCP flags of each whole packet in a classic pcap file of Ethernet frames
+ * carrying IPv4 (0 for another packet), as far as it is written.
+ */
+function tcpFlags(path: string): number[] {
+  let f: Uint8Array;
+  try {
+    f = Deno.readFileSync(path);
+  } catch {
+    return [];
+  }
+  const v = new DataView(f.buffer, f.byteOffset, f.byteLength);
+  const flags = [];
+  for (let p = 24; p + 16 <= f.length;) {
+    const n = v.getUint32(p + 8, true), d = p + 16;
+    if (d + n > f.length) break;
+    const ihl = (f[d + 14]! & 15) * 4;
+    const ipv4 = v.getUint16(d + 12) === 0x800 && f[d + 23] === 6;
+    flags.push(ipv4 ? f[d + 14 + ihl + 13] ?? 0 : 0);
+    p = d + n;
+  }
+  return flags;
 }
 
 Deno.test("tshark reads hone's pcapng without a warning and shows each packet's process", async () => {
@@ -99,12 +123,8 @@ Deno.test("hone read rewrites a tcpdump capture into pcapng that tshark reads", 
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  // Wait until tcpdump listens.
-  const reader = td.stderr.getReader();
-  let seen = "";
-  while (!seen.includes("listening")) {
-    seen += new TextDecoder().decode((await reader.read()).value);
-  }
+  const tdErr = new Collected(td.stderr);
+  await tdErr.until("tcpdump listening", (c) => c.text().includes("listening"));
   const accept = listener.accept().then(async (c) => {
     await c.write(new TextEncoder().encode("hello"));
     c.close();
@@ -114,11 +134,16 @@ Deno.test("hone read rewrites a tcpdump capture into pcapng that tshark reads", 
   conn.close();
   await accept;
   listener.close();
-  await new Promise((r) => setTimeout(r, 300));
+  // tcpdump -U writes each packet as it comes: wait until the file holds
+  // both FINs and the ACK after the last one, the end of the exchange.
+  await until(() => {
+    const flags = tcpFlags(`${dir}/lo.pcap`);
+    const fins = flags.filter((f) => f & 1).length;
+    return fins >= 2 && !(flags.at(-1)! & 1);
+  }, { what: "end of the exchange in tcpdump's capture" });
   td.kill("SIGINT");
-  reader.releaseLock();
-  await td.stderr.cancel();
   await td.status;
+  await tdErr.ended;
   const w = await hone(["read", `${dir}/lo.pcap`, "-w", `${dir}/out.pcapng`]);
   assert.equal(w.code, 0, w.stderr);
   const a = await run("tshark", [

@@ -2,14 +2,23 @@
 // processes with known pids exchanging TCP (v4, v6), UDP and ICMP over
 // loopback; the JSON stream and the pcapng (read by tshark) must name them.
 import assert from "node:assert/strict";
-import { honeCommand, jsonLines, ROOT, run } from "./_helpers.ts";
+import {
+  bpfFreed,
+  bpfIds,
+  bpfIdsHeldBy,
+  Collected,
+  honeCommand,
+  ROOT,
+  run,
+  until,
+} from "./_helpers.ts";
 
 const dec = new TextDecoder();
 
 interface Running {
   child: Deno.ChildProcess;
-  stdout: Promise<Uint8Array>;
-  stderr: () => Promise<string>;
+  stdout: Collected;
+  stderr: Collected;
 }
 
 /** Starts a process and waits until its stream shows `marker`. */
@@ -18,64 +27,42 @@ async function start(
   args: string[],
   marker: RegExp,
   on: "stdout" | "stderr",
-): Promise<Running & { seen: string }> {
+): Promise<Running> {
   const child = new Deno.Command(cmd, {
     args,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const watched = on === "stdout" ? child.stdout : child.stderr;
-  const other = on === "stdout" ? child.stderr : child.stdout;
-  const reader = watched.getReader();
-  let seen = "";
-  const deadline = Date.now() + 20000;
-  while (!marker.test(seen)) {
-    if (Date.now() > deadline) {
-      throw new Error(`no ${marker} from ${cmd}: ${seen}`);
-    }
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`${cmd} ${args.join(" ")} ended early: ${seen}`);
-    seen += dec.decode(value);
-  }
-  const rest = (async () => {
-    const parts: Uint8Array[] = [];
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      parts.push(value);
-    }
-    return parts;
-  })();
-  const otherAll = new Response(other).arrayBuffer().then((b) =>
-    new Uint8Array(b)
-  );
-  const watchedAll = rest.then((parts) => {
-    const head = new TextEncoder().encode(seen);
-    const n = parts.reduce((a, p) => a + p.length, head.length);
-    const out = new Uint8Array(n);
-    out.set(head);
-    let at = head.length;
-    for (const p of parts) out.set(p, at), at += p.length;
-    return out;
-  });
-  return {
+  const r = {
     child,
-    seen,
-    stdout: on === "stdout" ? watchedAll : otherAll,
-    stderr: async () =>
-      dec.decode(await (on === "stderr" ? watchedAll : otherAll)),
+    stdout: new Collected(child.stdout),
+    stderr: new Collected(child.stderr),
   };
+  await r[on].until(
+    `${marker} from ${cmd} ${args.join(" ")}`,
+    (c) => marker.test(c.text()),
+  );
+  return r;
 }
 
-/** Pings 127.0.0.1 until `child` ends (at most 20 s). */
+/** The port a peer printed in its "ready PORT" line. */
+function portOf(peer: Running): number {
+  return Number(/ready (\d+)/.exec(peer.stdout.text())![1]);
+}
+
+/** Pings 127.0.0.1 until `child` ends. */
 async function pingUntilDone(child: Deno.ChildProcess): Promise<void> {
-  const deadline = Date.now() + 20000;
   let done = false;
   child.status.then(() => done = true);
-  while (!done && Date.now() < deadline) {
-    await run("ping", ["-c", "1", "-W", "1", "127.0.0.1"]);
-  }
+  await until(async () => {
+    if (!done) await run("ping", ["-c", "1", "-W", "1", "127.0.0.1"]);
+    return done;
+  }, { what: `end of ${child.pid} while pinging`, intervalMs: 0 })
+    .catch((e) => {
+      child.kill("SIGKILL");
+      throw e;
+    });
 }
 
 function peer(mode: string, host: string, port: number, tag: string) {
@@ -105,15 +92,18 @@ async function stop(
   r: Running,
 ): Promise<{ code: number; out: Uint8Array; err: string }> {
   r.child.kill("SIGINT");
-  const [status, out, err] = await Promise.all([
+  const [status] = await Promise.all([
     r.child.status,
-    r.stdout,
-    r.stderr(),
+    r.stdout.ended,
+    r.stderr.ended,
   ]);
-  return { code: status.code, out, err };
+  return { code: status.code, out: r.stdout.bytes(), err: r.stderr.text() };
 }
 
-/** Reads EPB options 258 (pid), 8 (pid, tid) and 1 (comment) per packet, byte by byte. */
+/**
+ * Reads EPB options 258 (pid), 8 (pid, tid) and 1 (comment) per packet,
+ * byte by byte, up to the last whole block.
+ */
 function epbOptions(
   file: Uint8Array,
 ): { pid258: number | null; pid8: number | null; comment: string | null }[] {
@@ -121,6 +111,7 @@ function epbOptions(
   const out = [];
   for (let p = 0; p + 12 <= file.length;) {
     const type = v.getUint32(p, true), len = v.getUint32(p + 4, true);
+    if (len < 12 || p + len > file.length) break; // still being written
     if (type === 6) {
       const cap = v.getUint32(p + 20, true);
       let o = p + 28 + ((cap + 3) & ~3);
@@ -162,26 +153,92 @@ Deno.test({
   // Servers started before hone: their sockets come from the snapshot.
   const udpOld = await peer("udp-server", "127.0.0.1", 0, "udp-old");
   const tcpOld = await peer("tcp-server", "127.0.0.1", 0, "tcp-old");
-  const udpPort = Number(/ready (\d+)/.exec(udpOld.seen)![1]);
-  const tcpPort = Number(/ready (\d+)/.exec(tcpOld.seen)![1]);
-  const json = await startHone(["-s", "96"]);
+  const udpPort = portOf(udpOld);
+  const tcpPort = portOf(tcpOld);
+  const json = await startHone(["-s", "96", "--data"]);
   const pcap = await startHone(["-s", "96", "-w", `${dir}/cap.pcapng`]);
   // New servers and every client start after hone.
   const tcp6 = await peer("tcp-server", "::1", 0, "tcp6");
-  const tcp6Port = Number(/ready (\d+)/.exec(tcp6.seen)![1]);
+  const tcp6Port = portOf(tcp6);
   const c4 = await peer("tcp-client", "127.0.0.1", tcpPort, "c4");
   const c6 = await peer("tcp-client", "::1", tcp6Port, "c6");
   const cu = await peer("udp-client", "127.0.0.1", udpPort, "cu");
-  const ping = await run("ping", ["-c", "1", "-W", "2", "127.0.0.1"]);
-  const ping6 = await run("ping", ["-c", "1", "-W", "2", "::1"]);
-  assert.equal(ping.code, 0, ping.stderr);
-  assert.equal(ping6.code, 0, ping6.stderr);
-  // An argv longer than the kernel's 4 KiB copy is read whole from /proc.
+  // Our echo requests carry "hone" and our pid: a ping that another run
+  // has going meanwhile is not ours (its raw socket gets our replies too).
+  const pattern = `686f6e65${Deno.pid.toString(16).padStart(8, "0")}`;
+  const pings: number[] = [];
+  for (const host of ["127.0.0.1", "::1"]) {
+    const ping = new Deno.Command("ping", {
+      args: ["-c1", "-W20", "-p", pattern, host],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const r = await ping.output();
+    assert.equal(r.code, 0, dec.decode(r.stderr));
+    pings.push(ping.pid);
+  }
+  // An argv longer than the kernel's 4 KiB copy is read whole from /proc:
+  // the shell lives until hone has shown its exec.
   const long = "x".repeat(6000);
-  const sh = await run("/bin/sh", ["-c", "sleep 0.5", "hone-long-argv", long]);
-  assert.equal(sh.code, 0, sh.stderr);
+  const sh = new Deno.Command("/bin/sh", {
+    args: ["-c", "read -r line", "hone-long-argv", long],
+    stdin: "piped",
+  }).spawn();
+  await json.stdout.until(
+    "the exec event of the long-argv shell",
+    (c) =>
+      c.jsonLines().some((e) =>
+        e.type === "process" && e.event === "exec" && e.pid === sh.pid
+      ),
+  );
+  const input = sh.stdin.getWriter();
+  await input.write(new TextEncoder().encode("\n"));
+  await input.close();
+  assert.equal((await sh.status).code, 0);
   for (const p of [udpOld, tcpOld, tcp6, c4, c6, cu]) await p.child.status;
-  await new Promise((r) => setTimeout(r, 1000));
+
+  const pidOf = (c: { child: Deno.ChildProcess }) => c.child.pid;
+  // Each flow: [port on the server side, server pid, client pid].
+  const flows: [number, number, number, string][] = [
+    [tcpPort, pidOf(tcpOld), pidOf(c4), "tcp"],
+    [tcp6Port, pidOf(tcp6), pidOf(c6), "tcp"],
+    [udpPort, pidOf(udpOld), pidOf(cu), "udp"],
+  ];
+  const flowOf = (pkts: Pkt[], port: number, proto: string) =>
+    pkts.filter((p) =>
+      p.proto === proto && (p.sport === port || p.dport === port)
+    );
+  const least = (proto: string) => proto === "tcp" ? 6 : 4;
+  const echoes = (pkts: Pkt[], dir: string, types: number[]) =>
+    pkts.filter((p) =>
+      (p.proto === "icmp" || p.proto === "icmpv6") && p.dir === dir &&
+      types.includes(p.icmp_type as number) &&
+      (p.data as string).includes(pattern)
+    );
+  // Every request with our payload; the replies read by our pings.
+  const requests = (pkts: Pkt[]) => echoes(pkts, "out", [8, 128]);
+  const replies = (pkts: Pkt[]) =>
+    echoes(pkts, "in", [0, 129]).filter((p) => pings.includes(p.pid!));
+  // Wait for what the checks need (the rest of the ring comes with the
+  // SIGINT: hone drains it before it ends).
+  await json.stdout.until("the packets and exec events checked", (c) => {
+    const ev = c.jsonLines();
+    const pkts = ev.filter((e) => e.type === "packet") as Pkt[];
+    return flows.every(([port, , , proto]) =>
+      flowOf(pkts, port, proto).length >= least(proto)
+    ) && requests(pkts).length >= 2 && replies(pkts).length >= 2 &&
+      ev.some((e) => e.event === "exec" && e.pid === pidOf(c4));
+  });
+  await until(() => {
+    let file: Uint8Array;
+    try {
+      file = Deno.readFileSync(`${dir}/cap.pcapng`);
+    } catch {
+      return false;
+    }
+    const pids = new Set(epbOptions(file).map((o) => o.pid258));
+    return pids.has(pidOf(c4)) && pids.has(pidOf(tcpOld));
+  }, { what: "the packets of the v4 TCP flow in the pcapng" });
   const j = await stop(json);
   const w = await stop(pcap);
   assert.equal(j.code, 0, j.err);
@@ -191,21 +248,12 @@ Deno.test({
     /\d+ packets? captured\n\d+ packets? received by filter\n0 packets dropped by kernel\n/,
   );
 
-  const ev = jsonLines(dec.decode(j.out));
+  const ev = json.stdout.jsonLines();
   const pkts = ev.filter((e) => e.type === "packet") as Pkt[];
-  const pidOf = (c: { child: Deno.ChildProcess }) => c.child.pid;
-  // Each flow: [port on the server side, server pid, client pid].
-  const flows: [number, number, number, string][] = [
-    [tcpPort, pidOf(tcpOld), pidOf(c4), "tcp"],
-    [tcp6Port, pidOf(tcp6), pidOf(c6), "tcp"],
-    [udpPort, pidOf(udpOld), pidOf(cu), "udp"],
-  ];
   for (const [port, server, client, proto] of flows) {
-    const mine = pkts.filter((p) =>
-      p.proto === proto && (p.sport === port || p.dport === port)
-    );
+    const mine = flowOf(pkts, port, proto);
     assert.ok(
-      mine.length >= (proto === "tcp" ? 6 : 4),
+      mine.length >= least(proto),
       `${proto}:${port}: ${mine.length} packets`,
     );
     for (const p of mine) {
@@ -221,23 +269,22 @@ Deno.test({
       );
     }
   }
-  // ICMP echo: the request out and the reply in belong to ping.
+  // ICMP echo: the request out and the reply in belong to ping, one each
+  // to each of our two.
   const echo = pkts.filter((p) => p.proto === "icmp" || p.proto === "icmpv6");
-  const req = echo.filter((p) =>
-    p.dir === "out" && (p.icmp_type === 8 || p.icmp_type === 128)
-  );
-  const rep = echo.filter((p) =>
-    p.dir === "in" && (p.icmp_type === 0 || p.icmp_type === 129)
-  );
-  assert.equal(req.length, 2, JSON.stringify(echo));
-  assert.equal(rep.length, 2, JSON.stringify(echo));
-  const pings = new Set(
+  const req = requests(pkts);
+  const rep = replies(pkts);
+  const sorted = (pids: (number | null)[]) => pids.sort((a, b) => a! - b!);
+  const want = sorted([...pings]);
+  assert.deepEqual(sorted(req.map((p) => p.pid)), want, JSON.stringify(echo));
+  assert.deepEqual(sorted(rep.map((p) => p.pid)), want, JSON.stringify(echo));
+  const execs = new Set(
     ev.filter((e) =>
       e.type === "process" && e.event === "exec" && e.comm === "ping"
     ).map((e) => e.pid),
   );
   for (const p of [...req, ...rep]) {
-    assert.ok(pings.has(p.pid as number), JSON.stringify(p));
+    assert.ok(execs.has(p.pid as number), JSON.stringify(p));
   }
   // Exec events carry the real argv.
   const execC4 = ev.find((e) =>
@@ -317,26 +364,19 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
 }, async () => {
-  const progs = async () => {
-    const r = await run("bpftool", ["prog", "show"]);
-    assert.equal(r.code, 0, r.stderr);
-    return r.stdout.split("\n").filter((l) => /name hone_/.test(l)).length;
-  };
-  const before = await progs();
   const h = await startHone(["-w", "/dev/null"]);
+  // The programs and links hone holds: its own, whatever else runs.
+  const held = bpfIdsHeldBy(h.child.pid);
+  const names = await bpfIds("prog");
   assert.ok(
-    (await progs()) > before,
-    "hone's programs are attached while it runs",
+    held.progs.filter((id) => names.get(id)?.startsWith("hone_")).length >=
+        12 && held.links.length >= 11,
+    `hone's programs are attached while it runs: ${JSON.stringify(held)}`,
   );
   h.child.kill("SIGKILL");
   await h.child.status;
-  await h.stdout;
-  let after = await progs();
-  for (let i = 0; i < 50 && after > before; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    after = await progs();
-  }
-  assert.equal(after, before);
+  await h.stdout.ended;
+  await bpfFreed(held);
 });
 
 Deno.test({

@@ -17,6 +17,7 @@ import type {
 } from "../src/records/decode.ts";
 import { DIR_IN, DIR_OUT, USE_FIRST } from "../src/records/layout.ts";
 import { openSensor, type Sensor } from "../src/sensor/shim.ts";
+import { bpfFreed, bpfIdsHeldBy, until } from "./_helpers.ts";
 
 const SHIM = Deno.env.get("HONE_SHIM") ||
   new URL("../build/ffi/libhone.so", import.meta.url).pathname;
@@ -71,21 +72,27 @@ class Collector {
     })();
   }
 
-  /** Waits until a record matches, or fails after timeoutMs. */
-  async waitFor<T extends HoneRecord>(
+  /** Waits until a record matches (the deadline only decides failure). */
+  waitFor<T extends HoneRecord>(
     what: string,
     match: (r: HoneRecord) => r is T,
-    timeoutMs = 5000,
   ): Promise<T> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.records.find(match);
-      if (found) return found;
-      if (Date.now() > end) {
-        throw new Error(`No ${what} within ${timeoutMs} ms`);
-      }
-      await new Promise((ok) => setTimeout(ok, 20));
-    }
+    return until(() => this.records.find(match), { what });
+  }
+
+  /**
+   * Waits until every record of what happened before the call is in: the
+   * ring buffer is one queue, and a process started now is reported after
+   * all of it. A negative assertion ("no X") is sound only after this.
+   */
+  async barrier(): Promise<void> {
+    const marker = new Deno.Command("/bin/true").spawn();
+    await marker.status;
+    await this.waitFor(
+      `PROC_EXEC of the barrier process ${marker.pid}`,
+      (r): r is ProcExecRecord =>
+        r.kind === "proc_exec" && r.pid === marker.pid,
+    );
   }
 
   /** All records that match. */
@@ -191,34 +198,47 @@ await s.receive();
 s.close();
 `;
 
+/* Pings 127.0.0.1 and ::1 with a raw socket; the payload is argv[1]. */
 const ICMP_ECHO = `
-import socket, struct
+import socket, struct, sys
 def csum(b):
+    b += b"\\0" * (len(b) % 2)
     s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
     s = (s >> 16) + (s & 0xffff)
     return ~(s + (s >> 16)) & 0xffff
-payload = b"hone-icmp-echo"
+payload = sys.argv[1].encode()
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-s.settimeout(2)
+s.settimeout(20)
 h = struct.pack("!BBHHH", 8, 0, 0, 0x4242, 1)
 h = struct.pack("!BBHHH", 8, 0, csum(h + payload), 0x4242, 1)
 s.sendto(h + payload, ("127.0.0.1", 0))
 while s.recv(1024)[20] != 0: pass
 s6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
-s6.settimeout(2)
+s6.settimeout(20)
 s6.sendto(struct.pack("!BBHHH", 128, 0, 0, 0x4242, 1) + payload, ("::1", 0))
 while s6.recv(1024)[0] != 129: pass
 `;
 
 const PYTHON = "/usr/bin/python3";
+/** The ICMP payload: ours alone, even when another run pings too. */
+const ICMP_TAG = `hone-icmp-echo-${Deno.pid}`;
+
+/** Python: the socket cookie (SO_COOKIE, 57) that the sensor reports. */
+const PY_COOKIE = `
+import struct
+def cookie(s):
+    return struct.unpack("=Q", s.getsockopt(socket.SOL_SOCKET, 57, 8))[0]
+`;
 
 /*
  * A parent and its forked child take turns reading one UDP socket and
  * one accepted TCP socket (TCP in 7-byte recv calls), the parent sending
- * the data of each turn first. Prints who read what, as JSON.
+ * the data of each turn first. Prints who read what, and the sockets'
+ * cookies, as JSON.
  */
 const SHARED_READS = `
 import json, os, socket
+${PY_COOKIE}
 PATTERN = "PPCPCCPC"
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 u.bind(("127.0.0.1", 0))
@@ -265,16 +285,18 @@ for i, who in enumerate(PATTERN):
 go.write("q\\n")
 go.flush()
 os.waitpid(child, 0)
-print(json.dumps({"parent": os.getpid(), "child": child, "turns": turns}))
+print(json.dumps({"parent": os.getpid(), "child": child, "turns": turns,
+                  "udp": cookie(u), "tcp": cookie(a)}))
 `;
 
 /*
  * The parent reads a datagram and 5 TCP bytes, a child peeks at the next
  * ones (MSG_PEEK, twice), the parent reads them, and a second child reads
- * the last datagram and 5 bytes. Prints the pids.
+ * the last datagram and 5 bytes. Prints the pids and the sockets' cookies.
  */
 const PEEK_READS = `
 import json, os, socket
+${PY_COOKIE}
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 u.bind(("127.0.0.1", 0))
 us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -307,7 +329,8 @@ read()
 peeker = fork(peek)
 read()
 reader = fork(read)
-print(json.dumps({"parent": os.getpid(), "peeker": peeker, "reader": reader}))
+print(json.dumps({"parent": os.getpid(), "peeker": peeker, "reader": reader,
+                  "udp": cookie(u), "tcp": cookie(a)}))
 `;
 
 const KILLED_SENSOR = `
@@ -395,42 +418,33 @@ async function runPython<T>(code: string): Promise<T> {
   return JSON.parse(new TextDecoder().decode(out.stdout)) as T;
 }
 
-/** Waits for the release of each cookie: every record before is in. */
-async function released(rec: Collector, cookies: number[]): Promise<void> {
-  for (const cookie of cookies) {
+/** Cookies of a UDP and a TCP socket, as a script printed them. */
+type Cookies = { udp: number; tcp: number };
+
+/**
+ * Waits for the release of both sockets, after which every record of them
+ * is in, and checks that they are the only sockets the processes read.
+ */
+async function readSockets(
+  rec: Collector,
+  pids: number[],
+  cookies: Cookies,
+): Promise<void> {
+  for (const cookie of [cookies.udp, cookies.tcp]) {
     await rec.waitFor(
       `SOCK_RELEASE of ${cookie}`,
       (r): r is Extract<HoneRecord, { kind: "sock_release" }> =>
         r.kind === "sock_release" && r.cookie === cookie,
     );
   }
-}
-
-/** BPF program and link ids a process holds fds of (/proc/PID/fdinfo). */
-function bpfIdsHeldBy(pid: number): { progs: number[]; links: number[] } {
-  const progs = new Set<number>(), links = new Set<number>();
-  for (const e of Deno.readDirSync(`/proc/${pid}/fdinfo`)) {
-    let info = "";
-    try {
-      info = Deno.readTextFileSync(`/proc/${pid}/fdinfo/${e.name}`);
-    } catch { /* closed meanwhile */ }
-    const prog = /^prog_id:\s+(\d+)/m.exec(info);
-    const link = /^link_id:\s+(\d+)/m.exec(info);
-    if (link) links.add(Number(link[1]));
-    else if (prog) progs.add(Number(prog[1]));
-  }
-  return { progs: [...progs], links: [...links] };
-}
-
-/** Ids of the BPF programs or links loaded in the kernel now. */
-async function bpfIds(what: "prog" | "link"): Promise<Set<number>> {
-  const out = await new Deno.Command("bpftool", { args: ["-j", what, "show"] })
-    .output();
-  assert.equal(out.code, 0, `bpftool ${what} show`);
-  const list = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    id: number;
-  }[];
-  return new Set(list.map((p) => p.id));
+  const read = rec.all(isUse).filter((r) =>
+    pids.includes(r.pid) && r.dir === DIR_IN
+  ).map((u) => u.cookie);
+  assert.deepEqual(
+    [...new Set(read)].sort((a, b) => a - b),
+    [cookies.udp, cookies.tcp].sort((a, b) => a - b),
+    "the UDP and the TCP socket",
+  );
 }
 
 Deno.test({
@@ -465,6 +479,9 @@ Deno.test({
       const client = new Child(TCP_CLIENT(p4!, p6!));
       assert((await client.end()).success);
       await server.end("SIGTERM");
+      // Both have ended: after the barrier, every record of theirs is in,
+      // for the checks on all of them below.
+      await rec.barrier();
       for (const [family, text] of [[2, "hone-tcp-v4"], [10, "hone-tcp-v6"]]) {
         const sock = await rec.waitFor(
           `client SOCK_CREATE family ${family}`,
@@ -608,20 +625,15 @@ Deno.test({
           calls: number;
         };
         const run = await runPython<
-          { parent: number; child: number; turns: Turn[] }
+          { parent: number; child: number; turns: Turn[] } & Cookies
         >(SHARED_READS);
-        const pids = [run.parent, run.child];
-        const inUses = rec.all(isUse).filter((r) =>
-          pids.includes(r.pid) && r.dir === DIR_IN
-        );
+        await readSockets(rec, [run.parent, run.child], run);
         const udp = await rec.waitFor(
           "the shared UDP socket",
           (r): r is SockCreateRecord =>
-            created(run.parent, 2, 2)(r) &&
-            inUses.some((u) => u.cookie === r.cookie),
+            created(run.parent, 2, 2)(r) && r.cookie === run.udp,
         );
-        const tcpCookie = inUses.find((u) => u.cookie !== udp.cookie)!.cookie;
-        await released(rec, [udp.cookie, tcpCookie]);
+        const tcpCookie = run.tcp;
 
         // UDP: datagram k, as the packets show it, went to the record
         // whose [callsBefore, next callsBefore) holds k.
@@ -681,16 +693,11 @@ Deno.test({
       ignore: !isFile(PYTHON),
       fn: async () => {
         const run = await runPython<
-          { parent: number; peeker: number; reader: number }
+          { parent: number; peeker: number; reader: number } & Cookies
         >(PEEK_READS);
-        const pids = [run.parent, run.peeker, run.reader];
-        const uses = rec.all(isUse).filter((r) =>
-          pids.includes(r.pid) && r.dir === DIR_IN
-        );
-        const cookies = [...new Set(uses.map((u) => u.cookie))];
-        assert.equal(cookies.length, 2, "the UDP and the TCP socket");
-        await released(rec, cookies);
-        for (const cookie of cookies) {
+        // The peeker's records, if any, came before the release.
+        await readSockets(rec, [run.parent, run.peeker, run.reader], run);
+        for (const cookie of [run.udp, run.tcp]) {
           const got = usesOf(rec.records, cookie, DIR_IN).map((u) => ({
             pid: u.pid,
             calls: u.callsBefore,
@@ -712,7 +719,7 @@ Deno.test({
       const c = await Deno.connect({ hostname: "127.0.0.1", port: prePort });
       await c.read(new Uint8Array(1)).catch(() => null);
       c.close();
-      await new Promise((ok) => setTimeout(ok, 100));
+      await rec.barrier();
       assert(sensor.stats().selfSkipped > before);
       assert(
         !rec.records.some((r) =>
@@ -726,7 +733,7 @@ Deno.test({
       ignore: !which("python3") || !sensor.stats().netfilter,
       fn: async () => {
         const out = await new Deno.Command("python3", {
-          args: ["-c", ICMP_ECHO],
+          args: ["-c", ICMP_ECHO, ICMP_TAG],
           stderr: "inherit",
         }).output();
         assert.equal(out.code, 0);
@@ -735,7 +742,7 @@ Deno.test({
           (r): r is PacketRecord =>
             isPacket(r) && r.source === "netfilter" && r.dir === DIR_IN &&
             r.data[9] === 1 && r.data[20] === 8 &&
-            has(r.data, "hone-icmp-echo"),
+            has(r.data, ICMP_TAG),
         );
         assert.equal(nf.cookie, 0);
         assert.equal(nf.protocol, 0x800);
@@ -744,23 +751,25 @@ Deno.test({
           (r): r is PacketRecord =>
             isPacket(r) && r.source === "netfilter" && r.dir === DIR_IN &&
             r.data[6] === 58 && r.data[40] === 128 &&
-            has(r.data, "hone-icmp-echo"),
+            has(r.data, ICMP_TAG),
         );
         assert.equal(nf6.protocol, 0x86dd);
-        // Replies reach a socket (the raw ones here): cgroup_skb only.
-        assert(
-          !rec.all(isPacket).some((r) =>
-            r.source === "netfilter" && has(r.data, "hone-icmp-echo") &&
-            (r.protocol === 0x800 ? r.data[20] === 0 : r.data[40] === 129)
-          ),
-          "netfilter duplicated an echo reply",
-        );
         // The reply goes out through the kernel's ICMP socket: cgroup_skb.
         await rec.waitFor(
           "echo reply",
           (r): r is PacketRecord =>
             isPacket(r) && r.source === "cgroup_skb" && r.dir === DIR_OUT &&
-            r.data[20] === 0 && has(r.data, "hone-icmp-echo"),
+            r.data[20] === 0 && has(r.data, ICMP_TAG),
+        );
+        // Replies reach a socket (the raw ones here): cgroup_skb only. The
+        // script has read both replies: after the barrier, all is in.
+        await rec.barrier();
+        assert(
+          !rec.all(isPacket).some((r) =>
+            r.source === "netfilter" && has(r.data, ICMP_TAG) &&
+            (r.protocol === 0x800 ? r.data[20] === 0 : r.data[40] === 129)
+          ),
+          "netfilter duplicated an echo reply",
         );
       },
     });
@@ -794,18 +803,7 @@ Deno.test({
       assert(held.progs.length >= 12, `programs: ${held.progs}`);
       assert(held.links.length >= 11, `links: ${held.links}`);
       await child.end("SIGKILL");
-      // The kernel frees them once the last fd is gone (after an RCU grace).
-      const end = Date.now() + 5000;
-      let left: number[] = [];
-      do {
-        const progs = await bpfIds("prog"), links = await bpfIds("link");
-        left = [
-          ...held.progs.filter((id) => progs.has(id)),
-          ...held.links.filter((id) => links.has(id)),
-        ];
-        if (left.length) await new Promise((ok) => setTimeout(ok, 100));
-      } while (left.length && Date.now() < end);
-      assert.deepEqual(left, []);
+      await bpfFreed(held);
     },
   });
 });

@@ -1,19 +1,24 @@
 #!/usr/bin/python3
 """Attribution scenarios with a truth model, for tests/attribution_test.ts.
 
-Every payload carries a tag "HONE<scenario>:<n>;" and every process logs, as
-JSON lines on the truth file, which pid and tid sent and which read each tag.
-The test compares that log with hone's packets.
+Every payload carries a tag "HONE<scenario>:<run>.<n>;" and every process
+logs, as JSON lines on the truth file, which pid and tid sent and which read
+each tag. The test compares that log with hone's packets. <run> is the
+driver's pid: hone sees every process on the machine, and another run's
+tags are not this one's.
 
 Usage: scenarios.py TRUTH_FILE
   Phase 1 opens the sockets that must exist before hone starts, prints
   "ready", and waits for a line on stdin. Phase 2 runs every scenario and
   prints "done". Only loopback and a veth pair in a namespace this script
-  creates (and removes) are used.
+  creates (and removes) are used, with addresses in 10.199.0.0/16 that no
+  interface here has.
 """
 
+import ctypes
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -24,13 +29,17 @@ import time
 
 TRUTH = sys.argv[1]
 PY = sys.executable
+# The run id in every tag; processes this script starts inherit it.
+RUN = os.environ.setdefault("HONE_ATTRIBUTION_RUN", str(os.getpid()))
+# Every blocking wait for the peer's data fails after this many seconds.
+DEADLINE_S = 20
 _lock = threading.Lock()
 
 
 def log(scenario, n, op, sock_kind="", tid=None):
     """Appends one truth line: this pid/tid did op (send/recv) on tag n."""
     rec = {
-        "tag": f"HONE{scenario}:{n};",
+        "tag": tag(scenario, n).decode(),
         "scenario": scenario,
         "op": op,
         "pid": os.getpid(),
@@ -42,7 +51,12 @@ def log(scenario, n, op, sock_kind="", tid=None):
 
 
 def tag(scenario, n):
-    return f"HONE{scenario}:{n};".encode()
+    return f"HONE{scenario}:{RUN}.{n};".encode()
+
+
+def tag_n(data):
+    """The n of the first tag in data."""
+    return int(data.split(b";")[0].rsplit(b".", 1)[1])
 
 
 def recv_exact(s, n):
@@ -117,6 +131,7 @@ def icmp_echo(scenario, kind):
     """Echo requests from a datagram ping socket or a raw socket."""
     proto = socket.IPPROTO_ICMP
     s = socket.socket(socket.AF_INET, kind, proto)
+    s.settimeout(DEADLINE_S)
     for i in range(2):
         payload = tag(scenario, i)
         # type 8, code 0, checksum, id, seq; the kernel fills id for ping sockets.
@@ -133,6 +148,41 @@ def icmp_echo(scenario, kind):
                 break
         log(scenario, i, "recv")
     s.close()
+
+
+def ping_dgram(scenario):
+    """Echo requests from a datagram ping socket. Those need the group in
+    ping_group_range, a setting of the network namespace: it is set in a
+    namespace of its own, where no other run can undo it meanwhile."""
+
+    def run():
+        with open("/proc/sys/net/ipv4/ping_group_range", "w") as f:
+            f.write("0 2147483647")
+        icmp_echo(scenario, socket.SOCK_DGRAM)
+
+    in_own_netns(run)
+
+
+def in_own_netns(fn):
+    """Runs fn in a child process in a new network namespace, lo up."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET
+                raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
+            subprocess.run(["ip", "link", "set", "lo", "up"], check=True,
+                           capture_output=True)
+            fn()
+            code = 0
+        except Exception as e:
+            print(f"in a new network namespace: {e!r}", file=sys.stderr,
+                  flush=True)
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise RuntimeError(f"child {pid} ended with status {status}")
 
 
 def _checksum(b):
@@ -224,8 +274,7 @@ def prefork(scenario, workers=3):
         pid = os.fork()
         if pid == 0:
             conn, _ = srv.accept()
-            m = recv_exact(conn, 32).split(b";")[0] + b";"
-            n = int(m.split(b":")[1][:-1])
+            n = tag_n(recv_exact(conn, 32))
             log(scenario, n, "recv")
             log(scenario, n + 100, "send")
             conn.sendall(tag(scenario, n + 100).ljust(32, b"."))
@@ -269,7 +318,7 @@ def threads(scenario, nthreads=3):
         t.start()
     for _ in range(2 * nthreads):
         d = srv.recv(256)
-        log(scenario, int(d.split(b":")[1][:-1]), "recv")
+        log(scenario, tag_n(d), "recv")
     for t in ts:
         t.join()
 
@@ -302,7 +351,7 @@ def exec_after_socket(scenario):
     os.set_inheritable(c.fileno(), True)
     code = ("import os,socket,json,sys;"
             f"s=socket.socket(fileno={c.fileno()});"
-            f"t=b'HONE{scenario}:0;';"
+            f"t={tag(scenario, 0)!r};"
             f"open({TRUTH!r},'a').write(json.dumps({{'tag':t.decode(),'scenario':'{scenario}','op':'send','pid':os.getpid(),'tid':os.getpid()}})+'\\n');"
             "s.send(t)")
     pid = os.fork()
@@ -313,31 +362,57 @@ def exec_after_socket(scenario):
     log(scenario, 0, "recv")
 
 
+def free_subnet():
+    """The two host addresses of a /30 in 10.199.0.0/16 that no interface
+    here is in, the search starting at one that depends on our pid (another
+    run may be choosing at the same time)."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show"], check=True,
+                         capture_output=True, text=True).stdout
+    used = {int(a) * 64 + int(b) // 4
+            for a, b in re.findall(r" 10\.199\.(\d+)\.(\d+)/", out)}
+    for k in range(16384):
+        n = (os.getpid() + k) % 16384
+        if n not in used:
+            net = f"10.199.{n // 64}."
+            return net + str(n % 64 * 4 + 1), net + str(n % 64 * 4 + 2)
+    raise RuntimeError("no free /30 in 10.199.0.0/16")
+
+
+def connect_when_up(addr):
+    """A TCP connection to addr, tried again while the veth comes up."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            c.connect(addr)
+            return c
+        except OSError:
+            c.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def netns(scenario):
     """A process in another network namespace, over a veth pair."""
     ns = f"hone-attr-{os.getpid()}"
     va, vb = f"ha{os.getpid() % 100000}", f"hb{os.getpid() % 100000}"
     run = lambda *a: subprocess.run(a, check=True, capture_output=True)
+    here, there = free_subnet()
     run("ip", "netns", "add", ns)
     try:
         run("ip", "link", "add", va, "type", "veth", "peer", "name", vb)
         run("ip", "link", "set", vb, "netns", ns)
-        run("ip", "addr", "add", "10.199.77.1/30", "dev", va)
+        run("ip", "addr", "add", f"{here}/30", "dev", va)
         run("ip", "link", "set", va, "up")
-        run("ip", "-n", ns, "addr", "add", "10.199.77.2/30", "dev", vb)
+        run("ip", "-n", ns, "addr", "add", f"{there}/30", "dev", vb)
         run("ip", "-n", ns, "link", "set", vb, "up")
         run("ip", "-n", ns, "link", "set", "lo", "up")
         srv = subprocess.Popen(
             ["ip", "netns", "exec", ns, PY, __file__, TRUTH, "--netns-server",
-             scenario], stdout=subprocess.PIPE)
+             scenario, there], stdout=subprocess.PIPE)
         port = int(srv.stdout.readline())
-        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        for _ in range(50):
-            try:
-                c.connect(("10.199.77.2", port))
-                break
-            except OSError:
-                time.sleep(0.05)
+        c = connect_when_up((there, port))
         for i in range(2):
             log(scenario, 2 * i, "send")
             c.sendall(tag(scenario, 2 * i))
@@ -350,9 +425,9 @@ def netns(scenario):
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
-def netns_server(scenario):
+def netns_server(scenario, addr):
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.bind(("10.199.77.2", 0))
+    srv.bind((addr, 0))
     srv.listen(1)
     print(srv.getsockname()[1], flush=True)
     conn, _ = srv.accept()
@@ -416,7 +491,7 @@ SCENARIOS = [
                                  "127.0.0.1", True)),
     ("udpunconn", lambda: udp_pair("udpunconn", socket.AF_INET6, "::", "::1",
                                    False)),
-    ("pingdgram", lambda: icmp_echo("pingdgram", socket.SOCK_DGRAM)),
+    ("pingdgram", lambda: ping_dgram("pingdgram")),
     ("pingraw", lambda: icmp_echo("pingraw", socket.SOCK_RAW)),
     ("forkshared", lambda: shared_after_fork("forkshared")),
     ("scmrights", lambda: scm_rights("scmrights")),
@@ -430,9 +505,8 @@ SCENARIOS = [
 
 def main():
     if len(sys.argv) > 3 and sys.argv[2] == "--netns-server":
-        netns_server(sys.argv[3])
+        netns_server(sys.argv[3], sys.argv[4])
         return
-    # Datagram ping sockets need the group in ping_group_range.
     pre = PreExisting()
     print("ready", flush=True)
     sys.stdin.readline()
@@ -442,7 +516,6 @@ def main():
             fn()
         except Exception as e:  # a scenario that cannot run is reported
             print(f"scenario {name} failed: {e!r}", file=sys.stderr, flush=True)
-        time.sleep(0.05)
     print("done", flush=True)
 
 
