@@ -263,6 +263,7 @@ function sameAsInput(st: Deno.FileInfo, input: Deno.FileInfo): boolean {
  */
 export class OutputSink extends WritableStream<EncodedBatch> {
   #written = 0;
+  #lastWrite = performance.now();
 
   /**
    * Makes the sink.
@@ -274,6 +275,7 @@ export class OutputSink extends WritableStream<EncodedBatch> {
       write: async (batch) => {
         await out.write(batch.bytes);
         this.#written += batch.packets;
+        this.#lastWrite = performance.now();
       },
     });
   }
@@ -281,6 +283,11 @@ export class OutputSink extends WritableStream<EncodedBatch> {
   /** Packets whose bytes have been written. */
   get written(): number {
     return this.#written;
+  }
+
+  /** When the last write completed (performance.now()), or the sink was made. */
+  get lastWrite(): number {
+    return this.#lastWrite;
   }
 }
 

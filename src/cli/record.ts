@@ -228,6 +228,8 @@ async function capture(
     sensor.stats(),
   ]);
 
+  // When a batch last came out of the correlator.
+  let moved = 0;
   // The capture: sensor → correlation → -c → the section's statistics at
   // the end → encoder → output.
   let failure: unknown = null;
@@ -236,6 +238,7 @@ async function capture(
     onFinalStats: (s) => final = s,
   })
     .pipeThrough(new CorrelatorStream(corr))
+    .pipeThrough(tap(() => moved = performance.now()))
     .pipeThrough(
       new PacketLimitStream(limit, { onDone: stop.request, end: false }),
     )
@@ -247,13 +250,17 @@ async function capture(
     .catch((e) => {
       failure = e;
     });
-  // It ends by itself after -c or a failed write, else after a stop; a stop
-  // waits STOP_GRACE_MS at most for the output.
+  // It ends by itself after -c or a failed write, else after a stop. After
+  // a stop it goes on while the pipeline moves (the ring drains, the output
+  // takes data), and gives up once nothing has moved for STOP_GRACE_MS: a
+  // blocked stdout must not keep a stop from ending the capture.
   await Promise.race([pipeline, stop.requested]);
-  const done = await settledBy(
-    pipeline,
-    (stop.at ?? performance.now()) + STOP_GRACE_MS,
-  );
+  let done = await settledBy(pipeline, performance.now());
+  while (!done) {
+    const idle = Math.max(stop.at ?? 0, sink.lastWrite, moved);
+    if (performance.now() - idle >= STOP_GRACE_MS) break;
+    done = await settledBy(pipeline, idle + STOP_GRACE_MS);
+  }
   usr1.stop();
   status.stop();
   if (!done || failure !== null) {
@@ -314,6 +321,16 @@ async function drainUnwritten(
   corr.drain(performance.now(), true);
 }
 
+/** A stage that passes batches through and calls `seen` for each. */
+function tap<T>(seen: () => void): TransformStream<T, T> {
+  return new TransformStream({
+    transform(chunk, controller) {
+      seen();
+      controller.enqueue(chunk);
+    },
+  });
+}
+
 /** A stage that passes batches through and adds one more at the end. */
 function appendAtEnd(
   last: () => HoneEvent[],
@@ -352,7 +369,7 @@ function liveStatus(
   };
 }
 
-/** How long a stop waits for the output before it gives up on it. */
+/** How long a stop waits for a pipeline that does not move any more. */
 const STOP_GRACE_MS = 700;
 
 class TimeoutError extends Error {}
