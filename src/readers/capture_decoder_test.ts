@@ -719,9 +719,10 @@ Deno.test("CaptureDecoder turns an unforeseen error into one line at its block",
   assert.ok(err.cause instanceof TypeError);
 });
 
-Deno.test("CaptureDecoder joins a large block that arrives in many chunks in linear time", () => {
+Deno.test("CaptureDecoder joins a large block that arrives in many chunks", () => {
   // A 16 MiB unknown block, then a packet, in 16 KiB chunks: each chunk
-  // used to copy the whole pending block (~8 TB·ops here, minutes).
+  // used to copy the whole pending block (~8 TB·ops here, minutes; the
+  // test would time out). bench/read_scale_bench.sh measures the speed.
   const n = 16 << 20;
   const big = new Uint8Array(n);
   const v = new DataView(big.buffer);
@@ -731,12 +732,10 @@ Deno.test("CaptureDecoder joins a large block that arrives in many chunks in lin
   const bytes = concat(HEAD, big, GOOD);
   const d = new CaptureDecoder();
   const out: HoneEvent[] = [];
-  const t = performance.now();
   for (let i = 0; i < bytes.length; i += 16384) {
     d.push(bytes.subarray(i, i + 16384), out);
   }
   d.finish(out);
-  assert.ok(performance.now() - t < 3000, "joining is not linear");
   assert.equal(d.notes.unknownBlocks, 1);
   assert.deepEqual(out.map((e) => e.type), ["section", "packet"]);
 });
