@@ -105,7 +105,10 @@ interface Timeline {
   tids: number[];
 }
 
+/** Most read and send calls remembered per socket and direction. */
 const MAX_TIMELINE = 64;
+/** Most sockets (and their counters and owners) remembered at once. */
+const MAX_SOCKETS = 1 << 18;
 
 // TCP segment of the last packet parsed: sequence number and payload bytes.
 let segSeq = 0;
@@ -425,7 +428,7 @@ export class SensorCorrelator {
       if (!tcp && !out) {
         // Datagrams are read in order: count them to match reads.
         const i = this.#inCount.get(cookie);
-        if (i === undefined && this.#inCount.size >= 1 << 18) {
+        if (i === undefined && this.#inCount.size >= MAX_SOCKETS) {
           this.#inCount.clear();
         }
         this.#inCount.set(cookie, (i ?? 0) + 1);
@@ -471,7 +474,7 @@ export class SensorCorrelator {
     if (ip.version === null) return;
     if (!info) {
       info = { proto: ip.proto, local: null, remote: null };
-      setBounded(this.#info, cookie, info, 1 << 18);
+      setBounded(this.#info, cookie, info, MAX_SOCKETS);
     }
     info.proto ??= ip.proto;
     info.local = endpoint(ip, out);
@@ -487,7 +490,7 @@ export class SensorCorrelator {
       const proto = protoOf(r.type, r.protocol);
       if (!info || r.kind === "sock_create") {
         info = { proto, local: null, remote: null };
-        setBounded(this.#info, r.cookie, info, 1 << 18);
+        setBounded(this.#info, r.cookie, info, MAX_SOCKETS);
       }
     }
     if (r.kind === "sock_release") {
@@ -547,7 +550,7 @@ export class SensorCorrelator {
   }
 
   #share(cookie: number): void {
-    if (this.#shared.size >= 1 << 18) this.#shared.clear();
+    if (this.#shared.size >= MAX_SOCKETS) this.#shared.clear();
     this.#shared.add(cookie);
   }
 
@@ -579,7 +582,7 @@ export class SensorCorrelator {
     let set = this.#byPid.get(o.pid);
     if (!set) this.#byPid.set(o.pid, set = new Set());
     set.add(cookie);
-    setBounded(owners, cookie, o, 1 << 18);
+    setBounded(owners, cookie, o, MAX_SOCKETS);
   }
 
   #names(e: ProcessEvent): ProcessEvent {

@@ -26,8 +26,9 @@ const UNSAFE_G = new RegExp(UNSAFE.source, "g");
 const UNSAFE_WORDS = new RegExp(`[ "${UNSAFE.source.slice(1, -1)}]`);
 const UNSAFE_WORDS_G = new RegExp(UNSAFE_WORDS.source, "g");
 /** What JSON.stringify leaves as it is but line splitters and terminals act on. */
-const JSON_UNSAFE_G =
-  /[\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const JSON_UNSAFE =
+  /[\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const JSON_UNSAFE_G = new RegExp(JSON_UNSAFE.source, "g");
 
 function escapeChar(c: string): string {
   if (c === "\\") return "\\\\";
@@ -77,6 +78,5 @@ export function escapeText(s: string, words = false): string {
  */
 export function jsonString(s: string): string {
   const j = JSON.stringify(s);
-  JSON_UNSAFE_G.lastIndex = 0;
-  return JSON_UNSAFE_G.test(j) ? j.replace(JSON_UNSAFE_G, escapeCharJson) : j;
+  return JSON_UNSAFE.test(j) ? j.replace(JSON_UNSAFE_G, escapeCharJson) : j;
 }
