@@ -15,13 +15,21 @@
  * @module
  */
 
-import type {
-  EventCounts,
-  HoneEvent,
-  PacketEvent,
-  ProcessEvent,
+import {
+  ATTRIBUTIONS,
+  type EventCounts,
+  type HoneEvent,
+  type PacketEvent,
+  type ProcessEvent,
 } from "../../events/types.ts";
-import { emptySummary, PROTO_NAMES, summarizeIp } from "../../format/ip.ts";
+import {
+  emptySummary,
+  formatAddress,
+  type IpSummary,
+  packetSummary,
+  PROTO_NAMES,
+  summarizeIp,
+} from "../../format/ip.ts";
 import { ProcTable } from "../_proc_table.ts";
 import { jsonString } from "../../format/escape.ts";
 
@@ -59,11 +67,35 @@ for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, "0"));
  */
 export function formatTs(sec: number, nsec: number): string {
   const n = String(nsec);
-  return `${sec}.${"000000000".slice(n.length)}${n}`;
+  return sec + ZEROS[n.length]! + n;
 }
+
+/** "." and the zeros that pad a nanosecond count of each length to nine digits. */
+const ZEROS: string[] = [];
+for (let i = 0; i <= 9; i++) ZEROS.push("." + "0".repeat(9 - i));
+
+/** The JSON value of each protocol number. */
+const PROTO_JSON: string[] = [];
+for (let p = 0; p < 256; p++) {
+  PROTO_JSON.push(PROTO_NAMES[p] ? `"${PROTO_NAMES[p]}"` : String(p));
+}
+
+/** The JSON value of each attribution. */
+const HOW_JSON: ReadonlyMap<string, string> = new Map(
+  ATTRIBUTIONS.map((a) => [a, `"${a}"`]),
+);
+
+/** Most comm strings whose JSON literal {@linkcode JsonlWriter} keeps. */
+const MAX_LITERALS = 4096;
 
 function j(x: string | null): string {
   return x === null ? "null" : jsonString(x);
+}
+
+/** An address as a JSON value: printed addresses need no escaping. */
+function address(d: Uint8Array, ip: IpSummary, src: boolean): string {
+  const a = formatAddress(d, ip, src);
+  return a === null ? "null" : `"${a}"`;
 }
 
 function n(x: number | null): string {
@@ -99,6 +131,7 @@ export class JsonlWriter {
   #opts: Required<JsonlWriterOptions>;
   #procs = new ProcTable();
   #ip = emptySummary();
+  #literals = new Map<string, string>();
 
   /**
    * Makes a writer.
@@ -147,23 +180,29 @@ export class JsonlWriter {
 
   #packet(e: PacketEvent): string {
     const snap = this.#opts.snaplen;
-    const d = snap > 0 && e.data.length > snap
-      ? e.data.subarray(0, snap)
-      : e.data;
-    const ip = summarizeIp(d, this.#ip);
-    const comm = e.pid !== null ? this.#procs.get(e.pid)?.comm ?? null : null;
+    let d = e.data;
+    let ip: IpSummary;
+    if (snap > 0 && d.length > snap) {
+      // The summary of what is written, not of what was captured.
+      d = d.subarray(0, snap);
+      ip = summarizeIp(d, this.#ip);
+    } else {
+      ip = packetSummary(e);
+    }
+    const how = e.how ?? null;
     let s = `{"type":"packet","ts":${formatTs(e.sec, e.nsec)},"dir":${
       e.dir === null ? "null" : `"${e.dir}"`
-    },"pid":${n(e.pid)},"tid":${n(e.tid)},"how":${j(e.how ?? null)},"comm":${
-      j(comm)
-    },"conn":${n(e.conn)},"len":${e.len},"caplen":${d.length}`;
-    if (ip.version !== null) {
-      const p = ip.proto;
+    },"pid":${e.pid},"tid":${e.tid},"how":${
+      how === null ? "null" : HOW_JSON.get(how) ?? jsonString(how)
+    },"comm":${
+      this.#comm(e.pid)
+    },"conn":${e.conn},"len":${e.len},"caplen":${d.length}`;
+    if (ip.version !== 0) {
       s += `,"ipv":${ip.version},"proto":${
-        p === null ? "null" : PROTO_NAMES[p] ? `"${PROTO_NAMES[p]}"` : p
-      },"src":${j(ip.src)},"dst":${j(ip.dst)}`;
-      if (ip.sport !== null) s += `,"sport":${ip.sport},"dport":${ip.dport}`;
-      if (ip.icmpType !== null) {
+        ip.proto < 0 ? "null" : PROTO_JSON[ip.proto]
+      },"src":${address(d, ip, true)},"dst":${address(d, ip, false)}`;
+      if (ip.sport >= 0) s += `,"sport":${ip.sport},"dport":${ip.dport}`;
+      if (ip.icmpType >= 0) {
         s += `,"icmp_type":${ip.icmpType},"icmp_code":${ip.icmpCode}`;
       }
     }
@@ -173,6 +212,19 @@ export class JsonlWriter {
       s += `,"data":"${h}"`;
     }
     return s + "}\n";
+  }
+
+  /** The JSON value of a process's comm, its literal made once per name. */
+  #comm(pid: number | null): string {
+    const comm = pid !== null ? this.#procs.get(pid)?.comm ?? null : null;
+    if (comm === null) return "null";
+    let lit = this.#literals.get(comm);
+    if (lit === undefined) {
+      if (this.#literals.size >= MAX_LITERALS) this.#literals.clear();
+      lit = jsonString(comm);
+      this.#literals.set(comm, lit);
+    }
+    return lit;
   }
 
   #process(e: ProcessEvent): string {

@@ -16,14 +16,30 @@ import type {
   SectionEvent,
 } from "../../events/types.ts";
 import { escapeText } from "../../format/escape.ts";
-import { formatIpv6Full } from "../../format/ip.ts";
+import {
+  emptySummary,
+  formatIpv4,
+  formatIpv6Full,
+  type IpSummary,
+  packetSummary,
+  summarizeIp,
+} from "../../format/ip.ts";
 import { ProcTable } from "../_proc_table.ts";
 import { formatTs } from "../jsonl/jsonl_writer.ts";
 
 const EVT = { fork: "FORK", exec: "EXEC", exit: "EXIT", kthread: "KTHD" };
 
+const HEX2: string[] = [];
+for (let i = 0; i < 256; i++) HEX2.push(i.toString(16).padStart(2, "0"));
+
 function hex8(x: number | null): string {
-  return ((x ?? 0) % 4294967296).toString(16).padStart(8, "0");
+  const v = x ?? 0;
+  if (v >= 0 && v <= 0xffffffff && Number.isInteger(v)) {
+    return HEX2[v >>> 24]! + HEX2[(v >>> 16) & 0xff]! +
+      HEX2[(v >>> 8) & 0xff]! +
+      HEX2[v & 0xff]!;
+  }
+  return (v % 4294967296).toString(16).padStart(8, "0");
 }
 
 function guidText(g: Uint8Array): string {
@@ -34,9 +50,12 @@ function guidText(g: Uint8Array): string {
 }
 
 /**
- * Formats the protocol part of a PAKT line as the original did.
+ * Formats the protocol part of a PAKT line as the original did: only TCP and
+ * UDP ports, read right after the fixed header (the original looked at no
+ * fragment offset and no IPv6 extension header), IPv6 addresses in full.
  *
  * @param d Packet bytes from the IP header on.
+ * @param ip The summary of `d` (parsed here when not given).
  * @returns E.g. `TCPv4 127.0.0.1:80 -> 127.0.0.1:5000`.
  *
  * @example Usage
@@ -45,45 +64,32 @@ function guidText(g: Uint8Array): string {
  * if (protoPart(new Uint8Array(0)) !== "? ? -> ?") throw new Error();
  * ```
  */
-export function protoPart(d: Uint8Array): string {
-  if (d.length < 1) return "? ? -> ?";
-  const v = d[0]! >> 4;
-  if (v === 4) {
-    if (d.length < 20) return "? ? -> ?";
-    const p = d[9]!;
-    const src = `${d[12]}.${d[13]}.${d[14]}.${d[15]}`;
-    const dst = `${d[16]}.${d[17]}.${d[18]}.${d[19]}`;
-    const l4 = (d[0]! & 15) * 4;
-    return l4Part(d, p, "v4", src, dst, l4);
-  }
-  if (v === 6) {
-    if (d.length < 40) return "? ? -> ?";
-    return l4Part(
-      d,
-      d[6]!,
-      "v6",
-      formatIpv6Full(d, 8),
-      formatIpv6Full(d, 24),
-      40,
-    );
-  }
-  return `?.${v} ? -> ?`;
-}
-
-function l4Part(
+export function protoPart(
   d: Uint8Array,
-  p: number,
-  fam: string,
-  src: string,
-  dst: string,
-  l4: number,
+  ip: IpSummary = summarizeIp(d, emptySummary()),
 ): string {
+  if (ip.version === 0) {
+    return d.length < 1 ? "? ? -> ?" : `?.${d[0]! >> 4} ? -> ?`;
+  }
+  if (ip.headerLen < 0) return "? ? -> ?";
+  const v4 = ip.version === 4;
+  const src = v4 ? formatIpv4(d, 12) : formatIpv6Full(d, 8);
+  const dst = v4 ? formatIpv4(d, 16) : formatIpv6Full(d, 24);
+  const p = ip.nextHeader;
   if (p !== 6 && p !== 17) return `${p} ${src} -> ${dst}`;
-  const name = p === 6 ? "TCP" : "UDP";
-  if (d.length < l4 + 4) return `${name}${fam} ? -> ?`;
-  const sp = d[l4]! << 8 | d[l4 + 1]!;
-  const dp = d[l4 + 2]! << 8 | d[l4 + 3]!;
-  return `${name}${fam} ${src}:${sp} -> ${dst}:${dp}`;
+  const name = p === 6 ? (v4 ? "TCPv4" : "TCPv6") : (v4 ? "UDPv4" : "UDPv6");
+  const l4 = ip.headerLen;
+  let sp = ip.sport, dp = ip.dport;
+  if (ip.l4 !== l4) {
+    // A later IPv4 fragment: the original read its payload as ports.
+    if (d.length < l4 + 4) sp = -1;
+    else {
+      sp = d[l4]! << 8 | d[l4 + 1]!;
+      dp = d[l4 + 2]! << 8 | d[l4 + 3]!;
+    }
+  }
+  if (sp < 0) return `${name} ? -> ?`;
+  return `${name} ${src}:${sp} -> ${dst}:${dp}`;
 }
 
 /**
@@ -169,6 +175,6 @@ export class TextWriter {
     const dir = e.dir === "in" ? "I" : e.dir === "out" ? "O" : "?";
     return `${formatTs(e.sec, e.nsec)} PAKT ${dir} ${hex8(e.conn)} ${
       e.pid ?? 0
-    } ${protoPart(e.data)} ${e.len}\n`;
+    } ${protoPart(e.data, packetSummary(e))} ${e.len}\n`;
   }
 }
