@@ -18,7 +18,7 @@ import type {
   PacketEvent,
   ProcessEvent,
 } from "../events/types.ts";
-import { emptySummary, type IpSummary, summarizeIp } from "../format/ip.ts";
+import { formatAddress, type IpSummary, packetSummary } from "../format/ip.ts";
 import { processEvent } from "../events/types.ts";
 import { setBounded } from "../events/bounded_map.ts";
 import type {
@@ -78,11 +78,11 @@ function protoOf(type: number, protocol: number): number | null {
   return type === 1 ? 6 : type === 2 ? 17 : null;
 }
 
-function endpoint(ip: IpSummary, src: boolean): string | null {
-  const a = src ? ip.src : ip.dst;
+function endpoint(d: Uint8Array, ip: IpSummary, src: boolean): string | null {
+  const a = formatAddress(d, ip, src);
   if (a === null) return null;
   const port = src ? ip.sport : ip.dport;
-  if (port === null) return a;
+  if (port < 0) return a;
   return ip.version === 6 ? `[${a}]:${port}` : `${a}:${port}`;
 }
 
@@ -109,31 +109,6 @@ interface Timeline {
 const MAX_TIMELINE = 64;
 /** Most sockets (and their counters and owners) remembered at once. */
 const MAX_SOCKETS = 1 << 18;
-
-// TCP segment of the last packet parsed: sequence number and payload bytes.
-let segSeq = 0;
-let segLen = 0;
-
-/** Parses the TCP sequence and payload length of an IP packet, if TCP. */
-function tcpSegment(d: Uint8Array): boolean {
-  let off: number, total: number;
-  if (d.length < 1) return false;
-  const v = d[0]! >> 4;
-  if (v === 4) {
-    if (d.length < 20 || d[9] !== 6) return false;
-    off = (d[0]! & 15) * 4;
-    total = d[2]! << 8 | d[3]!;
-  } else if (v === 6) {
-    if (d.length < 40 || d[6] !== 6) return false;
-    off = 40;
-    total = 40 + (d[4]! << 8 | d[5]!);
-  } else return false;
-  if (d.length < off + 13) return false;
-  segSeq = ((d[off + 4]! << 24) | (d[off + 5]! << 16) | (d[off + 6]! << 8) |
-    d[off + 7]!) >>> 0;
-  segLen = total - off - (d[off + 12]! >> 4) * 4;
-  return true;
-}
 
 /** a <= b in 32-bit sequence space. */
 function seqLe(a: number, b: number): boolean {
@@ -176,7 +151,6 @@ export class SensorCorrelator {
   #shared = new Set<number>();
   #byPid = new Map<number, Set<number>>();
   #info = new Map<number, ConnInfo>();
-  #ip = emptySummary();
   #queue: Held[] = [];
   #held: Held[] = [];
   #waiting = 0;
@@ -423,8 +397,9 @@ export class SensorCorrelator {
     let pos = -1;
     let tcp = false;
     if (cookie) {
-      this.#learnEndpoints(cookie, out, r.data);
-      tcp = tcpSegment(r.data);
+      const ip = packetSummary(e);
+      this.#learnEndpoints(cookie, out, e.data, ip);
+      tcp = ip.tcpSeq >= 0;
       if (!tcp && !out) {
         // Datagrams are read in order: count them to match reads.
         const i = this.#inCount.get(cookie);
@@ -433,7 +408,7 @@ export class SensorCorrelator {
         }
         this.#inCount.set(cookie, (i ?? 0) + 1);
         pos = i ?? 0;
-      } else if (tcp && segLen > 0) pos = segSeq;
+      } else if (tcp && ip.tcpPayload > 0) pos = ip.tcpSeq;
       // Only a socket more than one process may use needs the ranges.
       if (!this.#shared.has(cookie)) pos = -1;
     }
@@ -467,18 +442,23 @@ export class SensorCorrelator {
     }
   }
 
-  #learnEndpoints(cookie: number, out: boolean, data: Uint8Array): void {
+  #learnEndpoints(
+    cookie: number,
+    out: boolean,
+    data: Uint8Array,
+    ip: IpSummary,
+  ): void {
     let info = this.#info.get(cookie);
     if (info && info.remote !== null) return;
-    const ip = summarizeIp(data, this.#ip);
-    if (ip.version === null) return;
+    if (ip.version === 0) return;
+    const proto = ip.proto < 0 ? null : ip.proto;
     if (!info) {
-      info = { proto: ip.proto, local: null, remote: null };
+      info = { proto, local: null, remote: null };
       setBounded(this.#info, cookie, info, MAX_SOCKETS);
     }
-    info.proto ??= ip.proto;
-    info.local = endpoint(ip, out);
-    info.remote = endpoint(ip, !out);
+    info.proto ??= proto;
+    info.local = endpoint(data, ip, out);
+    info.remote = endpoint(data, ip, !out);
   }
 
   #sock(r: SockRecord, _nowMs: number): void {

@@ -9,6 +9,8 @@
  * @module
  */
 
+import type { IpSummary } from "../format/ip.ts";
+
 /** Kinds of process event, as the original Hone named them. */
 export type ProcessEventKind = "fork" | "exec" | "exit" | "kthread";
 
@@ -118,6 +120,13 @@ export interface PacketEvent {
   data: Uint8Array;
   /** How `pid` was known, when it is. */
   how?: Attribution | null;
+  /**
+   * The IP/transport header summary of `data`, parsed once by the first
+   * stage that needs it (`packetSummary` in src/format/ip.ts) and read by
+   * every later one. Whoever changes `data` other than by copying it must
+   * drop it.
+   */
+  ip?: IpSummary | null;
 }
 
 /** Counters for one kind of event. */

@@ -66,14 +66,14 @@ export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
   if (format === "text") {
     const w = new TextWriter();
     return {
-      encode: (e) => enc.encode(w.encode(e)),
+      encode: (e) => w.encodeBytes(e),
       finish: () => enc.encode(w.finish()),
       reusesBuffer: false,
     };
   }
   const w = new JsonlWriter({ data: o.data, snaplen: o.snaplen });
   return {
-    encode: (e) => enc.encode(w.encode(e)),
+    encode: (e) => w.encodeBytes(e),
     finish: () => EMPTY,
     reusesBuffer: false,
   };

@@ -15,15 +15,24 @@
  * @module
  */
 
-import type {
-  EventCounts,
-  HoneEvent,
-  PacketEvent,
-  ProcessEvent,
+import {
+  ATTRIBUTIONS,
+  type EventCounts,
+  type HoneEvent,
+  type PacketEvent,
+  type ProcessEvent,
 } from "../../events/types.ts";
-import { emptySummary, PROTO_NAMES, summarizeIp } from "../../format/ip.ts";
+import {
+  emptySummary,
+  formatAddress,
+  type IpSummary,
+  packetSummary,
+  PROTO_NAMES,
+  summarizeIp,
+} from "../../format/ip.ts";
 import { ProcTable } from "../_proc_table.ts";
 import { jsonString } from "../../format/escape.ts";
+import { ByteLine } from "./_byte_line.ts";
 
 /** Options of {@linkcode JsonlWriter}. */
 export interface JsonlWriterOptions {
@@ -41,9 +50,6 @@ export interface JsonlWriterOptions {
   snaplen?: number;
 }
 
-const HEX: string[] = [];
-for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, "0"));
-
 /**
  * Formats a time as seconds with nine decimals.
  *
@@ -59,11 +65,78 @@ for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, "0"));
  */
 export function formatTs(sec: number, nsec: number): string {
   const n = String(nsec);
-  return `${sec}.${"000000000".slice(n.length)}${n}`;
+  return sec + (ZEROS[n.length] ?? ".") + n;
 }
+
+/** "." and the zeros that pad a nanosecond count of each length to nine digits. */
+const ZEROS: string[] = [];
+for (let i = 0; i <= 9; i++) ZEROS.push("." + "0".repeat(9 - i));
+
+/** The JSON value of each protocol number. */
+const PROTO_JSON: string[] = [];
+for (let p = 0; p < 256; p++) {
+  PROTO_JSON.push(PROTO_NAMES[p] ? `"${PROTO_NAMES[p]}"` : String(p));
+}
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+/** The JSON value of each attribution. */
+const HOW_JSON: ReadonlyMap<string, Uint8Array> = new Map(
+  ATTRIBUTIONS.map((a) => [a, utf8.encode(`"${a}"`)]),
+);
+
+// The fixed text of a packet line.
+const K_TYPE = utf8.encode('{"type":"packet","ts":');
+const K_DIR = utf8.encode(',"dir":');
+const K_DIR_IN = utf8.encode(',"dir":"in"');
+const K_DIR_OUT = utf8.encode(',"dir":"out"');
+const K_PID = utf8.encode(',"pid":');
+const K_TID = utf8.encode(',"tid":');
+const K_HOW = utf8.encode(',"how":');
+const K_COMM = utf8.encode(',"comm":');
+const K_CONN = utf8.encode(',"conn":');
+const K_LEN = utf8.encode(',"len":');
+const K_CAPLEN = utf8.encode(',"caplen":');
+const K_IPV = utf8.encode(',"ipv":');
+const K_PROTO = utf8.encode(',"proto":');
+const K_SRC = utf8.encode(',"src":');
+const K_DST = utf8.encode(',"dst":');
+const K_SPORT = utf8.encode(',"sport":');
+const K_DPORT = utf8.encode(',"dport":');
+const K_ICMP_TYPE = utf8.encode(',"icmp_type":');
+const K_ICMP_CODE = utf8.encode(',"icmp_code":');
+const K_DATA = utf8.encode(',"data":"');
+const K_QUOTE = utf8.encode('"');
+const K_END = utf8.encode("}\n");
+const K_NULL = utf8.encode("null");
+
+/** Most comm strings whose JSON literal {@linkcode JsonlWriter} keeps. */
+const MAX_LITERALS = 4096;
 
 function j(x: string | null): string {
   return x === null ? "null" : jsonString(x);
+}
+
+/** Prints an address as a JSON value: printed addresses need no escaping. */
+function address(
+  o: ByteLine,
+  d: Uint8Array,
+  ip: IpSummary,
+  src: boolean,
+): void {
+  if (ip.headerLen < 0) o.bytes(K_NULL);
+  else if (ip.version === 4) {
+    o.buf[o.pos++] = 34;
+    o.ipv4(d, src ? 12 : 16);
+    o.buf[o.pos++] = 34;
+  } else o.ascii(`"${formatAddress(d, ip, src)}"`);
+}
+
+/** Prints a number, or `null`. */
+function num(o: ByteLine, x: number | null): void {
+  if (x === null) o.bytes(K_NULL);
+  else o.num(x);
 }
 
 function n(x: number | null): string {
@@ -99,6 +172,8 @@ export class JsonlWriter {
   #opts: Required<JsonlWriterOptions>;
   #procs = new ProcTable();
   #ip = emptySummary();
+  #literals = new Map<string, Uint8Array>();
+  #out = new ByteLine();
 
   /**
    * Makes a writer.
@@ -116,63 +191,132 @@ export class JsonlWriter {
    * @returns The lines, each ending in a newline.
    */
   encode(events: readonly HoneEvent[]): string {
-    let s = "";
+    return utf8Decoder.decode(this.encodeBytes(events));
+  }
+
+  /**
+   * Encodes a batch of events as UTF-8, the same lines as
+   * {@linkcode JsonlWriter.encode} without making a string.
+   *
+   * @param events The events.
+   * @returns The lines' bytes, the caller's own.
+   */
+  encodeBytes(events: readonly HoneEvent[]): Uint8Array {
+    const o = this.#out;
     for (const e of events) {
       switch (e.type) {
         case "packet":
-          s += this.#packet(e);
+          this.#packet(e);
           break;
         case "process":
           this.#procs.update(e);
-          s += this.#process(e);
+          o.text(this.#process(e));
           break;
         case "connection":
-          s += `{"type":"connection","ts":${
-            formatTs(e.sec, e.nsec)
-          },"event":"${e.event}","conn":${e.conn},"pid":${n(e.pid)},"proto":${
-            proto(e.proto ?? null)
-          },"local":${j(e.local ?? null)},"remote":${j(e.remote ?? null)}}\n`;
+          o.text(
+            `{"type":"connection","ts":${
+              formatTs(e.sec, e.nsec)
+            },"event":"${e.event}","conn":${e.conn},"pid":${n(e.pid)},"proto":${
+              proto(e.proto ?? null)
+            },"local":${j(e.local ?? null)},"remote":${j(e.remote ?? null)}}\n`,
+          );
           break;
         case "stats":
-          s += `{"type":"stats","ts":${formatTs(e.sec, e.nsec)},"received":${
-            counts(e.received)
-          },"dropped":${counts(e.dropped)},"delivered":${
-            counts(e.delivered)
-          }}\n`;
+          o.text(
+            `{"type":"stats","ts":${formatTs(e.sec, e.nsec)},"received":${
+              counts(e.received)
+            },"dropped":${counts(e.dropped)},"delivered":${
+              counts(e.delivered)
+            }}\n`,
+          );
           break;
       }
     }
-    return s;
+    return o.take();
   }
 
-  #packet(e: PacketEvent): string {
+  #packet(e: PacketEvent): void {
     const snap = this.#opts.snaplen;
-    const d = snap > 0 && e.data.length > snap
-      ? e.data.subarray(0, snap)
-      : e.data;
-    const ip = summarizeIp(d, this.#ip);
-    const comm = e.pid !== null ? this.#procs.get(e.pid)?.comm ?? null : null;
-    let s = `{"type":"packet","ts":${formatTs(e.sec, e.nsec)},"dir":${
-      e.dir === null ? "null" : `"${e.dir}"`
-    },"pid":${n(e.pid)},"tid":${n(e.tid)},"how":${j(e.how ?? null)},"comm":${
-      j(comm)
-    },"conn":${n(e.conn)},"len":${e.len},"caplen":${d.length}`;
-    if (ip.version !== null) {
-      const p = ip.proto;
-      s += `,"ipv":${ip.version},"proto":${
-        p === null ? "null" : PROTO_NAMES[p] ? `"${PROTO_NAMES[p]}"` : p
-      },"src":${j(ip.src)},"dst":${j(ip.dst)}`;
-      if (ip.sport !== null) s += `,"sport":${ip.sport},"dport":${ip.dport}`;
-      if (ip.icmpType !== null) {
-        s += `,"icmp_type":${ip.icmpType},"icmp_code":${ip.icmpCode}`;
+    let d = e.data;
+    let ip: IpSummary;
+    if (snap > 0 && d.length > snap) {
+      // The summary of what is written, not of what was captured.
+      d = d.subarray(0, snap);
+      ip = summarizeIp(d, this.#ip);
+    } else {
+      ip = packetSummary(e);
+    }
+    const comm = this.#comm(e.pid);
+    const o = this.#out;
+    // Fixed text and numbers take under 400 bytes, IPv6 addresses 2 × 47.
+    o.room(512 + comm.length + 2 * d.length);
+    o.bytes(K_TYPE);
+    o.ts(e.sec, e.nsec);
+    o.bytes(e.dir === "in" ? K_DIR_IN : e.dir === "out" ? K_DIR_OUT : K_DIR);
+    if (e.dir !== "in" && e.dir !== "out") {
+      o.text(e.dir === null ? "null" : `"${e.dir}"`);
+    }
+    o.bytes(K_PID);
+    num(o, e.pid);
+    o.bytes(K_TID);
+    num(o, e.tid);
+    o.bytes(K_HOW);
+    const how = e.how ?? null;
+    if (how === null) o.bytes(K_NULL);
+    else {
+      const lit = HOW_JSON.get(how);
+      if (lit !== undefined) o.bytes(lit);
+      else o.text(jsonString(how));
+    }
+    o.bytes(K_COMM);
+    o.bytes(comm);
+    o.bytes(K_CONN);
+    num(o, e.conn);
+    o.bytes(K_LEN);
+    num(o, e.len);
+    o.bytes(K_CAPLEN);
+    o.num(d.length);
+    if (ip.version !== 0) {
+      o.bytes(K_IPV);
+      o.num(ip.version);
+      o.bytes(K_PROTO);
+      o.ascii(ip.proto < 0 ? "null" : PROTO_JSON[ip.proto]!);
+      o.bytes(K_SRC);
+      address(o, d, ip, true);
+      o.bytes(K_DST);
+      address(o, d, ip, false);
+      if (ip.sport >= 0) {
+        o.bytes(K_SPORT);
+        o.num(ip.sport);
+        o.bytes(K_DPORT);
+        o.num(ip.dport);
+      }
+      if (ip.icmpType >= 0) {
+        o.bytes(K_ICMP_TYPE);
+        o.num(ip.icmpType);
+        o.bytes(K_ICMP_CODE);
+        o.num(ip.icmpCode);
       }
     }
     if (this.#opts.data) {
-      let h = "";
-      for (let i = 0; i < d.length; i++) h += HEX[d[i]!];
-      s += `,"data":"${h}"`;
+      o.bytes(K_DATA);
+      o.hex(d);
+      o.bytes(K_QUOTE);
     }
-    return s + "}\n";
+    o.bytes(K_END);
+  }
+
+  /** The JSON value of a process's comm, its literal made once per name. */
+  #comm(pid: number | null): Uint8Array {
+    const comm = pid !== null ? this.#procs.get(pid)?.comm ?? null : null;
+    if (comm === null) return K_NULL;
+    let lit = this.#literals.get(comm);
+    if (lit === undefined) {
+      if (this.#literals.size >= MAX_LITERALS) this.#literals.clear();
+      lit = utf8.encode(jsonString(comm));
+      this.#literals.set(comm, lit);
+    }
+    return lit;
   }
 
   #process(e: ProcessEvent): string {

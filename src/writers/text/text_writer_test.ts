@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { processEvent } from "../../events/types.ts";
 import { sampleEvents } from "../pcapng/_sample_events.ts";
-import { TextWriter } from "./text_writer.ts";
+import { protoPart, TextWriter } from "./text_writer.ts";
 
 /** `hone read -F text` of tests/testdata/sample.pcapng (sampleEvents()). */
 const GOLDEN = [
@@ -55,4 +55,22 @@ Deno.test("TextWriter escapes a kernel thread's comm", () => {
     comm: "k\x1b[2J",
   })]);
   assert.match(out, / \[k\\x1b\[2J\]\n$/);
+});
+
+Deno.test("protoPart reads ports right after the fixed header, as the original did", () => {
+  const v4 = new Uint8Array(28);
+  v4.set([0x45, 0, 0, 28, 0, 0, 0, 0x10, 64, 17], 0); // a later fragment
+  v4.set([127, 0, 0, 1, 127, 0, 0, 2, 0, 7, 0, 9], 12);
+  assert.equal(protoPart(v4), "UDPv4 127.0.0.1:7 -> 127.0.0.2:9");
+  assert.equal(protoPart(v4.subarray(0, 23)), "UDPv4 ? -> ?");
+  assert.equal(protoPart(v4.subarray(0, 19)), "? ? -> ?");
+  const v6 = new Uint8Array(48 + 4);
+  v6[0] = 0x60;
+  v6[6] = 0; // hop-by-hop, then UDP: the original printed the header number
+  v6[40] = 17;
+  assert.equal(
+    protoPart(v6),
+    "0 0000:0000:0000:0000:0000:0000:0000:0000 -> 0000:0000:0000:0000:0000:0000:0000:0000",
+  );
+  assert.equal(protoPart(new Uint8Array([0x52])), "?.5 ? -> ?");
 });
