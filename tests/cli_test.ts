@@ -1,7 +1,7 @@
 // The real CLI, spawned: flags, exit codes, output files, malformed input.
 import assert from "node:assert/strict";
 import { PcapngWriter } from "../src/writers/pcapng/pcapng_writer.ts";
-import { sampleEvents } from "../src/writers/pcapng/_sample_events.ts";
+import { sampleEvents } from "./testdata/sample_events.ts";
 import { hone, jsonLines, run } from "./_helpers.ts";
 
 const sample = new PcapngWriter().encode(sampleEvents()).slice();

@@ -4,7 +4,7 @@
 // output files prepared by uid 65534 for `hone read -w`.
 import assert from "node:assert/strict";
 import { PcapngWriter } from "../src/writers/pcapng/pcapng_writer.ts";
-import { sampleEvents } from "../src/writers/pcapng/_sample_events.ts";
+import { sampleEvents } from "./testdata/sample_events.ts";
 import { hone, honeCommand, jsonLines, run } from "./_helpers.ts";
 
 const dec = new TextDecoder();

@@ -1,7 +1,7 @@
 // tshark and tcpdump, run for real, read what hone writes.
 import assert from "node:assert/strict";
 import { PcapngWriter } from "../src/writers/pcapng/pcapng_writer.ts";
-import { sampleEvents } from "../src/writers/pcapng/_sample_events.ts";
+import { sampleEvents } from "./testdata/sample_events.ts";
 import { Collected, hone, run, until } from "./_helpers.ts";
 
 async function sampleFile(): Promise<string> {

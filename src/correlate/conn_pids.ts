@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { HoneEvent } from "../events/types.ts";
+import type { HoneEvent } from "../events/mod.ts";
 
 /**
  * Remembers connection owners and resolves packets' pids.

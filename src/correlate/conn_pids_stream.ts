@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { HoneEvent } from "../events/types.ts";
+import type { HoneEvent } from "../events/mod.ts";
 import { ConnPids } from "./conn_pids.ts";
 
 /**

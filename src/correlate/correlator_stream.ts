@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { HoneEvent } from "../events/types.ts";
+import type { HoneEvent } from "../events/mod.ts";
 import { decodeRecords } from "../records/mod.ts";
 import type { SensorCorrelator } from "./sensor_correlator.ts";
 

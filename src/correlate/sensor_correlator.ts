@@ -17,10 +17,10 @@ import type {
   HoneEvent,
   PacketEvent,
   ProcessEvent,
-} from "../events/types.ts";
-import { formatAddress, type IpSummary, packetSummary } from "../format/ip.ts";
-import { processEvent } from "../events/types.ts";
-import { setBounded } from "../events/bounded_map.ts";
+} from "../events/mod.ts";
+import { formatAddress, type IpSummary, packetSummary } from "../format/mod.ts";
+import { processEvent } from "../events/mod.ts";
+import { setBounded } from "../events/mod.ts";
 import type {
   HoneRecord,
   PacketRecord,
@@ -31,7 +31,7 @@ import type {
   SockCreateRecord,
   SockReleaseRecord,
   SockUseRecord,
-} from "../records/decode.ts";
+} from "../records/mod.ts";
 
 type SockRecord =
   | SockCreateRecord

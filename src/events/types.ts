@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { IpSummary } from "../format/ip.ts";
+import type { IpSummary } from "../format/mod.ts";
 
 /** Kinds of process event, as the original Hone named them. */
 export type ProcessEventKind = "fork" | "exec" | "exit" | "kthread";

@@ -11,14 +11,14 @@ import type {
   HoneEvent,
   PacketEvent,
   SectionEvent,
-} from "../events/types.ts";
-import { HoneFormatError } from "../format/errors.ts";
-import * as C from "../format/pcapng_codes.ts";
+} from "../events/mod.ts";
+import { HoneFormatError } from "../format/mod.ts";
+import * as C from "../format/mod.ts";
 import {
   MICROSECONDS,
   type Resolution,
   splitTimestamp,
-} from "../format/time.ts";
+} from "../format/mod.ts";
 import { type IpLocation, locateIp } from "./linktype.ts";
 
 /** Largest block hone accepts (a lying length must not make it buffer gigabytes). */

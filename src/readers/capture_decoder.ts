@@ -17,9 +17,9 @@
  * @module
  */
 
-import type { HoneEvent } from "../events/types.ts";
-import { HoneFormatError } from "../format/errors.ts";
-import * as C from "../format/pcapng_codes.ts";
+import type { HoneEvent } from "../events/mod.ts";
+import { HoneFormatError } from "../format/mod.ts";
+import * as C from "../format/mod.ts";
 import {
   type DecoderNotes,
   type DecoderState,

@@ -10,7 +10,7 @@ import {
   idb,
   shb,
   udp4,
-} from "../format/_spec_builder.ts";
+} from "../../tests/testdata/spec_builder.ts";
 import { CaptureDecoder, MAX_PACKET_BYTES } from "./capture_decoder.ts";
 
 function decodeAll(bytes: Uint8Array, split?: number): HoneEvent[] {

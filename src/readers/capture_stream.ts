@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { HoneEvent } from "../events/types.ts";
+import type { HoneEvent } from "../events/mod.ts";
 import { CaptureDecoder, type DecoderNotes } from "./capture_decoder.ts";
 
 /** Bytes read at a time: small enough to keep batches cache-friendly. */

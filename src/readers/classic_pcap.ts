@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { HoneEvent } from "../events/types.ts";
-import { HoneFormatError } from "../format/errors.ts";
-import { MICROSECONDS, NANOSECONDS } from "../format/time.ts";
+import type { HoneEvent } from "../events/mod.ts";
+import { HoneFormatError } from "../format/mod.ts";
+import { MICROSECONDS, NANOSECONDS } from "../format/mod.ts";
 import { type DecoderState, MAX_PACKET_BYTES } from "./_decoder_state.ts";
 import { locateIp } from "./linktype.ts";
 

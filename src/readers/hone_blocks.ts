@@ -10,10 +10,10 @@ import type {
   ConnectionEvent,
   HoneEvent,
   ProcessEventKind,
-} from "../events/types.ts";
-import { processEvent } from "../events/types.ts";
-import { HoneFormatError } from "../format/errors.ts";
-import * as C from "../format/pcapng_codes.ts";
+} from "../events/mod.ts";
+import { processEvent } from "../events/mod.ts";
+import { HoneFormatError } from "../format/mod.ts";
+import * as C from "../format/mod.ts";
 import {
   type DecoderState,
   decodeText,

@@ -14,15 +14,15 @@ import type {
   HostId,
   SectionEvent,
   StatsEvent,
-} from "../events/types.ts";
-import { ATTRIBUTIONS, zeroCounts } from "../events/types.ts";
-import { HoneFormatError } from "../format/errors.ts";
-import * as C from "../format/pcapng_codes.ts";
+} from "../events/mod.ts";
+import { ATTRIBUTIONS, zeroCounts } from "../events/mod.ts";
+import { HoneFormatError } from "../format/mod.ts";
+import * as C from "../format/mod.ts";
 import {
   MICROSECONDS,
   resolutionFromByte,
   splitTimestamp,
-} from "../format/time.ts";
+} from "../format/mod.ts";
 import {
   capturedLength,
   type DecoderState,

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type ProcessEvent, processEvent } from "../events/types.ts";
+import { type ProcessEvent, processEvent } from "../events/mod.ts";
 
 const dec = new TextDecoder();
 

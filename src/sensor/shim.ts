@@ -19,7 +19,7 @@ import {
   STAT_NETFILTER,
   STAT_NF_FAILED,
   STATS,
-} from "../records/layout.ts";
+} from "../records/mod.ts";
 
 /** Options of {@linkcode openSensor}. */
 export interface SensorOptions {

@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { ProcessEvent } from "../events/types.ts";
-import { setBounded } from "../events/bounded_map.ts";
+import type { ProcessEvent } from "../events/mod.ts";
+import { setBounded } from "../events/mod.ts";
 
 /** What a writer keeps per process. */
 export interface ProcInfo {

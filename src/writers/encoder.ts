@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { HoneEvent, HostId } from "../events/types.ts";
+import type { HoneEvent, HostId } from "../events/mod.ts";
 import { JsonlWriter } from "./jsonl/jsonl_writer.ts";
 import { PcapngWriter } from "./pcapng/pcapng_writer.ts";
 import { TextWriter } from "./text/text_writer.ts";

@@ -7,14 +7,7 @@
 //                     IPv4 UDP, IPv6 TCP behind a VLAN tag, and an ARP frame
 //
 // deno run -A tests/testdata/make_seeds.ts
-import {
-  block,
-  Bytes,
-  concat,
-  epb,
-  shb,
-  udp4,
-} from "../../src/format/_spec_builder.ts";
+import { block, Bytes, concat, epb, shb, udp4 } from "./spec_builder.ts";
 
 function bigEndianHone(): Uint8Array {
   const le = false;

@@ -21,7 +21,7 @@ import {
   type HoneEvent,
   type PacketEvent,
   type ProcessEvent,
-} from "../../events/types.ts";
+} from "../../events/mod.ts";
 import {
   emptySummary,
   formatAddress,
@@ -29,9 +29,9 @@ import {
   packetSummary,
   PROTO_NAMES,
   summarizeIp,
-} from "../../format/ip.ts";
+} from "../../format/mod.ts";
 import { ProcTable } from "../_proc_table.ts";
-import { jsonString } from "../../format/escape.ts";
+import { jsonString } from "../../format/mod.ts";
 import { ByteLine } from "./_byte_line.ts";
 
 /** Options of {@linkcode JsonlWriter}. */

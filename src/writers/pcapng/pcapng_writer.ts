@@ -21,14 +21,14 @@ import type {
   ProcessEvent,
   SectionEvent,
   StatsEvent,
-} from "../../events/types.ts";
-import * as C from "../../format/pcapng_codes.ts";
-import { ATTRIBUTIONS } from "../../events/types.ts";
-import { joinNanoseconds } from "../../format/time.ts";
+} from "../../events/mod.ts";
+import * as C from "../../format/mod.ts";
+import { ATTRIBUTIONS } from "../../events/mod.ts";
+import { joinNanoseconds } from "../../format/mod.ts";
 import { VERSION } from "../../version.ts";
-import { setBounded } from "../../events/bounded_map.ts";
+import { setBounded } from "../../events/mod.ts";
 import { ProcTable } from "../_proc_table.ts";
-import { escapeText } from "../../format/escape.ts";
+import { escapeText } from "../../format/mod.ts";
 
 /** Options of {@linkcode PcapngWriter}. */
 export interface PcapngWriterOptions {

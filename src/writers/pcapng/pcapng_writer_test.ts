@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { HoneEvent, PacketEvent } from "../../events/types.ts";
 import { processEvent } from "../../events/types.ts";
-import { sampleEvents } from "./_sample_events.ts";
+import { sampleEvents } from "../../../tests/testdata/sample_events.ts";
 import { CaptureDecoder } from "../../readers/capture_decoder.ts";
 import { PcapngWriter } from "./pcapng_writer.ts";
 

@@ -14,8 +14,8 @@ import type {
   PacketEvent,
   ProcessEvent,
   SectionEvent,
-} from "../../events/types.ts";
-import { escapeText } from "../../format/escape.ts";
+} from "../../events/mod.ts";
+import { escapeText } from "../../format/mod.ts";
 import {
   emptySummary,
   formatIpv4,
@@ -23,7 +23,7 @@ import {
   type IpSummary,
   packetSummary,
   summarizeIp,
-} from "../../format/ip.ts";
+} from "../../format/mod.ts";
 import { ProcTable } from "../_proc_table.ts";
 import { formatTs } from "../jsonl/jsonl_writer.ts";
 import { ByteLine } from "../jsonl/_byte_line.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { processEvent } from "../../events/types.ts";
-import { sampleEvents } from "../pcapng/_sample_events.ts";
+import { sampleEvents } from "../../../tests/testdata/sample_events.ts";
 import { protoPart, TextWriter } from "./text_writer.ts";
 
 /** `hone read -F text` of tests/testdata/sample.pcapng (sampleEvents()). */

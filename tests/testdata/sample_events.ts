@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { HoneEvent } from "../../events/types.ts";
-import { processEvent } from "../../events/types.ts";
-import { udp4 } from "../../format/_spec_builder.ts";
+import type { HoneEvent } from "../../src/events/mod.ts";
+import { processEvent } from "../../src/events/mod.ts";
+import { udp4 } from "./spec_builder.ts";
 
 /** Events of every kind, with every field the writer carries. */
 export function sampleEvents(): HoneEvent[] {
