@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { PcapngWriter } from "../src/writers/pcapng/pcapng_writer.ts";
 import { sampleEvents } from "./testdata/sample_events.ts";
-import { hone, honeCommand, jsonLines, run } from "./_helpers.ts";
+import { hone, jsonLines, run } from "./_helpers.ts";
+import { startRecord } from "./_recording.ts";
 
 const dec = new TextDecoder();
 const NOBODY = 65534;
@@ -15,43 +16,6 @@ const NOBODY = 65534;
 const RAW_CONTROLS = new RegExp("[\\x1b\\r\\u0085\\u2028]");
 const HOSTILE = "x\n1795986000.000000000 PAKT I 00000000 1 TCPv4 " +
   "6.6.6.6:1 -> 10.0.0.1:22 60\x1b]0;owned\x07\r\u0085\u2028end";
-
-/** A running `hone record`, started once its sensor is listening. */
-interface Recording {
-  child: Deno.ChildProcess;
-  /** Everything it printed, once it has ended. */
-  done: Promise<{ code: number; stdout: Uint8Array; stderr: string }>;
-}
-
-async function startRecord(args: string[]): Promise<Recording> {
-  const [cmd, pre] = honeCommand();
-  const child = new Deno.Command(cmd, {
-    args: [...pre, "record", ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stdout = new Response(child.stdout).bytes();
-  const reader = child.stderr.getReader();
-  let err = "";
-  while (!err.includes("listening on")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`hone record ended early: ${err}`);
-    err += dec.decode(value);
-  }
-  const rest = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return err;
-      err += dec.decode(value);
-    }
-  })();
-  const done = (async () => {
-    const st = await child.status;
-    return { code: st.code, stdout: await stdout, stderr: await rest };
-  })();
-  return { child, done };
-}
 
 /**
  * Runs the hostile command to its end, then stops hone: the sensor has seen

@@ -4,49 +4,7 @@
 // Real `hone record` (root, real BPF) with real loopback traffic.
 import assert from "node:assert/strict";
 import { honeCommand, jsonLines, run } from "./_helpers.ts";
-
-const dec = new TextDecoder();
-
-interface Recording {
-  child: Deno.ChildProcess;
-  /** Its stderr so far (complete once it has ended). */
-  stderr: () => string;
-  /** Resolves with the exit code and all of stderr. */
-  done: Promise<{ code: number; stderr: string }>;
-}
-
-/** Starts `hone record` and waits for its "listening on" line. */
-async function startRecord(
-  args: string[],
-  stdout: "piped" | "null",
-): Promise<Recording> {
-  const [cmd, pre] = honeCommand();
-  const child = new Deno.Command(cmd, {
-    args: [...pre, "record", ...args],
-    stdin: "null",
-    stdout,
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stderr.getReader();
-  let err = "";
-  while (!err.includes("listening on")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`hone record ended early: ${err}`);
-    err += dec.decode(value);
-  }
-  const rest = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return err;
-      err += dec.decode(value);
-    }
-  })();
-  const done = (async () => {
-    const st = await child.status;
-    return { code: st.code, stderr: await rest };
-  })();
-  return { child, stderr: () => err, done };
-}
+import { startRecord } from "./_recording.ts";
 
 /** Loopback traffic that has fully passed the sensor when this resolves. */
 async function flood(count: number, size = 64): Promise<void> {
@@ -92,73 +50,37 @@ function stderrCounts(stderr: string): Record<string, number> {
 
 Deno.test("record: a stop signal ends the capture while stdout is blocked", async () => {
   // Nobody reads hone's stdout: once the pipe is full every write blocks.
-  const [cmd, pre] = honeCommand();
-  const child = new Deno.Command(cmd, {
-    args: [...pre, "record", "--data"],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const errReader = child.stderr.getReader();
-  let err = "";
-  while (!err.includes("listening on")) {
-    const { value, done } = await errReader.read();
-    if (done) throw new Error(err);
-    err += dec.decode(value);
-  }
+  const rec = await startRecord(["--data"], { readStdout: false });
   // Far more than a pipe holds (64 KiB): 4000 packets of ~400 bytes of JSON.
   await flood(2000, 100);
-  child.kill("SIGINT");
-  const status = await child.status;
-  for (;;) {
-    const { value, done } = await errReader.read();
-    if (done) break;
-    err += dec.decode(value);
-  }
+  rec.child.kill("SIGINT");
+  const { code, stderr } = await rec.done;
   // It ended without anyone reading its stdout.
-  assert.equal(status.code, 0, err);
-  assert.match(err, /stdout took no data for \d+ ms after the stop/);
-  assert.match(err, /^\d+ packets? received by filter$/m);
-  await child.stdout.cancel();
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /stdout took no data for \d+ ms after the stop/);
+  assert.match(stderr, /^\d+ packets? received by filter$/m);
 });
 
 Deno.test("record: a second stop signal ends it at once", async () => {
-  const [cmd, pre] = honeCommand();
-  const child = new Deno.Command(cmd, {
-    args: [...pre, "record", "--data"],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const errReader = child.stderr.getReader();
-  let err = "";
-  while (!err.includes("listening on")) {
-    const { value, done } = await errReader.read();
-    if (done) throw new Error(err);
-    err += dec.decode(value);
-  }
+  const rec = await startRecord(["--data"], { readStdout: false });
   await flood(2000, 100);
   // The first waits (up to its grace period) for the blocked stdout; the
   // second does not wait. (Two SIGINTs sent at once could merge into one
   // pending signal: a SIGTERM cannot merge with the SIGINT.)
-  child.kill("SIGINT");
-  child.kill("SIGTERM");
-  const status = await child.status;
-  for (;;) {
-    const { value, done } = await errReader.read();
-    if (done) break;
-    err += dec.decode(value);
-  }
-  assert.equal(status.code, 1, err);
-  assert.match(err, /^hone: record: second stop signal: exiting at once$/m);
-  await child.stdout.cancel();
+  rec.child.kill("SIGINT");
+  rec.child.kill("SIGTERM");
+  const { code, stderr } = await rec.done;
+  assert.equal(code, 1, stderr);
+  assert.match(stderr, /^hone: record: second stop signal: exiting at once$/m);
 });
 
 Deno.test("record: stderr, the JSON stats line and the ISB give the same counts", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const file = `${dir}/c.pcapng`;
-    const rec = await startRecord(["-s", "128", "-w", file], "null");
+    const rec = await startRecord(["-s", "128", "-w", file], {
+      stdout: "null",
+    });
     await flood(3000);
     // Stop while packets still arrive: the counts must still add up.
     const before = await echoesSent();
@@ -209,7 +131,9 @@ Deno.test("record: stderr, the JSON stats line and the ISB give the same counts"
 });
 
 Deno.test("record -c: the packets past the limit are counted as not written", async () => {
-  const rec = await startRecord(["-c", "10", "-w", "/dev/null"], "null");
+  const rec = await startRecord(["-c", "10", "-w", "/dev/null"], {
+    stdout: "null",
+  });
   await flood(500);
   const { code, stderr } = await rec.done;
   assert.equal(code, 0, stderr);
@@ -235,7 +159,9 @@ Deno.test("record on a full disk: the file ends with whole blocks and its ISB", 
   assert.equal(mounted.code, 0, mounted.stderr);
   try {
     const file = `${dir}/c.pcapng`;
-    const rec = await startRecord(["-s", "128", "-w", file], "null");
+    const rec = await startRecord(["-s", "128", "-w", file], {
+      stdout: "null",
+    });
     // ~150 bytes a packet in the file: 40 000 packets fill 1 MiB many times.
     const traffic = flood(20000, 100);
     const { code, stderr } = await rec.done;
