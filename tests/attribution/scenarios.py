@@ -152,15 +152,10 @@ def icmp_echo(scenario, kind):
 
 def ping_dgram(scenario):
     """Echo requests from a datagram ping socket. Those need the group in
-    ping_group_range, a setting of the network namespace: it is set in a
-    namespace of its own, where no other run can undo it meanwhile."""
-
-    def run():
-        with open("/proc/sys/net/ipv4/ping_group_range", "w") as f:
-            f.write("0 2147483647")
-        icmp_echo(scenario, socket.SOCK_DGRAM)
-
-    in_own_netns(run)
+    ping_group_range, a setting of the network namespace (see SCENARIOS)."""
+    with open("/proc/sys/net/ipv4/ping_group_range", "w") as f:
+        f.write("0 2147483647")
+    icmp_echo(scenario, socket.SOCK_DGRAM)
 
 
 def in_own_netns(fn):
@@ -484,6 +479,11 @@ class PreExisting:
             x.close()
 
 
+# The ICMP scenarios run in a network namespace of their own: every raw ICMP
+# socket in a namespace gets a copy of each echo reply (hone reports such a
+# copy, rightly, as read by its process, which may be another run's ping),
+# and ping_group_range, which another run may set back meanwhile, is a
+# setting of the namespace.
 SCENARIOS = [
     ("tcp4", lambda: tcp_pair("tcp4", socket.AF_INET, "127.0.0.1")),
     ("tcp6", lambda: tcp_pair("tcp6", socket.AF_INET6, "::1")),
@@ -491,8 +491,9 @@ SCENARIOS = [
                                  "127.0.0.1", True)),
     ("udpunconn", lambda: udp_pair("udpunconn", socket.AF_INET6, "::", "::1",
                                    False)),
-    ("pingdgram", lambda: ping_dgram("pingdgram")),
-    ("pingraw", lambda: icmp_echo("pingraw", socket.SOCK_RAW)),
+    ("pingdgram", lambda: in_own_netns(lambda: ping_dgram("pingdgram"))),
+    ("pingraw", lambda: in_own_netns(
+        lambda: icmp_echo("pingraw", socket.SOCK_RAW))),
     ("forkshared", lambda: shared_after_fork("forkshared")),
     ("scmrights", lambda: scm_rights("scmrights")),
     ("prefork", lambda: prefork("prefork")),
