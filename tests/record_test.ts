@@ -446,8 +446,11 @@ Deno.test({
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  // Read its output as it comes: the process snapshot alone can be more
+  // than a pipe holds, and a pipe nobody reads would stop the pipeline.
+  const output = child.output();
   await pingUntilDone(child);
-  const r = await child.output();
+  const r = await output;
   const text = dec.decode(r.stdout);
   assert.equal(r.code, 0, dec.decode(r.stderr));
   const lines = text.trim().split("\n");
