@@ -16,6 +16,8 @@
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
 
 #define HONE_VERSION "0.1.0"
 
@@ -92,6 +94,12 @@ struct hone_event {
 	const void *sk;		/* HONE_PKT: socket, for the filter */
 };
 
+/* Room for an IPv4 or IPv6 header, for skb_header_pointer(). */
+union hone_iphdr {
+	struct iphdr v4;
+	struct ipv6hdr v6;
+};
+
 /* Per-kind counters. */
 struct hone_counts {
 	atomic64_t n[HONE_NKINDS];
@@ -123,6 +131,7 @@ struct hone_reader {
 	size_t stage_len;
 	size_t stage_off;
 	size_t stage_cap;
+	size_t stage_left;		/* bytes of the staged record at off */
 	struct hone_counts delivered;
 	struct hone_counts dropped;
 	atomic64_t filtered;
@@ -184,5 +193,7 @@ struct sock;
 void hone_sock_snapshot(struct hone_reader *r, struct sock *sk,
 			struct hone_event *ev);
 u32 hone_sock_count(void);
+struct sk_buff;
+int hone_l4(const struct sk_buff *skb, int nh, u8 family, u8 *proto);
 
 #endif /* HONE_H */

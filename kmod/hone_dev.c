@@ -266,6 +266,7 @@ static int stage_section(struct hone_reader *r)
 	}
 	r->stage_len = 0;
 	r->stage_off = 0;
+	r->stage_left = 0;
 	if (test_bit(HONE_R_HEAD, &r->flags)) {
 		hone_uname(os);
 		spin_lock_irqsave(&r->lock, flags);
@@ -367,9 +368,30 @@ static int ring_to_user(struct hone_reader *r, char __user *ubuf, u64 pos,
 	return 0;
 }
 
+/* Bytes of the staged record at stage_off: a block, or a line. */
+static size_t stage_rec_len(struct hone_reader *r)
+{
+	size_t left = r->stage_len - r->stage_off;
+	const char *p = r->stage + r->stage_off, *nl;
+	u32 len;
+
+	if (r->text) {
+		nl = memchr(p, '\n', left);
+		return nl ? nl - p + 1 : left;
+	}
+	if (left < 8)
+		return left;
+	memcpy(&len, p + 4, sizeof(len));
+	return clamp_t(size_t, len, 1, left);
+}
+
 /*
- * Copies what is ready, without waiting. Returns the bytes copied, 0 if
- * nothing is ready, 1 with *eos set at the end of a section, or -errno.
+ * Copies what is ready, without waiting: whole records, or the start of
+ * one that does not fit in what is left of the buffer when nothing else
+ * was copied (the next read goes on with it). So a reader like cat, whose
+ * buffer holds any record, never stops in the middle of one. Returns the
+ * bytes copied, 0 if nothing is ready, 0 with *eos set at the end of a
+ * section, or -errno.
  */
 static ssize_t hone_read_ready(struct hone_reader *r, char __user *ubuf,
 			       size_t count, bool *eos)
@@ -381,11 +403,18 @@ static ssize_t hone_read_ready(struct hone_reader *r, char __user *ubuf,
 
 	while (done < count) {
 		if (r->stage_off < r->stage_len) {
-			n = min(count - done, r->stage_len - r->stage_off);
+			if (!r->stage_left) {
+				n = stage_rec_len(r);
+				if (done && n > count - done)
+					break;
+				r->stage_left = n;
+			}
+			n = min(count - done, r->stage_left);
 			if (copy_to_user(ubuf + done, r->stage + r->stage_off,
 					 n))
 				return done ? done : -EFAULT;
 			r->stage_off += n;
+			r->stage_left -= n;
 			done += n;
 			continue;
 		}
@@ -412,6 +441,8 @@ static ssize_t hone_read_ready(struct hone_reader *r, char __user *ubuf,
 			*eos = true;
 			return 0;
 		}
+		if (!r->rec_off && done && rec.len > count - done)
+			break;
 		n = min_t(size_t, count - done, rec.len - r->rec_off);
 		if (ring_to_user(r, ubuf + done,
 				 tail + sizeof(rec) + r->rec_off, n))

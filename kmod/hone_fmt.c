@@ -185,7 +185,7 @@ static u32 kthread_path(char *buf, const struct hone_event *ev)
 }
 
 static void pcapng_proc(struct hone_sink *s, const struct hone_reader *r,
-			const struct hone_event *ev)
+			const struct hone_event *ev, u32 snaplen)
 {
 	char kpath[HONE_COMM_LEN + 3];
 	const char *path = ev->path;
@@ -235,7 +235,7 @@ static void pcapng_proc(struct hone_sink *s, const struct hone_reader *r,
 }
 
 static void pcapng_sock(struct hone_sink *s, const struct hone_reader *r,
-			const struct hone_event *ev)
+			const struct hone_event *ev, u32 snaplen)
 {
 	u32 len = ev->what == HONE_OPEN ? 28 : 40;
 
@@ -430,7 +430,8 @@ static void put_text_ts(struct hone_sink *s, u64 ts)
 	put_fmt(s, "%llu.%09u", sec, nsec);
 }
 
-static void text_proc(struct hone_sink *s, const struct hone_event *ev)
+static void text_proc(struct hone_sink *s, const struct hone_reader *r,
+		      const struct hone_event *ev, u32 snaplen)
 {
 	static const char *const names[] = {
 		[HONE_FORK] = "FORK", [HONE_EXEC] = "EXEC",
@@ -467,7 +468,8 @@ static void text_proc(struct hone_sink *s, const struct hone_event *ev)
 	put_str(s, "\n");
 }
 
-static void text_sock(struct hone_sink *s, const struct hone_event *ev)
+static void text_sock(struct hone_sink *s, const struct hone_reader *r,
+		      const struct hone_event *ev, u32 snaplen)
 {
 	put_text_ts(s, ev->ts);
 	put_fmt(s, " SOCK %c %u %u %u %u %08x\n",
@@ -478,79 +480,56 @@ static void text_sock(struct hone_sink *s, const struct hone_event *ev)
 /* "TCPv4 a.b.c.d:sport -> e.f.g.h:dport", "<proto> src -> dst", ... */
 static void text_addrs(struct hone_sink *s, const struct sk_buff *skb)
 {
-	int off = skb_network_offset(skb);
-	union {
-		struct iphdr v4;
-		struct ipv6hdr v6;
-	} ip;
-	__be16 ports[2], *pp;
-	const void *h;
-	int thoff;
+	int off = skb_network_offset(skb), th;
+	union hone_iphdr _ip;
+	const struct iphdr *iph;
+	const struct ipv6hdr *ip6;
+	char src[48], dst[48];
+	__be16 _ports[2], *pp;
+	const char *name;
+	const u8 *h;
 	u8 proto, ver;
-	__be16 frag;
 
-	h = skb_header_pointer(skb, off, 1, &ip);
-	if (!h) {
-		put_str(s, "? ? -> ?");
+	h = skb_header_pointer(skb, off, 1, &_ip);
+	ver = h ? *h >> 4 : 0;
+	iph = ver == 4 || ver == 6 ?
+	      skb_header_pointer(skb, off, ver == 4 ? sizeof(_ip.v4) :
+				 sizeof(_ip.v6), &_ip) : NULL;
+	if (!iph) {
+		if (h)
+			put_fmt(s, "?.%u ? -> ?", ver);
+		else
+			put_str(s, "? ? -> ?");
 		return;
 	}
-	ver = *(const u8 *)h >> 4;
+	ip6 = (const struct ipv6hdr *)iph;
 	if (ver == 4) {
-		const struct iphdr *iph;
-
-		iph = skb_header_pointer(skb, off, sizeof(ip.v4), &ip);
-		if (!iph) {
-			put_str(s, "? ? -> ?");
-			return;
-		}
+		snprintf(src, sizeof(src), "%pI4", &iph->saddr);
+		snprintf(dst, sizeof(dst), "%pI4", &iph->daddr);
 		proto = iph->protocol;
-		thoff = off + iph->ihl * 4;
-		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) {
-			put_fmt(s, "%u %pI4 -> %pI4", proto, &iph->saddr,
-				&iph->daddr);
-			return;
-		}
-		pp = skb_header_pointer(skb, thoff, 4, ports);
-		if (!pp || (iph->frag_off & htons(IP_OFFSET))) {
-			put_fmt(s, "%sv4 ? -> ?",
-				proto == IPPROTO_TCP ? "TCP" : "UDP");
-			return;
-		}
-		put_fmt(s, "%sv4 %pI4:%u -> %pI4:%u",
-			proto == IPPROTO_TCP ? "TCP" : "UDP", &iph->saddr,
-			ntohs(pp[0]), &iph->daddr, ntohs(pp[1]));
-	} else if (ver == 6) {
-		const struct ipv6hdr *ip6;
-
-		ip6 = skb_header_pointer(skb, off, sizeof(ip.v6), &ip);
-		if (!ip6) {
-			put_str(s, "? ? -> ?");
-			return;
-		}
-		proto = ip6->nexthdr;
-		thoff = ipv6_skip_exthdr(skb, off + sizeof(*ip6), &proto,
-					 &frag);
-		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) {
-			put_fmt(s, "%u %pI6 -> %pI6", proto, &ip6->saddr,
-				&ip6->daddr);
-			return;
-		}
-		pp = thoff < 0 || (frag & htons(~0x7)) ? NULL :
-			skb_header_pointer(skb, thoff, 4, ports);
-		if (!pp) {
-			put_fmt(s, "%sv6 ? -> ?",
-				proto == IPPROTO_TCP ? "TCP" : "UDP");
-			return;
-		}
-		put_fmt(s, "%sv6 %pI6:%u -> %pI6:%u",
-			proto == IPPROTO_TCP ? "TCP" : "UDP", &ip6->saddr,
-			ntohs(pp[0]), &ip6->daddr, ntohs(pp[1]));
 	} else {
-		put_fmt(s, "?.%u ? -> ?", ver);
+		snprintf(src, sizeof(src), "%pI6", &ip6->saddr);
+		snprintf(dst, sizeof(dst), "%pI6", &ip6->daddr);
+		proto = ip6->nexthdr;
 	}
+	th = hone_l4(skb, off, ver == 4 ? AF_INET : AF_INET6, &proto);
+	name = proto == IPPROTO_TCP ? "TCP" : proto == IPPROTO_UDP ? "UDP" :
+	       NULL;
+	if (!name) {
+		put_fmt(s, "%u %s -> %s", proto, src, dst);
+		return;
+	}
+	pp = th < 0 ? NULL : skb_header_pointer(skb, th, sizeof(_ports),
+						 _ports);
+	if (!pp)
+		put_fmt(s, "%sv%u ? -> ?", name, ver);
+	else
+		put_fmt(s, "%sv%u %s:%u -> %s:%u", name, ver, src,
+			ntohs(pp[0]), dst, ntohs(pp[1]));
 }
 
-static void text_pkt(struct hone_sink *s, const struct hone_event *ev)
+static void text_pkt(struct hone_sink *s, const struct hone_reader *r,
+		     const struct hone_event *ev, u32 snaplen)
 {
 	const struct sk_buff *skb = ev->skb;
 
@@ -564,26 +543,15 @@ static void text_pkt(struct hone_sink *s, const struct hone_event *ev)
 void hone_fmt_event(struct hone_sink *s, const struct hone_reader *r,
 		    const struct hone_event *ev, u32 snaplen)
 {
-	switch (ev->kind) {
-	case HONE_PROC:
-		if (r->text)
-			text_proc(s, ev);
-		else
-			pcapng_proc(s, r, ev);
-		break;
-	case HONE_SOCK:
-		if (r->text)
-			text_sock(s, ev);
-		else
-			pcapng_sock(s, r, ev);
-		break;
-	case HONE_PKT:
-		if (r->text)
-			text_pkt(s, ev);
-		else
-			pcapng_pkt(s, r, ev, snaplen);
-		break;
-	}
+	static void (*const fmt[2][HONE_NKINDS])(struct hone_sink *s,
+						 const struct hone_reader *r,
+						 const struct hone_event *ev,
+						 u32 snaplen) = {
+		{ pcapng_proc, pcapng_sock, pcapng_pkt },
+		{ text_proc, text_sock, text_pkt },
+	};
+
+	fmt[r->text][ev->kind](s, r, ev, snaplen);
 }
 
 /*

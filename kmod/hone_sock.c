@@ -497,10 +497,11 @@ static struct hone_sk *hone_echo_find(const struct net *net, __be16 echo_id,
 }
 
 /*
- * Where the transport header of an IPv4/IPv6 packet starts, its protocol
- * and whether it is a first (or only) fragment.
+ * Where the transport header of an IPv4/IPv6 packet at nh starts (-1: not
+ * there, or not in this fragment), and its protocol in *proto (when the
+ * network header is there).
  */
-static int hone_l4(const struct sk_buff *skb, int nh, u8 family, u8 *proto)
+int hone_l4(const struct sk_buff *skb, int nh, u8 family, u8 *proto)
 {
 	const struct iphdr *iph;
 	struct iphdr _iph;
@@ -511,9 +512,11 @@ static int hone_l4(const struct sk_buff *skb, int nh, u8 family, u8 *proto)
 
 	if (family == AF_INET) {
 		iph = skb_header_pointer(skb, nh, sizeof(_iph), &_iph);
-		if (!iph || (iph->frag_off & htons(IP_OFFSET)))
+		if (!iph)
 			return -1;
 		*proto = iph->protocol;
+		if (iph->frag_off & htons(IP_OFFSET))
+			return -1;
 		return nh + iph->ihl * 4;
 	}
 	np = skb_header_pointer(skb, nh + 6, 1, &nexthdr);
@@ -535,10 +538,7 @@ static struct sock *hone_lookup(struct net *net, const struct sk_buff *skb,
 				int nh, u8 family, int dif, bool quoted,
 				struct hone_sk **echo)
 {
-	union {
-		struct iphdr v4;
-		struct ipv6hdr v6;
-	} _ip;
+	union hone_iphdr _ip;
 	const struct iphdr *iph;
 	const struct ipv6hdr *ip6;
 	struct inet_hashinfo *hinfo = net->ipv4.tcp_death_row.hashinfo;

@@ -375,6 +375,21 @@ def device():
     types = {t for t, _ in bl}
     ok(0x101 in types and 0x102 in types,
        "the snapshot has process and connection blocks", types)
+    # A buffer that holds any record gets whole records only.
+    fd2 = os.open("/dev/hone", os.O_RDONLY | os.O_NONBLOCK)
+    cut, reads = [], 0
+    while reads < 1000:
+        try:
+            b = os.read(fd2, 3000)
+        except BlockingIOError:
+            break
+        reads += 1
+        rest = blocks(b)[1]
+        if rest:
+            cut.append((len(b), rest))
+    os.close(fd2)
+    ok(reads > 1 and not cut, "3000-byte reads end at block boundaries",
+       f"{reads} reads, cut: {cut[:3]}")
     ok(fcntl.ioctl(fd, HEIO_GET_AT_HEAD) == 0,
        "HEIO_GET_AT_HEAD is 0 once the header is read")
 

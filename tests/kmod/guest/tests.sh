@@ -73,6 +73,11 @@ ip netns add hone2 &&
 check "ping over a veth pair into another network namespace" \
 	ping -c 2 -i 0.2 -W 2 192.0.2.2
 
+# cat as a reader, stopped by a signal: its files end with whole records.
+timeout -s INT 25 cat /dev/hone >"$OUT/c.pcapng" &
+rc1=$!
+timeout -s INT 25 cat /dev/honet >"$OUT/c.txt" &
+rc2=$!
 phase "traffic"
 $HK traffic "$OUT/truth.jsonl"
 check "traffic between processes: TCP, UDP, ICMP over IPv4 and IPv6" \
@@ -81,6 +86,10 @@ check "traffic between processes: TCP, UDP, ICMP over IPv4 and IPv6" \
 sh -c 'exit 3'
 echo $$ >"$OUT/shell.pid"
 sleep 0.5
+kill -INT $rc1 $rc2 2>/dev/null
+wait $rc1 $rc2
+check "cat's text capture ends with a whole line" \
+	test "$(tail -c 1 "$OUT/c.txt" | od -An -c | tr -d ' ')" = '\n'
 touch "$STOP"
 check "reader A ends its section" wait $ra
 check "reader B ends its section" wait $rb
