@@ -317,3 +317,36 @@ export async function bpfFreed(
       throw new Error(`${e.message}: still loaded: ${left.join(", ")}`);
     });
 }
+
+/** What tshark made of a capture: its exit code, frames, and warnings. */
+export interface TsharkFrames {
+  /** tshark's exit code. */
+  code: number;
+  /** Frames it read. */
+  frames: number;
+  /** Its stderr, without the "Running as user" notice. */
+  warnings: string;
+}
+
+/**
+ * Reads a capture with tshark and counts its frames.
+ *
+ * @param file The capture.
+ * @returns The exit code, the frame count and any warnings.
+ */
+export async function tsharkFrames(file: string): Promise<TsharkFrames> {
+  const t = await run("tshark", [
+    "-r",
+    file,
+    "-T",
+    "fields",
+    "-e",
+    "frame.number",
+  ]);
+  const out = t.stdout.trim();
+  return {
+    code: t.code,
+    frames: out === "" ? 0 : out.split("\n").length,
+    warnings: t.stderr.replace(/^Running as user .*\n/m, ""),
+  };
+}

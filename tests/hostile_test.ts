@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { PcapngWriter } from "../src/writers/pcapng/pcapng_writer.ts";
 import { sampleEvents } from "./testdata/sample_events.ts";
-import { hone, jsonLines, run } from "./_helpers.ts";
+import { hone, jsonLines, run, tsharkFrames } from "./_helpers.ts";
 import { startRecord } from "./_recording.ts";
 
 const dec = new TextDecoder();
@@ -81,15 +81,7 @@ Deno.test("record -w: a hostile comm stays inside its packet comment in tshark",
     assert.equal(r.code, 0, r.stderr);
     const file = `${dir}/c.pcapng`;
     await Deno.writeFile(file, r.stdout);
-    const frames = await run("tshark", [
-      "-r",
-      file,
-      "-T",
-      "fields",
-      "-e",
-      "frame.number",
-    ]);
-    const n = frames.stdout.trim().split("\n").length;
+    const n = (await tsharkFrames(file)).frames;
     const t = await run("tshark", [
       "-r",
       file,
