@@ -66,6 +66,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef MFD_CLOEXEC
@@ -249,6 +250,28 @@ static void copy_part(int exe_fd, const struct hone_pack_trailer *t,
 }
 
 /*
+ * Seal @fd against any change.  F_SEAL_WRITE fails with EBUSY while the
+ * kernel still holds a reference to one of the pages just copied in (the
+ * kernel waits ~150 ms itself; under load that is not always enough), so
+ * try again for up to two seconds before giving up.
+ */
+static int add_seals(int fd)
+{
+	const struct timespec pause = { .tv_nsec = 10 * 1000 * 1000 };
+	int tries;
+
+	for (tries = 0; tries < 200; tries++) {
+		if (!fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+			   F_SEAL_WRITE | F_SEAL_SEAL))
+			return 0;
+		if (errno != EBUSY && errno != EINTR)
+			return -1;
+		nanosleep(&pause, NULL);
+	}
+	return -1;
+}
+
+/*
  * Copy @part into a new sealed memfd.  @flags is MFD_CLOEXEC or 0; an fd
  * the child must open (app.js, shim) is created without MFD_CLOEXEC.
  */
@@ -275,8 +298,7 @@ static int part_to_memfd(int exe_fd, const struct hone_pack_trailer *t,
 		die("cannot size the memfd for %s: %s", part_name[part],
 		    strerror(errno));
 	copy_part(exe_fd, t, part, fd);
-	if (fcntl(fd, F_ADD_SEALS,
-		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL))
+	if (add_seals(fd))
 		die("cannot seal the memfd for %s: %s", part_name[part],
 		    strerror(errno));
 	return fd;

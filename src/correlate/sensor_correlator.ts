@@ -32,6 +32,8 @@ import type {
   SockReleaseRecord,
   SockUseRecord,
 } from "../records/mod.ts";
+import { type Held, HoldQueue } from "./hold_queue.ts";
+import { addCall, callAt, newTimeline, type Timeline } from "./timeline.ts";
 
 type SockRecord =
   | SockCreateRecord
@@ -46,9 +48,10 @@ export interface CorrelatorOptions {
   /** Wall clock minus boot clock, in seconds and nanoseconds. */
   clockOffset: [number, number];
   /**
-   * Longest time a packet waits for its socket's owner, in milliseconds.
+   * Longest time a packet waits for its socket's owner, in milliseconds
+   * (a server under load may read its accepted socket late).
    *
-   * @default {250}
+   * @default {1000}
    */
   holdMs?: number;
   /** User name of a uid. */
@@ -86,34 +89,8 @@ function endpoint(d: Uint8Array, ip: IpSummary, src: boolean): string | null {
   return ip.version === 6 ? `[${a}]:${port}` : `${a}:${port}`;
 }
 
-interface Held {
-  event: HoneEvent;
-  /** Socket whose owner is awaited, or 0 when settled. */
-  cookie: number;
-  deadlineMs: number;
-  /** Position in the socket's stream (TCP sequence, datagram index), or -1. */
-  pos: number;
-  tcp: boolean;
-}
-
-/** Who read (or sent) a socket's stream from a position on. */
-interface Timeline {
-  starts: number[];
-  /** Where the recorded call itself stopped: known read by that user. */
-  ends: number[];
-  pids: number[];
-  tids: number[];
-}
-
-/** Most read and send calls remembered per socket and direction. */
-const MAX_TIMELINE = 64;
 /** Most sockets (and their counters and owners) remembered at once. */
 const MAX_SOCKETS = 1 << 18;
-
-/** a <= b in 32-bit sequence space. */
-function seqLe(a: number, b: number): boolean {
-  return ((b - a) | 0) >= 0;
-}
 
 /** Counters the correlator keeps. */
 export interface CorrelatorCounts {
@@ -151,10 +128,8 @@ export class SensorCorrelator {
   #shared = new Set<number>();
   #byPid = new Map<number, Set<number>>();
   #info = new Map<number, ConnInfo>();
-  #queue: Held[] = [];
-  #held: Held[] = [];
-  #waiting = 0;
-  #ready: HoneEvent[] = [];
+  #hold = new HoldQueue();
+  #settleFn = (h: Held, final: boolean) => this.#settle(h, final);
   /** What was emitted so far. */
   readonly counts: CorrelatorCounts = {
     packets: 0,
@@ -170,7 +145,7 @@ export class SensorCorrelator {
    */
   constructor(options: CorrelatorOptions) {
     this.#o = {
-      holdMs: 250,
+      holdMs: 1000,
       userName: () => null,
       groupName: () => null,
       exePath: () => null,
@@ -245,7 +220,7 @@ export class SensorCorrelator {
           break;
       }
     }
-    this.#resolve();
+    this.#hold.resolve(this.#settleFn);
   }
 
   /**
@@ -258,21 +233,7 @@ export class SensorCorrelator {
    * @returns The events, in order.
    */
   drain(nowMs: number, all = false): HoneEvent[] {
-    const q = this.#queue;
-    let i = 0;
-    for (; i < q.length; i++) {
-      const h = q[i]!;
-      if (h.cookie !== 0) {
-        if (!all && h.deadlineMs > nowMs) break;
-        // Waited long enough: take the best answer known now.
-        this.#settle(h, true);
-      }
-      this.#ready.push(h.event);
-    }
-    if (i > 0) q.splice(0, i);
-    const out = this.#ready;
-    this.#ready = [];
-    return out;
+    return this.#hold.drain(nowMs, all, this.#settleFn);
   }
 
   #emit(
@@ -284,18 +245,12 @@ export class SensorCorrelator {
   ): void {
     if (event.type === "process") this.counts.processes++;
     else if (event.type === "connection") this.counts.connections++;
-    if (this.#queue.length === 0 && cookie === 0) {
-      if (event.type === "packet") this.#countPacket(event);
-      this.#ready.push(event);
+    if (cookie !== 0) {
+      this.#hold.hold(event, cookie, deadlineMs, pos, tcp);
       return;
     }
-    if (cookie !== 0) this.#waiting++;
-    else if (event.type === "packet") this.#countPacket(event);
-    // Held events outlive the batch buffer their bytes point into.
-    if (event.type === "packet") event.data = event.data.slice();
-    const h = { event, cookie, deadlineMs, pos, tcp };
-    this.#queue.push(h);
-    if (cookie !== 0) this.#held.push(h);
+    if (event.type === "packet") this.#countPacket(event);
+    this.#hold.pass(event);
   }
 
   #countPacket(p: PacketEvent): void {
@@ -323,22 +278,8 @@ export class SensorCorrelator {
         p.how = o.how;
       }
     }
-    h.cookie = 0;
-    this.#waiting--;
     this.#countPacket(p);
     return true;
-  }
-
-  #resolve(): void {
-    if (this.#waiting === 0) return;
-    // Only the held packets, not everything queued behind them.
-    const held = this.#held;
-    let k = 0;
-    for (let i = 0; i < held.length; i++) {
-      const h = held[i]!;
-      if (h.cookie !== 0 && !this.#settle(h, false)) held[k++] = h;
-    }
-    held.length = k;
   }
 
   /**
@@ -356,21 +297,8 @@ export class SensorCorrelator {
   ): boolean {
     const t = (out ? this.#senders : this.#readers).get(cookie);
     if (!t) return false;
-    const n = t.starts.length;
-    let k = -1;
-    for (let i = n - 1; i >= 0; i--) {
-      const s = t.starts[i]!;
-      if (tcp ? seqLe(s, pos) : s <= pos) {
-        k = i;
-        break;
-      }
-    }
+    const k = callAt(t, pos, tcp, final);
     if (k < 0) return false;
-    if (k === n - 1 && !final) {
-      // The last user's own recorded call covers it, or it is not read yet.
-      const end = t.ends[k]!;
-      if (tcp ? seqLe(end, pos) : pos >= end) return false;
-    }
     p.pid = t.pids[k]!;
     p.tid = t.tids[k]! || null;
     p.how = out ? "sender" : "reader";
@@ -538,21 +466,13 @@ export class SensorCorrelator {
     const map = r.dir === 2 ? this.#senders : this.#readers;
     let t = map.get(r.cookie);
     if (!t || r.first) {
-      t = { starts: [], ends: [], pids: [], tids: [] };
+      t = newTimeline();
       setBounded(map, r.cookie, t, 1 << 16);
       if (r.first && r.dir !== 2) this.#inCount.set(r.cookie, r.callsBefore);
     }
     const start = r.tcpSeq ?? r.callsBefore;
-    t.starts.push(start);
-    t.ends.push(r.tcpSeq !== null ? (start + r.len) >>> 0 : start + 1);
-    t.pids.push(r.pid);
-    t.tids.push(r.tid);
-    if (t.starts.length > MAX_TIMELINE) {
-      t.starts.shift();
-      t.ends.shift();
-      t.pids.shift();
-      t.tids.shift();
-    }
+    const end = r.tcpSeq !== null ? (start + r.len) >>> 0 : start + 1;
+    addCall(t, start, end, r.pid, r.tid);
   }
 
   #setOwner(cookie: number, o: Owner): void {
