@@ -36,7 +36,7 @@ Q := @
 endif
 
 TS_SOURCES := main.ts deno.json $(shell find src -name '*.ts' ! -name '*_test.ts' 2>/dev/null)
-FFI_SOURCES := $(wildcard ffi/*.c ffi/*.h ffi/Makefile)
+FFI_SOURCES := $(wildcard ffi/*.c ffi/*.h ffi/Makefile) kmod/honeevent.h
 LAUNCHER_SOURCES := $(wildcard ffi/launcher/*)
 
 .PHONY: all setup setup-apt setup-npm build run test check fmt lint clean \

@@ -136,6 +136,21 @@ const ERRORS: [string[], number, string][] = [
     "hone: record: invalid buffer-size '-1': must be an integer from 1 to 4096 (see 'hone record --help')",
   ],
   [
+    ["record", "--sensor", "bpf"],
+    2,
+    "hone: record: invalid sensor 'bpf': must be auto, ebpf or kmod (see 'hone record --help')",
+  ],
+  [
+    ["record", "--sensor", "kmod", "-B", "4"],
+    2,
+    "hone: record: --buffer-size is an option of the eBPF sensor, not of --sensor kmod (see 'hone record --help')",
+  ],
+  [
+    ["record", "--sensor", "kmod", "-w", "@DIR/k.pcapng"],
+    1,
+    "hone: record: cannot open /dev/hone: No such file or directory (the honeevent module is not loaded: insmod dist/kmod/@KREL/honeevent.ko, or DKMS: see kmod/README.md)",
+  ],
+  [
     ["read", "/nonexistent/x.pcapng"],
     1,
     "hone: read /nonexistent/x.pcapng: No such file or directory",
@@ -159,7 +174,11 @@ Deno.test("hone errors: one line each, in one format, with the documented exit c
   const file = await sampleFile();
   try {
     for (const [template, code, line] of ERRORS) {
-      const fill = (a: string) => a.replace("@DIR", dir).replace("@FILE", file);
+      const fill = (a: string) =>
+        a.replace("@DIR", dir).replace("@FILE", file).replace(
+          "@KREL",
+          Deno.osRelease(),
+        );
       const args = template.map(fill);
       const r = await hone(args);
       assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);

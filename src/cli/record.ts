@@ -1,22 +1,22 @@
 /**
- * `hone record`: live capture with the eBPF sensor. Every packet entering or
- * leaving a local socket, with the process that sent or read it, plus
- * process and connection events, as JSON lines, text or pcapng.
+ * `hone record`: live capture. Every packet entering or leaving a local
+ * socket, with the process that sent or read it, plus process and
+ * connection events, as JSON lines, text or pcapng. The eBPF sensor's
+ * chain is here; the kernel module's is in record_kmod.ts.
  *
  * @module
  */
 
 import { fileURLToPath } from "node:url";
 import { CorrelatorStream, SensorCorrelator } from "../correlate/mod.ts";
-import {
-  type HoneEvent,
-  PacketLimit,
-  PacketLimitStream,
-  type StatsEvent,
-} from "../events/mod.ts";
+import { PacketLimit, PacketLimitStream } from "../events/mod.ts";
 import { decodeRecords } from "../records/mod.ts";
 import {
+  KmodError,
+  kmodPresent,
+  type KmodSensor,
   loadNames,
+  openKmod,
   openSensor,
   type Sensor,
   SensorError,
@@ -25,28 +25,46 @@ import {
   snapshotProcesses,
 } from "../sensor/mod.ts";
 import { EncoderStream, makeEncoder } from "../writers/mod.ts";
-import { parseCommon, parseIntFlag } from "./args.ts";
+import { type CommonArgs, parseCommon, parseIntFlag } from "./args.ts";
 import { printError, printWarning, reason, UsageError } from "./errors.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
 import { openOutput, type Output, OutputSink } from "./output.ts";
 import { watchCountsSignal } from "./usr1.ts";
+import {
+  appendAtEnd,
+  awaitCapture,
+  type Counts,
+  liveStatus,
+  plural,
+  statsEvent,
+  STOP_GRACE_MS,
+  stopSignals,
+  summary,
+  tap,
+  writeBy,
+} from "./_capture.ts";
+import { captureKmod } from "./record_kmod.ts";
 
 /** Help for `hone record`. */
 export const RECORD_USAGE = `Usage: hone record [OPTIONS]
 
 Capture live: every packet entering or leaving a local socket (IPv4, IPv6,
 loopback included) with the process that sent or read it, and process and
-connection events. Needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN) and a
-kernel with BPF and BTF. Stop with Ctrl-C (SIGINT) or SIGTERM.
+connection events. The eBPF sensor needs root (CAP_BPF, CAP_PERFMON,
+CAP_NET_ADMIN) and a kernel with BPF and BTF; the kernel module's (kmod/)
+needs read access to /dev/hone. Stop with Ctrl-C (SIGINT) or SIGTERM.
 
 Options:
+      --sensor KIND  auto (default: the kernel module's /dev/hone when it
+                     is there, else eBPF), ebpf, or kmod
   -s, --snaplen N    keep N bytes of each packet from the IP header
                      (0 = whole packets, at most 65536; default 0)
   -w, --write FILE   write pcapng to FILE ('-' = stdout), mode 0600
   -F, --format FMT   json (default), text, or pcapng
   -c, --count N      stop after N packets
-  -B, --buffer-size MIB  kernel ring buffer in MiB, a power of two (default 64)
-      --no-netfilter do not hook netfilter for packets no socket owns
+  -B, --buffer-size MIB  kernel ring buffer in MiB, a power of two (default
+                     64; eBPF)
+      --no-netfilter do not hook netfilter for packets no socket owns (eBPF)
       --data         include packet bytes (hex) in JSON
   -v, --verbose      more detail on errors
   -h, --help         print this help
@@ -65,10 +83,6 @@ function osString(): string {
   } catch { /* leave it out */ }
   return `Linux ${Deno.hostname()} ${Deno.osRelease()} ${version} ${Deno.build.arch}`
     .replace(/\s+/g, " ").trim();
-}
-
-function plural(n: number, what: string): string {
-  return `${n} ${what}${n === 1 ? "" : "s"}`;
 }
 
 function checkKernel(): string | null {
@@ -93,6 +107,7 @@ export async function runRecord(argv: string[]): Promise<number> {
   const { args, extra } = parseCommon(argv, {
     "buffer-size": { type: "string", short: "B" },
     "no-netfilter": { type: "boolean" },
+    sensor: { type: "string" },
   });
   if (args.help) {
     await Deno.stdout.write(enc.encode(RECORD_USAGE));
@@ -105,6 +120,23 @@ export async function runRecord(argv: string[]): Promise<number> {
       }': filters are not supported yet`,
     );
   }
+  const kind = extra.sensor ?? "auto";
+  if (kind !== "auto" && kind !== "ebpf" && kind !== "kmod") {
+    throw new UsageError(
+      `invalid sensor '${kind}': must be auto, ebpf or kmod`,
+    );
+  }
+  const useKmod = kind === "kmod" || (kind === "auto" && kmodPresent());
+  if (useKmod && kind === "kmod") {
+    for (const flag of ["buffer-size", "no-netfilter"]) {
+      if (extra[flag] !== undefined) {
+        throw new UsageError(
+          `--${flag} is an option of the eBPF sensor, not of --sensor kmod`,
+        );
+      }
+    }
+  }
+  if (useKmod) return await recordKmod(args);
   let ringMiB = 64;
   if (extra["buffer-size"] !== undefined) {
     ringMiB = parseIntFlag(
@@ -152,6 +184,32 @@ export async function runRecord(argv: string[]): Promise<number> {
     return EXIT_FAILURE;
   }
   return await capture(sensor, out, args);
+}
+
+/** `hone record` on the kernel module's device. */
+async function recordKmod(args: CommonArgs): Promise<number> {
+  let out: Output;
+  try {
+    out = openOutput(args.write);
+  } catch (e) {
+    printError(`${args.write}: ${reason(e)}`);
+    return EXIT_FAILURE;
+  }
+  let k: KmodSensor;
+  try {
+    k = openKmod({ shimPath: defaultShim(), snaplen: args.snaplen });
+  } catch (e) {
+    out.close();
+    printError(
+      `record: ${
+        e instanceof KmodError
+          ? e.message
+          : `cannot start the kernel-module sensor: ${reason(e)}`
+      }`,
+    );
+    return EXIT_FAILURE;
+  }
+  return await captureKmod(k, out, args, osString());
 }
 
 async function capture(
@@ -222,11 +280,14 @@ async function capture(
   const usr1 = watchCountsSignal(() =>
     printError(summary(countsNow(), args.count).join(", "))
   );
-  const status = liveStatus(args, () => [
-    limit.packets,
-    corr.counts.processes,
-    sensor.stats(),
-  ]);
+  const status = liveStatus(args, () => {
+    const s = sensor.stats();
+    return [
+      limit.packets,
+      corr.counts.processes,
+      s.packetsDropped + s.procDropped + s.sockDropped,
+    ];
+  });
 
   // When a batch last came out of the correlator.
   let moved = 0;
@@ -250,17 +311,13 @@ async function capture(
     .catch((e) => {
       failure = e;
     });
-  // It ends by itself after -c or a failed write, else after a stop. After
-  // a stop it goes on while the pipeline moves (the ring drains, the output
-  // takes data), and gives up once nothing has moved for STOP_GRACE_MS: a
-  // blocked stdout must not keep a stop from ending the capture.
-  await Promise.race([pipeline, stop.requested]);
-  let done = await settledBy(pipeline, performance.now());
-  while (!done) {
-    const idle = Math.max(stop.at ?? 0, sink.lastWrite, moved);
-    if (performance.now() - idle >= STOP_GRACE_MS) break;
-    done = await settledBy(pipeline, idle + STOP_GRACE_MS);
-  }
+  // It ends by itself after -c or a failed write, else after a stop (the
+  // ring drains, the output takes data, while it moves).
+  const done = await awaitCapture(
+    pipeline,
+    stop,
+    () => Math.max(sink.lastWrite, moved),
+  );
   usr1.stop();
   status.stop();
   if (!done || failure !== null) {
@@ -321,155 +378,6 @@ async function drainUnwritten(
   corr.drain(performance.now(), true);
 }
 
-/** A stage that passes batches through and calls `seen` for each. */
-function tap<T>(seen: () => void): TransformStream<T, T> {
-  return new TransformStream({
-    transform(chunk, controller) {
-      seen();
-      controller.enqueue(chunk);
-    },
-  });
-}
-
-/** A stage that passes batches through and adds one more at the end. */
-function appendAtEnd(
-  last: () => HoneEvent[],
-): TransformStream<HoneEvent[], HoneEvent[]> {
-  return new TransformStream({
-    flush(controller) {
-      controller.enqueue(last());
-    },
-  });
-}
-
-/**
- * The one-line live status on a terminal, once a second, while writing to
- * a file.
- */
-function liveStatus(
-  args: ReturnType<typeof parseCommon>["args"],
-  now: () => [number, number, SensorStats],
-): { stop(): void } {
-  const live = args.write !== null && args.write !== "-" &&
-    Deno.stderr.isTerminal();
-  if (!live) return { stop() {} };
-  const timer = setInterval(() => {
-    const [packets, processes, s] = now();
-    Deno.stderr.writeSync(enc.encode(
-      `\r${plural(packets, "packet")}, ${plural(processes, "process event")}, ${
-        s.packetsDropped + s.procDropped + s.sockDropped
-      } dropped\x1b[K`,
-    ));
-  }, 1000);
-  return {
-    stop() {
-      clearInterval(timer);
-      Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
-    },
-  };
-}
-
-/** How long a stop waits for a pipeline that does not move any more. */
-const STOP_GRACE_MS = 700;
-
-class TimeoutError extends Error {}
-
-/** Resolves true when `p` has settled, false at `deadline` (ms). */
-async function settledBy(p: Promise<void>, deadline: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<boolean>((r) => {
-    timer = setTimeout(
-      () => r(false),
-      Math.max(0, deadline - performance.now()),
-    );
-  });
-  try {
-    return await Promise.race([p.then(() => true, () => true), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function writeBy(
-  out: Output,
-  bytes: Uint8Array,
-  deadline: number,
-): Promise<void> {
-  if (bytes.length === 0) return;
-  let error: unknown = null;
-  const p = out.write(bytes).catch((e) => {
-    error = e;
-  });
-  if (!await settledBy(p, deadline)) throw new TimeoutError();
-  if (error !== null) throw error;
-}
-
-/** SIGINT and SIGTERM: the first asks the capture to stop. */
-interface StopSignals {
-  /** Resolves at the first stop request. */
-  requested: Promise<void>;
-  /** Aborted at the first stop request: the sensor source's stop. */
-  signal: AbortSignal;
-  /** When it was asked for (performance.now()), or null. */
-  readonly at: number | null;
-  /** Asks for a stop (the end of -c, a failed write). */
-  request(): void;
-  /** Removes the signal listeners. */
-  dispose(): void;
-}
-
-function stopSignals(onSecond: () => void): StopSignals {
-  let wake = () => {};
-  let at: number | null = null;
-  const requested = new Promise<void>((r) => wake = r);
-  const controller = new AbortController();
-  const request = () => {
-    at ??= performance.now();
-    controller.abort();
-    wake();
-  };
-  const onSignal = () => {
-    if (at !== null) onSecond();
-    request();
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  return {
-    requested,
-    signal: controller.signal,
-    get at() {
-      return at;
-    },
-    request,
-    dispose() {
-      Deno.removeSignalListener("SIGINT", onSignal);
-      Deno.removeSignalListener("SIGTERM", onSignal);
-    },
-  };
-}
-
-/**
- * A capture's packet counts, each with one definition:
- *
- * - `received`: packets the sensor's hooks matched (every packet of a local
- *   socket but hone's own, and those netfilter saw without a socket);
- * - `dropped`: of those, packets lost because the ring buffer was full;
- * - `captured`: packets in the output;
- * - `notWritten`: packets read from the ring but not in the output (after
- *   -c's limit, a failed write, or an output that stopped taking data).
- *
- * At the end of a capture received = captured + dropped + notWritten.
- */
-interface Counts {
-  received: number;
-  dropped: number;
-  captured: number;
-  notWritten: number;
-  noProcess: number;
-  processes: { received: number; dropped: number; delivered: number };
-  connections: { received: number; dropped: number; delivered: number };
-}
-
 function counts(
   s: SensorStats,
   c: SensorCorrelator["counts"],
@@ -490,56 +398,6 @@ function counts(
       received: s.sockSeen + s.snapSockets,
       dropped: s.sockDropped,
       delivered: c.connections,
-    },
-  };
-}
-
-function summary(c: Counts, limit: number): string[] {
-  const lines = [
-    `${plural(c.captured, "packet")} captured`,
-    `${plural(c.received, "packet")} received by filter`,
-    `${plural(c.dropped, "packet")} dropped by kernel`,
-  ];
-  if (c.notWritten > 0) {
-    lines.push(
-      `${plural(c.notWritten, "packet")} not written${
-        limit > 0 ? " (after -c)" : ""
-      }`,
-    );
-  }
-  lines.push(
-    `${plural(c.noProcess, "packet")} without a process`,
-    `${
-      plural(
-        c.processes.dropped + c.connections.dropped,
-        "process and socket event",
-      )
-    } dropped by kernel`,
-  );
-  return lines;
-}
-
-function statsEvent(c: Counts, startedMs: number): StatsEvent {
-  const now = Date.now();
-  return {
-    type: "stats",
-    sec: Math.floor(now / 1000),
-    nsec: (now % 1000) * 1e6,
-    start: [Math.floor(startedMs / 1000), (startedMs % 1000) * 1e6],
-    received: {
-      process: c.processes.received,
-      connection: c.connections.received,
-      packet: c.received,
-    },
-    dropped: {
-      process: c.processes.dropped,
-      connection: c.connections.dropped,
-      packet: c.dropped,
-    },
-    delivered: {
-      process: c.processes.delivered,
-      connection: c.connections.delivered,
-      packet: c.captured,
     },
   };
 }

@@ -1,10 +1,12 @@
 /**
- * The eBPF sensor, reached through `libhone.so` and Deno FFI.
+ * The sensors, reached through `libhone.so` and Deno FFI: eBPF, and the
+ * kernel module's device.
  *
  * @module
  */
 
 export * from "./names.ts";
 export * from "./proc_snapshot.ts";
+export * from "./kmod.ts";
 export * from "./shim.ts";
 export * from "./sensor_source.ts";

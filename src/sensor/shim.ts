@@ -170,10 +170,12 @@ const ERRNO: Record<number, [string, string]> = {
   20: ["ENOTDIR", "Not a directory"],
   22: ["EINVAL", "Invalid argument"],
   24: ["EMFILE", "Too many open files"],
+  25: ["ENOTTY", "Inappropriate ioctl for device"],
   28: ["ENOSPC", "No space left on device"],
   34: ["ERANGE", "Numerical result out of range"],
   36: ["ENAMETOOLONG", "File name too long"],
   38: ["ENOSYS", "Function not implemented"],
+  61: ["ENODATA", "No data available"],
   71: ["EPROTO", "Protocol error"],
   74: ["EBADMSG", "Bad message"],
   95: ["EOPNOTSUPP", "Operation not supported"],
@@ -203,8 +205,13 @@ function hint(step: string, errno: number): string {
   return "";
 }
 
-/** Formats "-errno" as "Operation not permitted" style text. */
-function describeErrno(errno: number): string {
+/**
+ * An errno's text, as strerror(3) gives it.
+ *
+ * @param errno A positive errno value.
+ * @returns E.g. "Operation not permitted".
+ */
+export function describeErrno(errno: number): string {
   return ERRNO[errno]?.[1] ?? `error ${errno}`;
 }
 
@@ -230,6 +237,16 @@ const SYMBOLS = {
   hone_load_log: { parameters: [], result: "pointer" },
   hone_stop: { parameters: [], result: "void" },
   hone_detach: { parameters: [], result: "void" },
+  // The kernel module's device (ffi/kmod_reader.c).
+  hone_kmod_open: { parameters: ["buffer", "u32"], result: "i32" },
+  hone_kmod_read: {
+    parameters: ["i32", "buffer", "u32", "i32"],
+    result: "i64",
+    nonblocking: true,
+  },
+  hone_kmod_restart: { parameters: ["i32"], result: "i32" },
+  hone_kmod_snaplen: { parameters: ["i32"], result: "i64" },
+  hone_kmod_close: { parameters: ["i32"], result: "i32" },
 } as const;
 
 /** The opened library, as returned by {@linkcode loadShim}. */

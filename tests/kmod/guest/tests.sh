@@ -55,14 +55,28 @@ $HK device
 # ---- captures of real traffic by concurrent readers ----
 phase "captures"
 STOP=$OUT/stop
-rm -f "$STOP" "$OUT"/truth.jsonl
+rm -f "$STOP" "$OUT"/truth.jsonl "$OUT"/r.*
+# hone record on the module: the fourth reader.
+"$HONE" record --sensor kmod -s 128 -w "$OUT/r.pcapng" 2>"$OUT/r.err" &
+rr=$!
+listening() {
+	local i
+	for i in $(seq 600); do
+		grep -q '^hone: listening on all sockets (kernel module, /dev/hone)' \
+			"$OUT/r.err" 2>/dev/null && return 0
+		kill -0 $rr 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+check "hone record --sensor kmod starts" listening
 $HK read /dev/hone "$OUT/a.pcapng" "$STOP" &
 ra=$!
 $HK read /dev/hone "$OUT/b.pcapng" --bufsize 997 "$STOP" &
 rb=$!
 $HK read /dev/honet "$OUT/t.txt" "$STOP" &
 rt=$!
-check "three concurrent readers open" wait_readers 3
+check "four concurrent readers open" wait_readers 4
 
 # A veth pair into a second network namespace, made after the load.
 ip netns add hone2 &&
@@ -91,6 +105,12 @@ wait $rc1 $rc2
 check "cat's text capture ends with a whole line" \
 	test "$(tail -c 1 "$OUT/c.txt" | od -An -c | tr -d ' ')" = '\n'
 touch "$STOP"
+kill -INT $rr
+check "hone record --sensor kmod ends at SIGINT with status 0" wait $rr
+check "hone record: its counts on stderr" \
+	grep -qE '^[1-9][0-9]* packets captured$' "$OUT/r.err"
+check "hone record: 0 packets dropped" \
+	grep -qx '0 packets dropped by kernel' "$OUT/r.err"
 check "reader A ends its section" wait $ra
 check "reader B ends its section" wait $rb
 check "the text reader ends its section" wait $rt
@@ -122,6 +142,19 @@ check "hone read: the exec of echo with its argv" \
 	grep -q '"event":"exec".*"exe":"/usr/bin/echo","argv":\["/bin/echo","hello world","HONE-ARG"\]' "$OUT/a.json"
 check "hone read: an exit with code 3" \
 	grep -q '"event":"exit".*"exit_code":3,' "$OUT/a.json"
+
+# hone record --sensor kmod: the same pids, its own file.
+phase "hone record --sensor kmod"
+if "$HONE" read --data "$OUT/r.pcapng" >"$OUT/r.json" 2>"$OUT/r.rerr"; then
+	ok "hone read decodes hone record's capture"
+else
+	notok "hone read decodes hone record's capture: $(head -3 "$OUT/r.rerr")"
+fi
+$HK check "$OUT/r.json" "$OUT/truth.jsonl" | sed 's/^\(not \)\{0,1\}ok - /&hone record: /'
+check "hone record: the section ends with the module's statistics" \
+	grep -q '^{"type":"stats",.*"dropped":{"process":0,"connection":0,"packet":0}' "$OUT/r.json"
+check "hone record: the exec of echo with its argv" \
+	grep -q '"event":"exec".*"exe":"/usr/bin/echo","argv":\["/bin/echo","hello world","HONE-ARG"\]' "$OUT/r.json"
 
 # The text lines.
 phase "text"

@@ -1,0 +1,303 @@
+/**
+ * What `hone record` does the same way whatever the sensor: stop signals,
+ * the wait for the pipeline after a stop, the live status line, small
+ * stages.
+ *
+ * @module
+ */
+
+import type { HoneEvent, StatsEvent } from "../events/mod.ts";
+import type { CommonArgs } from "./args.ts";
+import type { Output } from "./output.ts";
+
+const enc = new TextEncoder();
+
+/**
+ * "1 packet", "2 packets".
+ *
+ * @param n How many.
+ * @param what The noun, singular.
+ * @returns The phrase.
+ */
+export function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? "" : "s"}`;
+}
+
+/**
+ * A stage that passes batches through and calls `seen` for each.
+ *
+ * @param seen Called with each batch.
+ * @returns The stage.
+ */
+export function tap<T>(seen: (chunk: T) => void): TransformStream<T, T> {
+  return new TransformStream({
+    transform(chunk, controller) {
+      seen(chunk);
+      controller.enqueue(chunk);
+    },
+  });
+}
+
+/**
+ * A stage that passes batches through and adds one more at the end.
+ *
+ * @param last Makes the last batch.
+ * @returns The stage.
+ */
+export function appendAtEnd(
+  last: () => HoneEvent[],
+): TransformStream<HoneEvent[], HoneEvent[]> {
+  return new TransformStream({
+    flush(controller) {
+      controller.enqueue(last());
+    },
+  });
+}
+
+/**
+ * The one-line live status on a terminal, once a second, while writing to
+ * a file.
+ *
+ * @param args The parsed arguments (where the output goes).
+ * @param now Packets, process events and events dropped so far.
+ * @returns A handle that stops it and clears the line.
+ */
+export function liveStatus(
+  args: CommonArgs,
+  now: () => [number, number, number],
+): { stop(): void } {
+  const live = args.write !== null && args.write !== "-" &&
+    Deno.stderr.isTerminal();
+  if (!live) return { stop() {} };
+  const timer = setInterval(() => {
+    const [packets, processes, dropped] = now();
+    Deno.stderr.writeSync(enc.encode(
+      `\r${plural(packets, "packet")}, ${
+        plural(processes, "process event")
+      }, ${dropped} dropped\x1b[K`,
+    ));
+  }, 1000);
+  return {
+    stop() {
+      clearInterval(timer);
+      Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
+    },
+  };
+}
+
+/** How long a stop waits for a pipeline that does not move any more. */
+export const STOP_GRACE_MS = 700;
+
+/** A write that did not finish by its deadline. */
+export class TimeoutError extends Error {}
+
+/**
+ * Resolves true when `p` has settled, false at `deadline`.
+ *
+ * @param p A promise.
+ * @param deadline A `performance.now()` time, in milliseconds.
+ * @returns Whether `p` settled in time.
+ */
+export async function settledBy(
+  p: Promise<void>,
+  deadline: number,
+): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((r) => {
+    timer = setTimeout(
+      () => r(false),
+      Math.max(0, deadline - performance.now()),
+    );
+  });
+  try {
+    return await Promise.race([p.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Writes `bytes` to `out` unless that takes past `deadline`.
+ *
+ * @param out The output.
+ * @param bytes The bytes.
+ * @param deadline A `performance.now()` time, in milliseconds.
+ * @throws {TimeoutError} If the write did not finish in time.
+ */
+export async function writeBy(
+  out: Output,
+  bytes: Uint8Array,
+  deadline: number,
+): Promise<void> {
+  if (bytes.length === 0) return;
+  let error: unknown = null;
+  const p = out.write(bytes).catch((e) => {
+    error = e;
+  });
+  if (!await settledBy(p, deadline)) throw new TimeoutError();
+  if (error !== null) throw error;
+}
+
+/** SIGINT and SIGTERM: the first asks the capture to stop. */
+export interface StopSignals {
+  /** Resolves at the first stop request. */
+  requested: Promise<void>;
+  /** Aborted at the first stop request: the sensor source's stop. */
+  signal: AbortSignal;
+  /** When it was asked for (performance.now()), or null. */
+  readonly at: number | null;
+  /** Asks for a stop (the end of -c, a failed write). */
+  request(): void;
+  /** Removes the signal listeners. */
+  dispose(): void;
+}
+
+/**
+ * Takes SIGINT and SIGTERM: the first asks the capture to stop, a second
+ * calls `onSecond`.
+ *
+ * @param onSecond What a second stop signal does.
+ * @returns The stop requests.
+ */
+export function stopSignals(onSecond: () => void): StopSignals {
+  let wake = () => {};
+  let at: number | null = null;
+  const requested = new Promise<void>((r) => wake = r);
+  const controller = new AbortController();
+  const request = () => {
+    at ??= performance.now();
+    controller.abort();
+    wake();
+  };
+  const onSignal = () => {
+    if (at !== null) onSecond();
+    request();
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  return {
+    requested,
+    signal: controller.signal,
+    get at() {
+      return at;
+    },
+    request,
+    dispose() {
+      Deno.removeSignalListener("SIGINT", onSignal);
+      Deno.removeSignalListener("SIGTERM", onSignal);
+    },
+  };
+}
+
+/**
+ * Waits for a capture's pipeline to end: by itself (after -c, a failed
+ * write), or after a stop while it still moves. After a stop it gives up
+ * once nothing has moved for {@linkcode STOP_GRACE_MS}: a blocked output
+ * must not keep a stop from ending the capture.
+ *
+ * @param pipeline The pipeline.
+ * @param stop The stop requests.
+ * @param lastMove When the pipeline last moved (performance.now()).
+ * @returns Whether the pipeline ended.
+ */
+export async function awaitCapture(
+  pipeline: Promise<void>,
+  stop: StopSignals,
+  lastMove: () => number,
+): Promise<boolean> {
+  await Promise.race([pipeline, stop.requested]);
+  let done = await settledBy(pipeline, performance.now());
+  while (!done) {
+    const idle = Math.max(stop.at ?? 0, lastMove());
+    if (performance.now() - idle >= STOP_GRACE_MS) break;
+    done = await settledBy(pipeline, idle + STOP_GRACE_MS);
+  }
+  return done;
+}
+
+/**
+ * A capture's packet counts, each with one definition:
+ *
+ * - `received`: packets the sensor's hooks matched (every packet of a local
+ *   socket but hone's own, and those netfilter saw without a socket);
+ * - `dropped`: of those, packets lost because the ring buffer was full;
+ * - `captured`: packets in the output;
+ * - `notWritten`: packets read from the ring but not in the output (after
+ *   -c's limit, a failed write, or an output that stopped taking data).
+ *
+ * At the end of a capture received = captured + dropped + notWritten.
+ */
+export interface Counts {
+  received: number;
+  dropped: number;
+  captured: number;
+  notWritten: number;
+  noProcess: number;
+  processes: { received: number; dropped: number; delivered: number };
+  connections: { received: number; dropped: number; delivered: number };
+}
+
+/**
+ * The counts as stderr's closing lines, tcpdump's first.
+ *
+ * @param c The counts.
+ * @param limit -c's limit (0 = none).
+ * @returns The lines.
+ */
+export function summary(c: Counts, limit: number): string[] {
+  const lines = [
+    `${plural(c.captured, "packet")} captured`,
+    `${plural(c.received, "packet")} received by filter`,
+    `${plural(c.dropped, "packet")} dropped by kernel`,
+  ];
+  if (c.notWritten > 0) {
+    lines.push(
+      `${plural(c.notWritten, "packet")} not written${
+        limit > 0 ? " (after -c)" : ""
+      }`,
+    );
+  }
+  lines.push(
+    `${plural(c.noProcess, "packet")} without a process`,
+    `${
+      plural(
+        c.processes.dropped + c.connections.dropped,
+        "process and socket event",
+      )
+    } dropped by kernel`,
+  );
+  return lines;
+}
+
+/**
+ * The counts as the section's closing statistics (pcapng ISB, JSON stats
+ * line).
+ *
+ * @param c The counts.
+ * @param startedMs When the capture started (Date.now()).
+ * @returns The event.
+ */
+export function statsEvent(c: Counts, startedMs: number): StatsEvent {
+  const now = Date.now();
+  return {
+    type: "stats",
+    sec: Math.floor(now / 1000),
+    nsec: (now % 1000) * 1e6,
+    start: [Math.floor(startedMs / 1000), (startedMs % 1000) * 1e6],
+    received: {
+      process: c.processes.received,
+      connection: c.connections.received,
+      packet: c.received,
+    },
+    dropped: {
+      process: c.processes.dropped,
+      connection: c.connections.dropped,
+      packet: c.dropped,
+    },
+    delivered: {
+      process: c.processes.delivered,
+      connection: c.connections.delivered,
+      packet: c.captured,
+    },
+  };
+}

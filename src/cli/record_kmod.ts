@@ -1,0 +1,211 @@
+/**
+ * `hone record --sensor kmod`: live capture from the kernel module's
+ * device. The module tags each packet with its process itself, so the
+ * chain is `hone read`'s: device → decoder → -c → encoder → output, with
+ * the module's own statistics (its ISB) ending the section.
+ *
+ * @module
+ */
+
+import type { HoneEvent, StatsEvent } from "../events/mod.ts";
+import { PacketLimit, PacketLimitStream } from "../events/mod.ts";
+import { CaptureDecoderStream } from "../readers/mod.ts";
+import { type KmodSensor, kmodSource } from "../sensor/mod.ts";
+import { EncoderStream, makeEncoder } from "../writers/mod.ts";
+import type { CommonArgs } from "./args.ts";
+import { printError, printWarning, reason } from "./errors.ts";
+import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
+import type { Output } from "./output.ts";
+import { OutputSink } from "./output.ts";
+import { watchCountsSignal } from "./usr1.ts";
+import {
+  awaitCapture,
+  type Counts,
+  liveStatus,
+  plural,
+  statsEvent,
+  STOP_GRACE_MS,
+  stopSignals,
+  summary,
+  tap,
+  writeBy,
+} from "./_capture.ts";
+
+const enc = new TextEncoder();
+
+/**
+ * Captures from an open reader of the device until a stop, -c or a failed
+ * write, then prints the counts.
+ *
+ * @param k The reader.
+ * @param out The output.
+ * @param args The parsed arguments.
+ * @param os The SHB's os option.
+ * @returns The exit code.
+ */
+export async function captureKmod(
+  k: KmodSensor,
+  out: Output,
+  args: CommonArgs,
+  os: string,
+): Promise<number> {
+  const started = Date.now();
+  const encoder = makeEncoder(args.format, {
+    snaplen: args.snaplen,
+    data: args.data,
+    os,
+    hardware: Deno.build.arch,
+  });
+  const limit = new PacketLimit(args.count);
+  const stop = stopSignals(() => {
+    printError("record: second stop signal: exiting at once");
+    out.abort();
+    Deno.exit(EXIT_FAILURE);
+  });
+  printError(
+    `listening on all sockets (kernel module, ${k.device}), link-type RAW (Raw IP), snapshot length ${
+      k.snaplen || 65535
+    } bytes`,
+  );
+  const sink = new OutputSink(out);
+  // Packets, process and connection events decoded from the device; the
+  // module's statistics once its section ended.
+  const seen = { packets: 0, noProcess: 0, processes: 0, connections: 0 };
+  let moduleStats: StatsEvent | null = null;
+  const countsNow = (captured = sink.written) =>
+    kmodCounts(seen, moduleStats, captured);
+  const usr1 = watchCountsSignal(() =>
+    printError(summary(countsNow(), args.count).join(", "))
+  );
+  const status = liveStatus(args, () => [limit.packets, seen.processes, 0]);
+  let moved = 0;
+  const decoder = new CaptureDecoderStream();
+  let failure: unknown = null;
+  const pipeline = kmodSource(k, { stop: stop.signal })
+    .pipeThrough(decoder)
+    .pipeThrough(tap((batch: HoneEvent[]) => {
+      moved = performance.now();
+      for (const e of batch) {
+        if (e.type === "packet") {
+          seen.packets++;
+          if (e.pid === null) seen.noProcess++;
+        } else if (e.type === "process") seen.processes++;
+        else if (e.type === "connection") seen.connections++;
+      }
+    }))
+    .pipeThrough(
+      new PacketLimitStream(limit, { onDone: stop.request, end: false }),
+    )
+    .pipeThrough(ownStats(limit, (s) => moduleStats = s, countsNow, started))
+    .pipeThrough(new EncoderStream(encoder))
+    .pipeTo(sink)
+    .catch((e) => {
+      failure = e;
+    });
+  const done = await awaitCapture(
+    pipeline,
+    stop,
+    () => Math.max(sink.lastWrite, moved),
+  );
+  usr1.stop();
+  status.stop();
+  const c = countsNow();
+  if (
+    done && failure !== null && !(failure instanceof Deno.errors.BrokenPipe)
+  ) {
+    // The file was cut back to its last whole batch: end it with the
+    // section's statistics where there is room.
+    try {
+      await writeBy(
+        out,
+        encoder.encode([statsEvent(c, started)]).slice(),
+        performance.now() + STOP_GRACE_MS,
+      );
+      await writeBy(out, encoder.finish(), performance.now() + STOP_GRACE_MS);
+    } catch { /* no room: the file ends with its last whole batch */ }
+  }
+  stop.dispose();
+  await k.close();
+  if (done) out.close();
+  const lines = summary(c, args.count);
+  if (decoder.error !== null) {
+    printError(`record: ${k.device}: ${reason(decoder.error)}`);
+    for (const line of lines) printError(line);
+    return EXIT_FAILURE;
+  }
+  if (failure !== null && !(failure instanceof Deno.errors.BrokenPipe)) {
+    printError(
+      `record: ${
+        failure instanceof Error && failure.name === "KmodError"
+          ? failure.message
+          : `write ${out.name}: ${reason(failure)}`
+      } (${plural(c.captured, "packet")} written)`,
+    );
+    for (const line of lines) printError(line);
+    return EXIT_FAILURE;
+  }
+  if (!done) {
+    printWarning(
+      `${out.name} took no data for ${STOP_GRACE_MS} ms after the stop: the rest is not written`,
+    );
+  }
+  Deno.stderr.writeSync(enc.encode(lines.join("\n") + "\n"));
+  return EXIT_OK;
+}
+
+/**
+ * The module's statistics, with what hone itself delivered: the packets
+ * let through to the output, and the process and connection events.
+ * Without them (the capture did not get to its end), hone's own counts.
+ */
+function kmodCounts(
+  seen: {
+    packets: number;
+    noProcess: number;
+    processes: number;
+    connections: number;
+  },
+  s: StatsEvent | null,
+  captured: number,
+): Counts {
+  return {
+    received: s?.received?.packet ?? seen.packets,
+    dropped: s?.dropped.packet ?? 0,
+    captured,
+    notWritten: seen.packets - captured,
+    noProcess: seen.noProcess,
+    processes: {
+      received: s?.received?.process ?? seen.processes,
+      dropped: s?.dropped.process ?? 0,
+      delivered: seen.processes,
+    },
+    connections: {
+      received: s?.received?.connection ?? seen.connections,
+      dropped: s?.dropped.connection ?? 0,
+      delivered: seen.connections,
+    },
+  };
+}
+
+/**
+ * Replaces each statistics event from the device by hone's: the module's
+ * received and dropped counts, with what hone delivered; the section's
+ * start as hone's. Keeps the module's for the closing counts.
+ */
+function ownStats(
+  limit: PacketLimit,
+  keep: (s: StatsEvent) => void,
+  countsNow: (captured: number) => Counts,
+  started: number,
+): TransformStream<HoneEvent[], HoneEvent[]> {
+  return new TransformStream({
+    transform(batch, controller) {
+      const out = batch.map((e) => {
+        if (e.type !== "stats") return e;
+        keep(e);
+        return statsEvent(countsNow(limit.packets), started);
+      });
+      controller.enqueue(out);
+    },
+  });
+}
