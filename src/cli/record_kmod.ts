@@ -23,6 +23,7 @@ import {
   type Counts,
   liveStatus,
   plural,
+  type SectionOptions,
   statsEvent,
   STOP_GRACE_MS,
   stopSignals,
@@ -40,21 +41,20 @@ const enc = new TextEncoder();
  * @param k The reader.
  * @param out The output.
  * @param args The parsed arguments.
- * @param os The SHB's os option.
+ * @param section The section header's host id, comment, os, hardware.
  * @returns The exit code.
  */
 export async function captureKmod(
   k: KmodSensor,
   out: Output,
   args: CommonArgs,
-  os: string,
+  section: SectionOptions,
 ): Promise<number> {
   const started = Date.now();
   const encoder = makeEncoder(args.format, {
     snaplen: args.snaplen,
     data: args.data,
-    os,
-    hardware: Deno.build.arch,
+    ...section,
   });
   const limit = new PacketLimit(args.count);
   const stop = stopSignals(() => {
@@ -154,9 +154,10 @@ export async function captureKmod(
 }
 
 /**
- * The module's statistics, with what hone itself delivered: the packets
- * let through to the output, and the process and connection events.
- * Without them (the capture did not get to its end), hone's own counts.
+ * The counts of a capture from the device, with the definitions of the
+ * eBPF sensor's: received = captured + dropped + not written, where
+ * received is what the module had for this reader (delivered or lost) and
+ * dropped is the module's loss (its own and this reader's ring's).
  */
 function kmodCounts(
   seen: {
@@ -168,20 +169,25 @@ function kmodCounts(
   s: StatsEvent | null,
   captured: number,
 ): Counts {
+  // This reader's share: what the module delivered to it, and what it lost
+  // (the module's counts since its load cover every reader).
+  const dropped = s?.dropped.packet ?? 0;
+  const procDropped = s?.dropped.process ?? 0;
+  const connDropped = s?.dropped.connection ?? 0;
   return {
-    received: s?.received?.packet ?? seen.packets,
-    dropped: s?.dropped.packet ?? 0,
+    received: seen.packets + dropped,
+    dropped,
     captured,
     notWritten: seen.packets - captured,
     noProcess: seen.noProcess,
     processes: {
-      received: s?.received?.process ?? seen.processes,
-      dropped: s?.dropped.process ?? 0,
+      received: seen.processes + procDropped,
+      dropped: procDropped,
       delivered: seen.processes,
     },
     connections: {
-      received: s?.received?.connection ?? seen.connections,
-      dropped: s?.dropped.connection ?? 0,
+      received: seen.connections + connDropped,
+      dropped: connDropped,
       delivered: seen.connections,
     },
   };
