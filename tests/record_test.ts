@@ -459,3 +459,96 @@ Deno.test({
   assert.ok(lines.some((l) => / EXEC \d+ /.test(l)), "the process snapshot");
   assert.match(lines.at(-1)!, / TAIL$/);
 });
+
+/** The options of a pcapng file's first section header: code → value. */
+function shbOptions(file: Uint8Array): Map<number, Uint8Array> {
+  const v = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  assert.equal(v.getUint32(0, true), 0x0a0d0d0a, "a pcapng section header");
+  const end = v.getUint32(4, true) - 4;
+  const out = new Map<number, Uint8Array>();
+  for (let at = 24; at + 4 <= end;) {
+    const code = v.getUint16(at, true), len = v.getUint16(at + 2, true);
+    if (code === 0) break;
+    out.set(code, file.slice(at + 4, at + 4 + len));
+    at += 4 + ((len + 3) & ~3);
+  }
+  return out;
+}
+
+Deno.test({
+  name:
+    "hone record --hostid and --comment: the section header's option 257 and comment, host on every JSON line",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const [cmd, pre] = honeCommand();
+  const dir = await Deno.makeTempDir();
+  const guid = "{6ba7b810-9dad-11d1-80b4-00c04fd430c8}";
+  const child = new Deno.Command(cmd, {
+    args: [
+      ...pre,
+      "record",
+      "-c",
+      "2",
+      "--hostid",
+      guid,
+      "--comment",
+      "night shift",
+      "-w",
+      `${dir}/h.pcapng`,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  await pingUntilDone(child);
+  const st = await child.output();
+  assert.equal(st.code, 0, dec.decode(st.stderr));
+  const opts = shbOptions(await Deno.readFile(`${dir}/h.pcapng`));
+  // The original's layout: type word 1, then the GUID, its first three
+  // fields little-endian.
+  assert.deepEqual(
+    opts.get(257),
+    new Uint8Array([
+      1,
+      0,
+      0,
+      0,
+      0x10,
+      0xb8,
+      0xa7,
+      0x6b,
+      0xad,
+      0x9d,
+      0xd1,
+      0x11,
+      0x80,
+      0xb4,
+      0x00,
+      0xc0,
+      0x4f,
+      0xd4,
+      0x30,
+      0xc8,
+    ]),
+  );
+  assert.equal(dec.decode(opts.get(1)), "night shift");
+  const info = await run("capinfos", [`${dir}/h.pcapng`]);
+  assert.match(info.stdout, /night shift/);
+
+  // JSON lines: host first on each, a string host id as given.
+  const json = new Deno.Command(cmd, {
+    args: [...pre, "record", "-c", "2", "--hostid", "web-1"],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = json.output();
+  await pingUntilDone(json);
+  const r = await out;
+  assert.equal(r.code, 0, dec.decode(r.stderr));
+  const lines = dec.decode(r.stdout).trim().split("\n");
+  assert.ok(lines.length > 2);
+  for (const l of lines) assert.equal(JSON.parse(l).host, "web-1", l);
+  assert.ok(lines.some((l) => JSON.parse(l).type === "packet"));
+  await Deno.remove(dir, { recursive: true });
+});

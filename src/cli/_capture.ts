@@ -6,11 +6,23 @@
  * @module
  */
 
-import type { HoneEvent, StatsEvent } from "../events/mod.ts";
+import type { HoneEvent, HostId, StatsEvent } from "../events/mod.ts";
 import type { CommonArgs } from "./args.ts";
 import type { Output } from "./output.ts";
 
 const enc = new TextEncoder();
+
+/** What a capture's section header says besides the sensor's own. */
+export interface SectionOptions {
+  /** `--hostid`. */
+  hostId: HostId | null;
+  /** `--comment`. */
+  comment: string | null;
+  /** `shb_os`. */
+  os?: string;
+  /** `shb_hardware`. */
+  hardware?: string;
+}
 
 /**
  * "1 packet", "2 packets".

@@ -7,6 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
+import type { HostId } from "../events/mod.ts";
 import type { Format } from "../writers/mod.ts";
 import { SNAPLEN_MAX } from "../records/mod.ts";
 import { UsageError } from "./errors.ts";
@@ -173,4 +174,38 @@ function parseArgsMessage(message: string): string {
     .replace(/ <value>' argument missing$/, "' needs a value")
     .replace(/^Option '/, "option '");
   return first.charAt(0).toLowerCase() + first.slice(1);
+}
+
+/**
+ * Parses `--hostid`: a GUID (32 hex digits, optionally in braces, hyphens
+ * anywhere but first, as the original's module parameter took it) or else
+ * any other text, as the original's string host ids.
+ *
+ * @param s The value.
+ * @returns The host id.
+ * @throws {UsageError} An empty value, or one over 255 bytes.
+ *
+ * @example Usage
+ * ```ts
+ * import { parseHostId } from "./args.ts";
+ * if (parseHostId("{6ba7b810-9dad-11d1-80b4-00c04fd430c8}").kind !== "guid") throw new Error();
+ * if (parseHostId("web-1").kind !== "string") throw new Error();
+ * ```
+ */
+export function parseHostId(s: string): HostId {
+  if (s === "" || new TextEncoder().encode(s).length > 255) {
+    throw new UsageError(
+      `invalid hostid '${s}': must be a GUID or 1 to 255 bytes of text`,
+    );
+  }
+  const inner = /^\{(.*)\}$/.exec(s)?.[1] ?? s;
+  const hex = inner.replaceAll("-", "");
+  if (/^[0-9a-fA-F]/.test(inner) && /^[0-9a-fA-F]{32}$/.test(hex)) {
+    const value = new Uint8Array(16);
+    for (let i = 0; i < 16; i++) {
+      value[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+    }
+    return { kind: "guid", value };
+  }
+  return { kind: "string", value: s };
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseCommon, parseIntFlag } from "./args.ts";
+import { parseCommon, parseHostId, parseIntFlag } from "./args.ts";
 import { UsageError } from "./errors.ts";
 
 Deno.test("parseCommon gives tcpdump's defaults", () => {
@@ -82,4 +82,39 @@ Deno.test("parseIntFlag accepts only plain decimal integers in range", () => {
   for (const s of ["", "1.5", "1e3", " 1", "0x10", "11", "-1"]) {
     assert.throws(() => parseIntFlag("n", s, 0, 10), UsageError, s);
   }
+});
+
+Deno.test("parseHostId takes the original's GUID forms, else text", () => {
+  const g = parseHostId("{6BA7B810-9DAD-11D1-80B4-00C04FD430C8}");
+  assert.equal(g.kind, "guid");
+  assert.deepEqual(
+    g.value,
+    new Uint8Array([
+      0x6b,
+      0xa7,
+      0xb8,
+      0x10,
+      0x9d,
+      0xad,
+      0x11,
+      0xd1,
+      0x80,
+      0xb4,
+      0x00,
+      0xc0,
+      0x4f,
+      0xd4,
+      0x30,
+      0xc8,
+    ]),
+  );
+  assert.deepEqual(parseHostId("6ba7b8109dad11d180b400c04fd430c8"), g);
+  // A hyphen first, or 31 digits: text, as given.
+  assert.deepEqual(parseHostId("-6ba7b8109dad11d180b400c04fd430c8"), {
+    kind: "string",
+    value: "-6ba7b8109dad11d180b400c04fd430c8",
+  });
+  assert.equal(parseHostId("web-1.example").kind, "string");
+  assert.throws(() => parseHostId(""), UsageError);
+  assert.throws(() => parseHostId("x".repeat(256)), UsageError);
 });

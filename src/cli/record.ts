@@ -25,7 +25,12 @@ import {
   snapshotProcesses,
 } from "../sensor/mod.ts";
 import { EncoderStream, makeEncoder } from "../writers/mod.ts";
-import { type CommonArgs, parseCommon, parseIntFlag } from "./args.ts";
+import {
+  type CommonArgs,
+  parseCommon,
+  parseHostId,
+  parseIntFlag,
+} from "./args.ts";
 import { printError, printWarning, reason, UsageError } from "./errors.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
 import { openOutput, type Output, OutputSink } from "./output.ts";
@@ -36,6 +41,7 @@ import {
   type Counts,
   liveStatus,
   plural,
+  type SectionOptions,
   statsEvent,
   STOP_GRACE_MS,
   stopSignals,
@@ -62,6 +68,9 @@ Options:
   -w, --write FILE   write pcapng to FILE ('-' = stdout), mode 0600
   -F, --format FMT   json (default), text, or pcapng
   -c, --count N      stop after N packets
+      --hostid ID    host id in the section header (a GUID, or any text), and
+                     "host" on every JSON line
+      --comment TEXT the section header's comment
   -B, --buffer-size MIB  kernel ring buffer in MiB, a power of two (default
                      64; eBPF)
       --no-netfilter do not hook netfilter for packets no socket owns (eBPF)
@@ -108,6 +117,8 @@ export async function runRecord(argv: string[]): Promise<number> {
     "buffer-size": { type: "string", short: "B" },
     "no-netfilter": { type: "boolean" },
     sensor: { type: "string" },
+    hostid: { type: "string" },
+    comment: { type: "string" },
   });
   if (args.help) {
     await Deno.stdout.write(enc.encode(RECORD_USAGE));
@@ -120,6 +131,12 @@ export async function runRecord(argv: string[]): Promise<number> {
       }': filters are not supported yet`,
     );
   }
+  const section: SectionOptions = {
+    hostId: extra.hostid === undefined
+      ? null
+      : parseHostId(extra.hostid as string),
+    comment: (extra.comment as string | undefined) ?? null,
+  };
   const kind = extra.sensor ?? "auto";
   if (kind !== "auto" && kind !== "ebpf" && kind !== "kmod") {
     throw new UsageError(
@@ -136,7 +153,7 @@ export async function runRecord(argv: string[]): Promise<number> {
       }
     }
   }
-  if (useKmod) return await recordKmod(args);
+  if (useKmod) return await recordKmod(args, section);
   let ringMiB = 64;
   if (extra["buffer-size"] !== undefined) {
     ringMiB = parseIntFlag(
@@ -183,11 +200,14 @@ export async function runRecord(argv: string[]): Promise<number> {
     }
     return EXIT_FAILURE;
   }
-  return await capture(sensor, out, args);
+  return await capture(sensor, out, args, section);
 }
 
 /** `hone record` on the kernel module's device. */
-async function recordKmod(args: CommonArgs): Promise<number> {
+async function recordKmod(
+  args: CommonArgs,
+  section: SectionOptions,
+): Promise<number> {
   let out: Output;
   try {
     out = openOutput(args.write);
@@ -209,13 +229,18 @@ async function recordKmod(args: CommonArgs): Promise<number> {
     );
     return EXIT_FAILURE;
   }
-  return await captureKmod(k, out, args, osString());
+  return await captureKmod(k, out, args, {
+    ...section,
+    os: osString(),
+    hardware: Deno.build.arch,
+  });
 }
 
 async function capture(
   sensor: Sensor,
   out: Output,
-  args: ReturnType<typeof parseCommon>["args"],
+  args: CommonArgs,
+  section: SectionOptions,
 ): Promise<number> {
   const st0 = sensor.stats();
   const off = sensor.clockOffsetNs();
@@ -250,6 +275,7 @@ async function capture(
     data: args.data,
     os: osString(),
     hardware: Deno.build.arch,
+    ...section,
   });
   // Stop signals are ours before "listening on" tells anyone to send them.
   const limit = new PacketLimit(args.count);

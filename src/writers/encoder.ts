@@ -5,6 +5,7 @@
  */
 
 import type { HoneEvent, HostId } from "../events/mod.ts";
+import { jsonString } from "../format/mod.ts";
 import { JsonlWriter } from "./jsonl/jsonl_writer.ts";
 import { PcapngWriter } from "./pcapng/pcapng_writer.ts";
 import { TextWriter } from "./text/text_writer.ts";
@@ -32,7 +33,7 @@ export interface EncoderOptions {
   os?: string | null;
   /** `shb_hardware` for pcapng. */
   hardware?: string | null;
-  /** Host id for pcapng. */
+  /** Host id: pcapng's SHB, and `host` on every JSON line. */
   hostId?: HostId | null;
   /** Section comment for pcapng. */
   comment?: string | null;
@@ -72,11 +73,59 @@ export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
     };
   }
   const w = new JsonlWriter({ data: o.data, snaplen: o.snaplen });
+  if (o.hostId) {
+    const prefix = enc.encode(`{"host":${jsonString(hostIdText(o.hostId))},`);
+    return {
+      encode: (e) => withHost(w.encodeBytes(e), prefix),
+      finish: () => EMPTY,
+      reusesBuffer: false,
+    };
+  }
   return {
     encode: (e) => w.encodeBytes(e),
     finish: () => EMPTY,
     reusesBuffer: false,
   };
+}
+
+/**
+ * A host id as text: the string, or the GUID as 8-4-4-4-12 lower-case hex
+ * digits.
+ *
+ * @param h The host id.
+ * @returns The text.
+ *
+ * @example Usage
+ * ```ts
+ * import { hostIdText } from "./encoder.ts";
+ * if (hostIdText({ kind: "string", value: "web1" }) !== "web1") throw new Error();
+ * ```
+ */
+export function hostIdText(h: HostId): string {
+  if (h.kind === "string") return h.value;
+  const hex = Array.from(h.value, (b) => b.toString(16).padStart(2, "0"))
+    .join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${
+    hex.slice(16, 20)
+  }-${hex.slice(20)}`;
+}
+
+/** Puts `"host":…` first in every line (each line starts with `{`). */
+function withHost(lines: Uint8Array, prefix: Uint8Array): Uint8Array {
+  let n = 0;
+  for (let i = 0; i < lines.length; i++) if (lines[i] === 0x0a) n++;
+  const out = new Uint8Array(lines.length + n * (prefix.length - 1));
+  let o = 0, start = 0;
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i] !== 0x0a) continue;
+    out.set(prefix, o);
+    o += prefix.length;
+    // The line without its own "{", with its newline.
+    out.set(lines.subarray(start + 1, i + 1), o);
+    o += i - start;
+    start = i + 1;
+  }
+  return out;
 }
 
 /** A batch of encoded events: the bytes, and how many packets they hold. */

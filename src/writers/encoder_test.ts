@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import type { HoneEvent } from "../events/mod.ts";
+import { hostIdText, makeEncoder } from "./encoder.ts";
+
+const events: HoneEvent[] = [
+  {
+    type: "connection",
+    sec: 1,
+    nsec: 0,
+    event: "open",
+    conn: 7,
+    pid: 42,
+    proto: 6,
+    local: null,
+    remote: null,
+  },
+  {
+    type: "connection",
+    sec: 2,
+    nsec: 0,
+    event: "close",
+    conn: 7,
+    pid: 42,
+    proto: 6,
+    local: null,
+    remote: null,
+  },
+];
+
+Deno.test("with a host id every JSON line starts with host, the rest unchanged", () => {
+  const dec = new TextDecoder();
+  const plain = dec.decode(
+    makeEncoder("json", { snaplen: 0, data: false }).encode(events),
+  );
+  const withHost = dec.decode(
+    makeEncoder("json", {
+      snaplen: 0,
+      data: false,
+      hostId: { kind: "string", value: 'web"1\n' },
+    }).encode(events),
+  );
+  const a = plain.split("\n"), b = withHost.split("\n");
+  assert.equal(b.length, a.length);
+  for (let i = 0; i < a.length - 1; i++) {
+    assert.equal(b[i], `{"host":"web\\"1\\n",` + a[i]!.slice(1));
+    assert.equal(JSON.parse(b[i]!).host, 'web"1\n');
+  }
+  assert.equal(b.at(-1), "");
+});
+
+Deno.test("hostIdText prints a GUID as 8-4-4-4-12 hex digits", () => {
+  const value = new Uint8Array(16).map((_, i) => i * 17);
+  assert.equal(
+    hostIdText({ kind: "guid", value }),
+    "00112233-4455-6677-8899-aabbccddeeff",
+  );
+});
