@@ -111,11 +111,6 @@ const ERRORS: [string[], number, string][] = [
     "hone: read: invalid format 'xml': must be json, text or pcapng (see 'hone read --help')",
   ],
   [
-    ["read", "--format", "json", "-w", "o", "x"],
-    2,
-    "hone: read: -w writes pcapng: it cannot be used with --format json (see 'hone read --help')",
-  ],
-  [
     ["read", "-w", "", "x"],
     2,
     "hone: read: invalid file name '' for -w: use '-' for stdout (see 'hone read --help')",
@@ -149,6 +144,26 @@ const ERRORS: [string[], number, string][] = [
     ["record", "--sensor", "kmod", "-w", "@DIR/k.pcapng"],
     1,
     "hone: record: cannot open /dev/hone: No such file or directory (the honeevent module is not loaded: insmod dist/kmod/@KREL/honeevent.ko, or DKMS: see kmod/README.md)",
+  ],
+  [
+    ["record", "-C", "1"],
+    2,
+    "hone: record: -C needs -w FILE (a file, not stdout) (see 'hone record --help')",
+  ],
+  [
+    ["record", "-W", "3", "-w", "x.pcapng"],
+    2,
+    "hone: record: -W needs -C or -G (see 'hone record --help')",
+  ],
+  [
+    ["record", "-G", "0", "-w", "x.pcapng"],
+    2,
+    "hone: record: invalid rotate-seconds '0': must be an integer from 1 to 2147483647 (see 'hone record --help')",
+  ],
+  [
+    ["record", "--hostid", ""],
+    2,
+    "hone: record: invalid hostid '': must be a GUID or 1 to 255 bytes of text (see 'hone record --help')",
   ],
   [
     ["read", "/nonexistent/x.pcapng"],

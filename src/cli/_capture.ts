@@ -7,8 +7,16 @@
  */
 
 import type { HoneEvent, HostId, StatsEvent } from "../events/mod.ts";
+import {
+  type Encoder,
+  type EncoderOptions,
+  EncoderStream,
+  makeEncoder,
+} from "../writers/mod.ts";
 import type { CommonArgs } from "./args.ts";
-import type { Output } from "./output.ts";
+import { printWarning } from "./errors.ts";
+import { FileSetSink } from "./file_set.ts";
+import { openOutput, type Output, OutputSink } from "./output.ts";
 
 const enc = new TextEncoder();
 
@@ -311,5 +319,181 @@ export function statsEvent(c: Counts, startedMs: number): StatsEvent {
       connection: c.connections.delivered,
       packet: c.captured,
     },
+  };
+}
+
+/**
+ * Where a capture's events go: stdout or one file through the encoder
+ * stage and the output sink, or a set of files (rotation, SIGHUP).
+ */
+export interface Destination {
+  /** The file being written, or "stdout", for messages. */
+  readonly name: string;
+  /** Packets written so far. */
+  readonly written: number;
+  /** When the last write completed (performance.now()). */
+  readonly lastWrite: number;
+  /** Writes the events; resolves when all are written, rejects on a failed write. */
+  pipeFrom(events: ReadableStream<HoneEvent[]>): Promise<void>;
+  /** After a failed write: the statistics and the end, where there is room. */
+  finishFailed(stats: StatsEvent): Promise<void>;
+  /** Cuts the file back to its last whole write (an exit that cannot wait). */
+  cutBack(): void;
+  /** Closes the output. */
+  close(): void;
+  /** SIGHUP: a new file of the same name (files only). */
+  reopen(): void;
+}
+
+/**
+ * One output (stdout or a file) behind the encoder stage.
+ *
+ * @param out The output.
+ * @param encoder The format's encoder.
+ * @returns The destination.
+ */
+export function streamDestination(out: Output, encoder: Encoder): Destination {
+  const sink = new OutputSink(out);
+  return {
+    name: out.name,
+    get written() {
+      return sink.written;
+    },
+    get lastWrite() {
+      return sink.lastWrite;
+    },
+    pipeFrom: (events) =>
+      events.pipeThrough(new EncoderStream(encoder)).pipeTo(sink),
+    async finishFailed(stats) {
+      try {
+        await writeBy(
+          out,
+          encoder.encode([stats]).slice(),
+          performance.now() + STOP_GRACE_MS,
+        );
+        await writeBy(out, encoder.finish(), performance.now() + STOP_GRACE_MS);
+      } catch { /* no room: the file ends with its last whole batch */ }
+    },
+    cutBack: () => out.abort(),
+    close: () => out.close(),
+    reopen() {},
+  };
+}
+
+/**
+ * A set of files (see {@linkcode FileSetSink}).
+ *
+ * @param sink The sink.
+ * @returns The destination.
+ */
+export function fileSetDestination(sink: FileSetSink): Destination {
+  return {
+    get name() {
+      return sink.name;
+    },
+    get written() {
+      return sink.written;
+    },
+    get lastWrite() {
+      return sink.lastWrite;
+    },
+    pipeFrom: (events) => events.pipeTo(sink),
+    finishFailed: (stats) =>
+      sink.finishFailed(
+        stats,
+        (out, bytes) => writeBy(out, bytes, performance.now() + STOP_GRACE_MS),
+      ),
+    cutBack: () => sink.cutBack(),
+    close: () => sink.closeNow(),
+    reopen: () => sink.reopen(),
+  };
+}
+
+/** The output flags of `hone record` beyond -w. */
+export interface RotationArgs {
+  /** `-C`: megabytes (10^6 bytes, as tcpdump) per file, or 0. */
+  sizeMB: number;
+  /** `-G`: seconds per file, or 0. */
+  seconds: number;
+  /** `-W`: files. */
+  maxFiles: number;
+  /** `-z`: a command for each finished file. */
+  postRotate: string | null;
+  /** `-a`: append to the file. */
+  append: boolean;
+}
+
+/**
+ * Opens where the events go: stdout, or `-w FILE` as a set of files.
+ *
+ * @param args The parsed arguments.
+ * @param rot The rotation flags.
+ * @param encoder The encoder's options.
+ * @param cumulative The capture's counts so far.
+ * @param onLastFile Called when -G with -W made its last file.
+ * @returns The destination.
+ * @throws {Error} If the output cannot be opened.
+ */
+export function openDestination(
+  args: CommonArgs,
+  rot: RotationArgs,
+  encoder: EncoderOptions,
+  cumulative: () => StatsEvent,
+  onLastFile: () => void,
+): Destination {
+  if (args.write === null || args.write === "-") {
+    return streamDestination(
+      openOutput(args.write),
+      makeEncoder(args.format, encoder),
+    );
+  }
+  return fileSetDestination(
+    new FileSetSink({
+      path: args.write,
+      format: args.format,
+      encoder,
+      sizeBytes: rot.sizeMB * 1_000_000,
+      seconds: rot.seconds,
+      maxFiles: rot.maxFiles,
+      postRotate: rot.postRotate,
+      append: rot.append,
+      cumulative,
+      onLastFile,
+      warn: printWarning,
+    }),
+  );
+}
+
+/** What a destination asks of the capture, set once the capture runs. */
+export interface CaptureHooks {
+  /** The capture's counts so far, as statistics. */
+  cumulative: () => StatsEvent;
+  /** Ends the capture (-G with -W made its last file). */
+  lastFile: () => void;
+}
+
+/** Counts of nothing. */
+export const ZERO_COUNTS: Counts = {
+  received: 0,
+  dropped: 0,
+  captured: 0,
+  notWritten: 0,
+  noProcess: 0,
+  processes: { received: 0, dropped: 0, delivered: 0 },
+  connections: { received: 0, dropped: 0, delivered: 0 },
+};
+
+/**
+ * SIGHUP: the destination's file is closed and its name opened again
+ * (logrotate's postrotate, systemd's reload).
+ *
+ * @param dest The destination.
+ * @returns A handle that removes the listener.
+ */
+export function reopenOnHangup(dest: Destination): { stop(): void } {
+  const onHup = () => dest.reopen();
+  Deno.addSignalListener("SIGHUP", onHup);
+  return {
+    stop: () => Deno.removeSignalListener("SIGHUP", onHup),
   };
 }

@@ -109,11 +109,6 @@ export function parseCommon<
       `invalid format '${fmt}': must be json, text or pcapng`,
     );
   }
-  if (v.write && fmt !== "pcapng") {
-    throw new UsageError(
-      `-w writes pcapng: it cannot be used with --format ${fmt}`,
-    );
-  }
   if (v.write === "") {
     throw new UsageError("invalid file name '' for -w: use '-' for stdout");
   }

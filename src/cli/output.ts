@@ -52,6 +52,13 @@ export interface OutputOptions {
   sync?: boolean;
   /** A file that must not be the output (`hone read`'s input). */
   notSameAs?: Deno.FileInfo | null;
+  /**
+   * Append to an existing regular file of ours instead of replacing it
+   * (`-a`, and SIGHUP's reopen of a name logrotate did not move).
+   *
+   * @default {false}
+   */
+  append?: boolean;
 }
 
 /** Thrown when hone refuses an output path; the message says why. */
@@ -130,18 +137,42 @@ function replaceFile(path: string): Deno.FsFile {
 }
 
 /** Opens an existing FIFO, device or symlink target as it is. */
-function openInPlace(path: string, before: Deno.FileInfo | null): Deno.FsFile {
-  const f = Deno.openSync(path, { write: true, create: true, mode: 0o600 });
+function openInPlace(
+  path: string,
+  before: Deno.FileInfo | null,
+  append = false,
+): Deno.FsFile {
+  const f = Deno.openSync(path, {
+    write: true,
+    create: true,
+    append,
+    mode: 0o600,
+  });
   const st = f.statSync();
   if (before && !sameFile(before, st)) {
     f.close();
     throw new OutputRefusedError("the file changed while it was opened");
   }
-  if (st.isFile) f.truncateSync(0);
+  if (st.isFile && !append) f.truncateSync(0);
   return f;
 }
 
-function openPath(path: string, uid: number): Deno.FsFile {
+/** Opens an existing regular file of ours to append to it. */
+function appendTo(path: string, st: Deno.FileInfo, uid: number): Deno.FsFile {
+  if (st.uid !== uid) {
+    throw new OutputRefusedError(
+      `refusing to append to a file owned by uid ${st.uid}`,
+    );
+  }
+  const f = Deno.openSync(path, { write: true, append: true });
+  if (!sameFile(st, f.statSync())) {
+    f.close();
+    throw new OutputRefusedError("the file changed while it was opened");
+  }
+  return f;
+}
+
+function openPath(path: string, uid: number, append: boolean): Deno.FsFile {
   for (let attempt = 0; attempt < 8; attempt++) {
     const st = statOrNull(path, false);
     if (st === null) {
@@ -168,7 +199,7 @@ function openPath(path: string, uid: number): Deno.FsFile {
       if (target?.isDirectory) {
         throw new Deno.errors.IsADirectory("Is a directory");
       }
-      return openInPlace(path, target);
+      return openInPlace(path, target, append);
     }
     if (isSpecial(st)) {
       if (st.uid !== uid && inStickyDir(path)) {
@@ -178,6 +209,7 @@ function openPath(path: string, uid: number): Deno.FsFile {
       }
       return openInPlace(path, st);
     }
+    if (append) return appendTo(path, st, uid);
     return replaceFile(path);
   }
   throw new OutputRefusedError("the file keeps changing while it is opened");
@@ -217,8 +249,9 @@ export function openOutput(
       throw new OutputRefusedError("refusing to overwrite the input file");
     }
   }
-  const f = openPath(path, Deno.uid() ?? 0);
-  let good = 0;
+  const f = openPath(path, Deno.uid() ?? 0, options.append ?? false);
+  // The end of the last whole write: where a failed write is cut back to.
+  let good = options.append ? f.statSync().size : 0;
   return {
     name: path,
     async write(b) {

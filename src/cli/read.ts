@@ -31,7 +31,8 @@ pcap) and print one JSON object per event, or rewrite it.
 Options:
   -F, --format FMT   json (default), text (the original's /dev/honet lines),
                      or pcapng
-  -w, --write FILE   write hone's pcapng to FILE ('-' = stdout), mode 0600
+  -w, --write FILE   write to FILE ('-' = stdout), mode 0600: hone's pcapng
+                     unless -F says otherwise
   -c, --count N      stop after N packets
   -s, --snaplen N    cut packets to N bytes from the IP header
                      (0 = all, at most 65536)

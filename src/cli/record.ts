@@ -24,7 +24,7 @@ import {
   type SensorStats,
   snapshotProcesses,
 } from "../sensor/mod.ts";
-import { EncoderStream, makeEncoder } from "../writers/mod.ts";
+import type { EncoderOptions } from "../writers/mod.ts";
 import {
   type CommonArgs,
   parseCommon,
@@ -33,21 +33,25 @@ import {
 } from "./args.ts";
 import { printError, printWarning, reason, UsageError } from "./errors.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
-import { openOutput, type Output, OutputSink } from "./output.ts";
 import { watchCountsSignal } from "./usr1.ts";
 import {
   appendAtEnd,
   awaitCapture,
+  type CaptureHooks,
   type Counts,
+  type Destination,
   liveStatus,
+  openDestination,
   plural,
+  reopenOnHangup,
+  type RotationArgs,
   type SectionOptions,
   statsEvent,
   STOP_GRACE_MS,
   stopSignals,
   summary,
   tap,
-  writeBy,
+  ZERO_COUNTS,
 } from "./_capture.ts";
 import { captureKmod } from "./record_kmod.ts";
 
@@ -65,8 +69,21 @@ Options:
                      is there, else eBPF), ebpf, or kmod
   -s, --snaplen N    keep N bytes of each packet from the IP header
                      (0 = whole packets, at most 65536; default 0)
-  -w, --write FILE   write pcapng to FILE ('-' = stdout), mode 0600
-  -F, --format FMT   json (default), text, or pcapng
+  -w, --write FILE   write to FILE ('-' = stdout), mode 0600, in pcapng
+                     unless -F says otherwise
+  -F, --format FMT   json (default without -w), text, or pcapng
+  -C MB              a new file once one reaches MB million bytes: FILE,
+                     FILE1, FILE2, ... (with -W: FILE0 ... FILE<N-1>, a ring)
+  -G SECONDS         a new file every SECONDS; FILE may hold strftime(3)
+                     conversions (cap-%Y%m%d-%H%M%S.pcapng)
+  -W N               with -C: at most N files, reused in turn; with -G alone:
+                     stop after N files
+  -z CMD             run CMD FILE on each finished file (e.g. gzip), not
+                     waited for
+  -a, --append       append to FILE (a new section) instead of replacing it
+                     SIGHUP closes the file and opens its name again: each
+                     file starts with its processes and connections and ends
+                     with its own statistics
   -c, --count N      stop after N packets
       --hostid ID    host id in the section header (a GUID, or any text), and
                      "host" on every JSON line
@@ -119,6 +136,11 @@ export async function runRecord(argv: string[]): Promise<number> {
     sensor: { type: "string" },
     hostid: { type: "string" },
     comment: { type: "string" },
+    "file-size": { type: "string", short: "C" },
+    "rotate-seconds": { type: "string", short: "G" },
+    "file-count": { type: "string", short: "W" },
+    postrotate: { type: "string", short: "z" },
+    append: { type: "boolean", short: "a" },
   });
   if (args.help) {
     await Deno.stdout.write(enc.encode(RECORD_USAGE));
@@ -137,6 +159,7 @@ export async function runRecord(argv: string[]): Promise<number> {
       : parseHostId(extra.hostid as string),
     comment: (extra.comment as string | undefined) ?? null,
   };
+  const rot = rotationArgs(args, extra);
   const kind = extra.sensor ?? "auto";
   if (kind !== "auto" && kind !== "ebpf" && kind !== "kmod") {
     throw new UsageError(
@@ -153,7 +176,32 @@ export async function runRecord(argv: string[]): Promise<number> {
       }
     }
   }
-  if (useKmod) return await recordKmod(args, section);
+  const encoderOptions: EncoderOptions = {
+    snaplen: args.snaplen,
+    data: args.data,
+    os: osString(),
+    hardware: Deno.build.arch,
+    ...section,
+  };
+  // Set once the capture runs: its counts, its stop.
+  const hooks: CaptureHooks = {
+    cumulative: () => statsEvent(ZERO_COUNTS, Date.now()),
+    lastFile: () => {},
+  };
+  let dest: Destination;
+  try {
+    dest = openDestination(
+      args,
+      rot,
+      encoderOptions,
+      () => hooks.cumulative(),
+      () => hooks.lastFile(),
+    );
+  } catch (e) {
+    printError(`${args.write}: ${reason(e)}`);
+    return EXIT_FAILURE;
+  }
+  if (useKmod) return await recordKmod(args, dest, hooks);
   let ringMiB = 64;
   if (extra["buffer-size"] !== undefined) {
     ringMiB = parseIntFlag(
@@ -170,14 +218,8 @@ export async function runRecord(argv: string[]): Promise<number> {
   }
   const problem = checkKernel();
   if (problem) {
+    dest.close();
     printError(`record: ${problem}`);
-    return EXIT_FAILURE;
-  }
-  let out: Output;
-  try {
-    out = openOutput(args.write);
-  } catch (e) {
-    printError(`${args.write}: ${reason(e)}`);
     return EXIT_FAILURE;
   }
   let sensor: Sensor;
@@ -189,7 +231,7 @@ export async function runRecord(argv: string[]): Promise<number> {
       netfilter: extra["no-netfilter"] !== true,
     });
   } catch (e) {
-    out.close();
+    dest.close();
     if (e instanceof SensorError) {
       printError(`record: ${e.message}`);
       if (args.verbose && e.log) {
@@ -200,26 +242,20 @@ export async function runRecord(argv: string[]): Promise<number> {
     }
     return EXIT_FAILURE;
   }
-  return await capture(sensor, out, args, section);
+  return await capture(sensor, dest, args, hooks);
 }
 
 /** `hone record` on the kernel module's device. */
 async function recordKmod(
   args: CommonArgs,
-  section: SectionOptions,
+  dest: Destination,
+  hooks: CaptureHooks,
 ): Promise<number> {
-  let out: Output;
-  try {
-    out = openOutput(args.write);
-  } catch (e) {
-    printError(`${args.write}: ${reason(e)}`);
-    return EXIT_FAILURE;
-  }
   let k: KmodSensor;
   try {
     k = openKmod({ shimPath: defaultShim(), snaplen: args.snaplen });
   } catch (e) {
-    out.close();
+    dest.close();
     printError(
       `record: ${
         e instanceof KmodError
@@ -229,18 +265,51 @@ async function recordKmod(
     );
     return EXIT_FAILURE;
   }
-  return await captureKmod(k, out, args, {
-    ...section,
-    os: osString(),
-    hardware: Deno.build.arch,
-  });
+  return await captureKmod(k, dest, args, hooks);
+}
+
+/** The output flags beyond -w, checked. */
+function rotationArgs(
+  args: CommonArgs,
+  extra: Record<string, string | boolean | undefined>,
+): RotationArgs {
+  const num = (flag: string, max: number) =>
+    extra[flag] === undefined
+      ? 0
+      : parseIntFlag(flag, extra[flag] as string, 1, max);
+  const rot: RotationArgs = {
+    sizeMB: num("file-size", 1_000_000),
+    seconds: num("rotate-seconds", 2 ** 31 - 1),
+    maxFiles: num("file-count", 1_000_000),
+    postRotate: (extra.postrotate as string | undefined) ?? null,
+    append: extra.append === true,
+  };
+  const toFile = args.write !== null && args.write !== "-";
+  for (
+    const [flag, on] of [
+      ["-C", rot.sizeMB > 0],
+      ["-G", rot.seconds > 0],
+      ["-W", rot.maxFiles > 0],
+      ["-z", rot.postRotate !== null],
+      ["-a", rot.append],
+    ] as const
+  ) {
+    if (on && !toFile) {
+      throw new UsageError(`${flag} needs -w FILE (a file, not stdout)`);
+    }
+  }
+  if (rot.maxFiles > 0 && rot.sizeMB === 0 && rot.seconds === 0) {
+    throw new UsageError("-W needs -C or -G");
+  }
+  if (rot.postRotate === "") throw new UsageError("-z needs a command");
+  return rot;
 }
 
 async function capture(
   sensor: Sensor,
-  out: Output,
+  dest: Destination,
   args: CommonArgs,
-  section: SectionOptions,
+  hooks: CaptureHooks,
 ): Promise<number> {
   const st0 = sensor.stats();
   const off = sensor.clockOffsetNs();
@@ -270,22 +339,17 @@ async function capture(
   });
   const started = Date.now();
   corr.addProcesses(snapshotProcesses());
-  const encoder = makeEncoder(args.format, {
-    snaplen: args.snaplen,
-    data: args.data,
-    os: osString(),
-    hardware: Deno.build.arch,
-    ...section,
-  });
   // Stop signals are ours before "listening on" tells anyone to send them.
   const limit = new PacketLimit(args.count);
   const stop = stopSignals(() => {
     // A second stop signal: end at once, the file cut back to its last
     // whole write.
     printError("record: second stop signal: exiting at once");
-    out.abort();
+    dest.cutBack();
     Deno.exit(EXIT_FAILURE);
   });
+  hooks.lastFile = stop.request;
+  const hup = reopenOnHangup(dest);
   const snap = args.snaplen > 0 ? args.snaplen : st0.snaplen;
   printError(
     `listening on all sockets (eBPF cgroup_skb${
@@ -298,11 +362,11 @@ async function capture(
     );
   }
 
-  const sink = new OutputSink(out);
   // The counters read when the sensor stopped: the final ones.
   let final: SensorStats | null = null;
-  const countsNow = (captured = sink.written) =>
+  const countsNow = (captured = dest.written) =>
     counts(final ?? sensor.stats(), corr.counts, captured);
+  hooks.cumulative = () => statsEvent(countsNow(limit.packets), started);
   const usr1 = watchCountsSignal(() =>
     printError(summary(countsNow(), args.count).join(", "))
   );
@@ -320,7 +384,7 @@ async function capture(
   // The capture: sensor → correlation → -c → the section's statistics at
   // the end → encoder → output.
   let failure: unknown = null;
-  const pipeline = sensorSource(sensor, {
+  const events = sensorSource(sensor, {
     stop: stop.signal,
     onFinalStats: (s) => final = s,
   })
@@ -331,21 +395,20 @@ async function capture(
     )
     .pipeThrough(
       appendAtEnd(() => [statsEvent(countsNow(limit.packets), started)]),
-    )
-    .pipeThrough(new EncoderStream(encoder))
-    .pipeTo(sink)
-    .catch((e) => {
-      failure = e;
-    });
+    );
+  const pipeline = dest.pipeFrom(events).catch((e) => {
+    failure = e;
+  });
   // It ends by itself after -c or a failed write, else after a stop (the
   // ring drains, the output takes data, while it moves).
   const done = await awaitCapture(
     pipeline,
     stop,
-    () => Math.max(sink.lastWrite, moved),
+    () => Math.max(dest.lastWrite, moved),
   );
   usr1.stop();
   status.stop();
+  hup.stop();
   if (!done || failure !== null) {
     // The pipeline did not drain the ring: count what is left, unwritten.
     await sensor.idle();
@@ -359,22 +422,15 @@ async function capture(
   ) {
     // The file was cut back to its last whole batch: end it with the
     // section's statistics where there is room.
-    try {
-      await writeBy(
-        out,
-        encoder.encode([statsEvent(c, started)]).slice(),
-        performance.now() + STOP_GRACE_MS,
-      );
-      await writeBy(out, encoder.finish(), performance.now() + STOP_GRACE_MS);
-    } catch { /* no room: the file ends with its last whole batch */ }
+    await dest.finishFailed(statsEvent(c, started));
   }
   stop.dispose();
   await sensor.close();
-  if (done) out.close();
+  if (done) dest.close();
   const lines = summary(c, args.count);
   if (failure !== null && !(failure instanceof Deno.errors.BrokenPipe)) {
     printError(
-      `record: write ${out.name}: ${reason(failure)} (${
+      `record: write ${dest.name}: ${reason(failure)} (${
         plural(c.captured, "packet")
       } written)`,
     );
@@ -383,7 +439,7 @@ async function capture(
   }
   if (!done) {
     printWarning(
-      `${out.name} took no data for ${STOP_GRACE_MS} ms after the stop: the rest is not written`,
+      `${dest.name} took no data for ${STOP_GRACE_MS} ms after the stop: the rest is not written`,
     );
   }
   Deno.stderr.writeSync(enc.encode(lines.join("\n") + "\n"));

@@ -11,25 +11,23 @@ import type { HoneEvent, StatsEvent } from "../events/mod.ts";
 import { PacketLimit, PacketLimitStream } from "../events/mod.ts";
 import { CaptureDecoderStream } from "../readers/mod.ts";
 import { type KmodSensor, kmodSource } from "../sensor/mod.ts";
-import { EncoderStream, makeEncoder } from "../writers/mod.ts";
 import type { CommonArgs } from "./args.ts";
 import { printError, printWarning, reason } from "./errors.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
-import type { Output } from "./output.ts";
-import { OutputSink } from "./output.ts";
 import { watchCountsSignal } from "./usr1.ts";
 import {
   awaitCapture,
+  type CaptureHooks,
   type Counts,
+  type Destination,
   liveStatus,
   plural,
-  type SectionOptions,
+  reopenOnHangup,
   statsEvent,
   STOP_GRACE_MS,
   stopSignals,
   summary,
   tap,
-  writeBy,
 } from "./_capture.ts";
 
 const enc = new TextEncoder();
@@ -39,41 +37,38 @@ const enc = new TextEncoder();
  * write, then prints the counts.
  *
  * @param k The reader.
- * @param out The output.
+ * @param dest Where the events go.
  * @param args The parsed arguments.
- * @param section The section header's host id, comment, os, hardware.
+ * @param hooks Set here: the counts and the stop, for the destination.
  * @returns The exit code.
  */
 export async function captureKmod(
   k: KmodSensor,
-  out: Output,
+  dest: Destination,
   args: CommonArgs,
-  section: SectionOptions,
+  hooks: CaptureHooks,
 ): Promise<number> {
   const started = Date.now();
-  const encoder = makeEncoder(args.format, {
-    snaplen: args.snaplen,
-    data: args.data,
-    ...section,
-  });
   const limit = new PacketLimit(args.count);
   const stop = stopSignals(() => {
     printError("record: second stop signal: exiting at once");
-    out.abort();
+    dest.cutBack();
     Deno.exit(EXIT_FAILURE);
   });
+  hooks.lastFile = stop.request;
+  const hup = reopenOnHangup(dest);
   printError(
     `listening on all sockets (kernel module, ${k.device}), link-type RAW (Raw IP), snapshot length ${
       k.snaplen || 65535
     } bytes`,
   );
-  const sink = new OutputSink(out);
   // Packets, process and connection events decoded from the device; the
   // module's statistics once its section ended.
   const seen = { packets: 0, noProcess: 0, processes: 0, connections: 0 };
   let moduleStats: StatsEvent | null = null;
-  const countsNow = (captured = sink.written) =>
+  const countsNow = (captured = dest.written) =>
     kmodCounts(seen, moduleStats, captured);
+  hooks.cumulative = () => statsEvent(countsNow(limit.packets), started);
   const usr1 = watchCountsSignal(() =>
     printError(summary(countsNow(), args.count).join(", "))
   );
@@ -81,7 +76,7 @@ export async function captureKmod(
   let moved = 0;
   const decoder = new CaptureDecoderStream();
   let failure: unknown = null;
-  const pipeline = kmodSource(k, { stop: stop.signal })
+  const events = kmodSource(k, { stop: stop.signal })
     .pipeThrough(decoder)
     .pipeThrough(tap((batch: HoneEvent[]) => {
       moved = performance.now();
@@ -96,37 +91,29 @@ export async function captureKmod(
     .pipeThrough(
       new PacketLimitStream(limit, { onDone: stop.request, end: false }),
     )
-    .pipeThrough(ownStats(limit, (s) => moduleStats = s, countsNow, started))
-    .pipeThrough(new EncoderStream(encoder))
-    .pipeTo(sink)
-    .catch((e) => {
-      failure = e;
-    });
+    .pipeThrough(ownStats(limit, (s) => moduleStats = s, countsNow, started));
+  const pipeline = dest.pipeFrom(events).catch((e) => {
+    failure = e;
+  });
   const done = await awaitCapture(
     pipeline,
     stop,
-    () => Math.max(sink.lastWrite, moved),
+    () => Math.max(dest.lastWrite, moved),
   );
   usr1.stop();
   status.stop();
+  hup.stop();
   const c = countsNow();
   if (
     done && failure !== null && !(failure instanceof Deno.errors.BrokenPipe)
   ) {
     // The file was cut back to its last whole batch: end it with the
     // section's statistics where there is room.
-    try {
-      await writeBy(
-        out,
-        encoder.encode([statsEvent(c, started)]).slice(),
-        performance.now() + STOP_GRACE_MS,
-      );
-      await writeBy(out, encoder.finish(), performance.now() + STOP_GRACE_MS);
-    } catch { /* no room: the file ends with its last whole batch */ }
+    await dest.finishFailed(statsEvent(c, started));
   }
   stop.dispose();
   await k.close();
-  if (done) out.close();
+  if (done) dest.close();
   const lines = summary(c, args.count);
   if (decoder.error !== null) {
     printError(`record: ${k.device}: ${reason(decoder.error)}`);
@@ -138,7 +125,7 @@ export async function captureKmod(
       `record: ${
         failure instanceof Error && failure.name === "KmodError"
           ? failure.message
-          : `write ${out.name}: ${reason(failure)}`
+          : `write ${dest.name}: ${reason(failure)}`
       } (${plural(c.captured, "packet")} written)`,
     );
     for (const line of lines) printError(line);
@@ -146,7 +133,7 @@ export async function captureKmod(
   }
   if (!done) {
     printWarning(
-      `${out.name} took no data for ${STOP_GRACE_MS} ms after the stop: the rest is not written`,
+      `${dest.name} took no data for ${STOP_GRACE_MS} ms after the stop: the rest is not written`,
     );
   }
   Deno.stderr.writeSync(enc.encode(lines.join("\n") + "\n"));
