@@ -21,7 +21,7 @@ BUILD := $(CURDIR)/build
 # tshark/tcpdump check files in tests; bpftool and libbpf-dev build the BPF
 # side; iproute2 and iputils-ping make test traffic; jq for the README.
 APT_PACKAGES := tshark tcpdump bpftool libbpf-dev iproute2 iputils-ping jq python3 \
-	procps psmisc
+	procps psmisc logrotate
 export DENO_NO_UPDATE_CHECK := 1
 # Caches stay inside the tree, so a bare environment (no HOME) works too.
 export DENO_DIR := $(TOOLS)/deno-dir
@@ -39,7 +39,7 @@ TS_SOURCES := main.ts deno.json $(shell find src -name '*.ts' ! -name '*_test.ts
 FFI_SOURCES := $(wildcard ffi/*.c ffi/*.h ffi/Makefile) kmod/honeevent.h
 LAUNCHER_SOURCES := $(wildcard ffi/launcher/*)
 
-.PHONY: all setup setup-apt setup-npm build run test check fmt lint clean \
+.PHONY: all setup setup-apt setup-npm build run test check fmt lint clean install \
 	sample dist kmod kmod-setup kmod-test
 
 all: build
@@ -141,6 +141,24 @@ fmt: setup-npm
 
 lint: setup-npm
 	$(Q)$(DENO) lint
+
+# dist/hone, the systemd unit and the logrotate policy (service/), the log
+# directory and a `hone` group. DESTDIR stages an install elsewhere (no
+# group then); PREFIX moves the binary and the unit's ExecStart with it.
+PREFIX ?= /usr/local
+install: build
+	$(Q)install -D -m 0755 dist/hone $(DESTDIR)$(PREFIX)/bin/hone
+	$(Q)install -d -m 0755 $(DESTDIR)/etc/systemd/system $(DESTDIR)/etc/logrotate.d
+	$(Q)sed 's|/usr/local/bin/hone|$(PREFIX)/bin/hone|' service/hone.service \
+		>$(DESTDIR)/etc/systemd/system/hone.service
+	$(Q)chmod 0644 $(DESTDIR)/etc/systemd/system/hone.service
+	$(Q)install -m 0644 service/hone.logrotate $(DESTDIR)/etc/logrotate.d/hone
+	$(Q)install -d -m 0750 $(DESTDIR)/var/log/hone
+	$(Q)if [ -z "$(DESTDIR)" ]; then \
+		getent group hone >/dev/null || groupadd --system hone; \
+		systemctl daemon-reload 2>/dev/null || true; \
+	fi
+	@echo "  INSTALL $(DESTDIR)$(PREFIX)/bin/hone, hone.service, logrotate.d/hone"
 
 sample: setup-npm
 	$(Q)$(DENO) run -A tests/testdata/make_sample.ts

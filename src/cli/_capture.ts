@@ -466,6 +466,11 @@ export function openDestination(
 
 /** What a destination asks of the capture, set once the capture runs. */
 export interface CaptureHooks {
+  /**
+   * Called once the sensor runs and its snapshot is taken, before anything
+   * is written: -Z's drop, then the output opened as that user.
+   */
+  beforeOutput: () => void;
   /** The capture's counts so far, as statistics. */
   cumulative: () => StatsEvent;
   /** Ends the capture (-G with -W made its last file). */
@@ -495,5 +500,50 @@ export function reopenOnHangup(dest: Destination): { stop(): void } {
   Deno.addSignalListener("SIGHUP", onHup);
   return {
     stop: () => Deno.removeSignalListener("SIGHUP", onHup),
+  };
+}
+
+/**
+ * A destination opened only when {@linkcode LateDestination.open} is
+ * called (after -Z's drop, so that the files belong to that user).
+ */
+export interface LateDestination extends Destination {
+  /** Opens the destination. */
+  open(): void;
+}
+
+/**
+ * Wraps the opening of a destination for later.
+ *
+ * @param name The name for messages until it is open.
+ * @param make Opens it.
+ * @returns The destination, not open yet.
+ */
+export function lateDestination(
+  name: string,
+  make: () => Destination,
+): LateDestination {
+  let d: Destination | null = null;
+  const since = performance.now();
+  const need = () => {
+    d ??= make();
+    return d;
+  };
+  return {
+    get name() {
+      return d?.name ?? name;
+    },
+    get written() {
+      return d?.written ?? 0;
+    },
+    get lastWrite() {
+      return d?.lastWrite ?? since;
+    },
+    open: () => void need(),
+    pipeFrom: (events) => need().pipeFrom(events),
+    finishFailed: (stats) => d?.finishFailed(stats) ?? Promise.resolve(),
+    cutBack: () => d?.cutBack(),
+    close: () => d?.close(),
+    reopen: () => d?.reopen(),
   };
 }

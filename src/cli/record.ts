@@ -35,11 +35,18 @@ import { printError, printWarning, reason, UsageError } from "./errors.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
 import { watchCountsSignal } from "./usr1.ts";
 import {
+  dropPrivileges,
+  lookupUser,
+  notifyReady,
+  type UserIds,
+} from "./service.ts";
+import {
   appendAtEnd,
   awaitCapture,
   type CaptureHooks,
   type Counts,
   type Destination,
+  lateDestination,
   liveStatus,
   openDestination,
   plural,
@@ -81,6 +88,8 @@ Options:
   -z CMD             run CMD FILE on each finished file (e.g. gzip), not
                      waited for
   -a, --append       append to FILE (a new section) instead of replacing it
+  -Z USER            once the sensor runs, become USER (its groups, its
+                     uid); the files are then made as USER
                      SIGHUP closes the file and opens its name again: each
                      file starts with its processes and connections and ends
                      with its own statistics
@@ -141,6 +150,7 @@ export async function runRecord(argv: string[]): Promise<number> {
     "file-count": { type: "string", short: "W" },
     postrotate: { type: "string", short: "z" },
     append: { type: "boolean", short: "a" },
+    user: { type: "string", short: "Z" },
   });
   if (args.help) {
     await Deno.stdout.write(enc.encode(RECORD_USAGE));
@@ -183,20 +193,50 @@ export async function runRecord(argv: string[]): Promise<number> {
     hardware: Deno.build.arch,
     ...section,
   };
+  // -Z: the user hone becomes once the sensor runs (root only).
+  let user: UserIds | null = null;
+  if (extra.user !== undefined && Deno.uid() === 0) {
+    user = lookupUser(extra.user as string);
+    if (user === null) {
+      printError(`record: -Z: no such user '${extra.user}'`);
+      return EXIT_FAILURE;
+    }
+  }
   // Set once the capture runs: its counts, its stop.
   const hooks: CaptureHooks = {
+    beforeOutput: () => {},
     cumulative: () => statsEvent(ZERO_COUNTS, Date.now()),
     lastFile: () => {},
   };
   let dest: Destination;
   try {
-    dest = openDestination(
-      args,
-      rot,
-      encoderOptions,
-      () => hooks.cumulative(),
-      () => hooks.lastFile(),
-    );
+    const open = () =>
+      openDestination(
+        args,
+        rot,
+        encoderOptions,
+        () => hooks.cumulative(),
+        () => hooks.lastFile(),
+      );
+    if (user === null) dest = open();
+    else {
+      // The files are made once hone is that user, as tcpdump's -Z.
+      const late = lateDestination(args.write ?? "stdout", open);
+      const as = user;
+      hooks.beforeOutput = () => {
+        try {
+          dropPrivileges(as);
+        } catch (e) {
+          throw new Error(`-Z ${as.name}: ${reason(e)}`);
+        }
+        try {
+          late.open();
+        } catch (e) {
+          throw new Error(`${args.write}: ${reason(e)}`);
+        }
+      };
+      dest = late;
+    }
   } catch (e) {
     printError(`${args.write}: ${reason(e)}`);
     return EXIT_FAILURE;
@@ -339,6 +379,13 @@ async function capture(
   });
   const started = Date.now();
   corr.addProcesses(snapshotProcesses());
+  try {
+    hooks.beforeOutput();
+  } catch (e) {
+    await sensor.close();
+    printError(`record: ${reason(e)}`);
+    return EXIT_FAILURE;
+  }
   // Stop signals are ours before "listening on" tells anyone to send them.
   const limit = new PacketLimit(args.count);
   const stop = stopSignals(() => {
@@ -356,6 +403,7 @@ async function capture(
       st0.netfilter ? " + netfilter" : ""
     }), link-type RAW (Raw IP), snapshot length ${snap} bytes`,
   );
+  notifyReady(`capturing with the eBPF sensor to ${dest.name}`);
   if (!st0.netfilter && st0.netfilterError) {
     printWarning(
       `netfilter hooks unavailable (${st0.netfilterError}): packets no socket owns are not captured`,

@@ -15,6 +15,7 @@ import type { CommonArgs } from "./args.ts";
 import { printError, printWarning, reason } from "./errors.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
 import { watchCountsSignal } from "./usr1.ts";
+import { notifyReady } from "./service.ts";
 import {
   awaitCapture,
   type CaptureHooks,
@@ -49,6 +50,13 @@ export async function captureKmod(
   hooks: CaptureHooks,
 ): Promise<number> {
   const started = Date.now();
+  try {
+    hooks.beforeOutput();
+  } catch (e) {
+    await k.close();
+    printError(`record: ${reason(e)}`);
+    return EXIT_FAILURE;
+  }
   const limit = new PacketLimit(args.count);
   const stop = stopSignals(() => {
     printError("record: second stop signal: exiting at once");
@@ -62,6 +70,7 @@ export async function captureKmod(
       k.snaplen || 65535
     } bytes`,
   );
+  notifyReady(`capturing from ${k.device} to ${dest.name}`);
   // Packets, process and connection events decoded from the device; the
   // module's statistics once its section ended.
   const seen = { packets: 0, noProcess: 0, processes: 0, connections: 0 };
