@@ -81,6 +81,36 @@ Deno.test("tshark reads hone's pcapng without a warning and shows each packet's 
   await Deno.remove(f);
 });
 
+Deno.test("tshark's Darwin dissector reads hone's Apple process blocks, one per process, and the packets' indexes", async () => {
+  const f = await sampleFile();
+  // Debian's tshark 4.0 shows Apple's blocks in its file view only (4.6
+  // and later join them to each packet as frame.darwin.process_info).
+  const blocks = await run("tshark", [
+    "-r",
+    f,
+    "-X",
+    "read_format:MIME Files Format",
+    "-T",
+    "fields",
+    "-e",
+    "pcapng.darwin.process_id",
+    "-e",
+    "pcapng.darwin.process_name",
+    "-e",
+    "pcapng.options.option.data.packet.darwin.dpeb_id",
+    "-e",
+    "pcapng.options.option.data.packet.darwin.edpeb_id",
+  ]);
+  assert.equal(blocks.code, 0, blocks.stderr);
+  const rows = blocks.stdout.split("\n").filter((l) => l.trim() !== "");
+  // The file is one record in this view: every block's fields, in order.
+  assert.deepEqual(rows, ["4242,4243\tcurl,curl\t0,1\t0,1"]);
+  // Packets only, as before: the blocks add no frame.
+  const frames = await run("tshark", ["-r", f]);
+  assert.equal(frames.stdout.trim().split("\n").length, 3);
+  await Deno.remove(f);
+});
+
 Deno.test("tshark's capture-file view shows hone's section and statistics", async () => {
   const f = await sampleFile();
   const r = await run("capinfos", ["-M", f]);

@@ -64,8 +64,26 @@ export const PEB_EVENT = 2;
 export const PEB_PATH = 3;
 /** Hone process block: argv, each argument NUL-terminated. */
 export const PEB_ARGV = 4;
-/** EPB, added by hone (local use): how the pid was known (string). */
-export const EPB_HONE_HOW = 0x8001;
+/**
+ * EPB, added by hone (local use): how the pid was known (string). Away from
+ * the local-use codes Apple's libpcap and Wireshark define (0x8001–0x800A).
+ */
+export const EPB_HONE_HOW = 0xf0e1;
+/**
+ * EPB: where hone before 0.2 wrote {@linkcode EPB_HONE_HOW}; Apple's code
+ * for the process's index, still read as "how" when it holds one.
+ */
+export const EPB_HONE_HOW_LEGACY = 0x8001;
+/** Apple's Process Information Block (local use; Wireshark ≥ 4.6 shows it). */
+export const BT_APPLE_PIB = 0x80000001;
+/** Apple's PIB: process name. */
+export const PIB_NAME = 2;
+/** Apple's PIB: process path. */
+export const PIB_PATH = 3;
+/** Apple's EPB option: index of the packet's process's PIB in the section. */
+export const EPB_APPLE_PIB_INDEX = 0x8001;
+/** Apple's EPB option: index of the effective process's PIB. */
+export const EPB_APPLE_E_PIB_INDEX = 0x8003;
 
 /** Hone process block: parent process id. */
 export const PEB_PPID = 5;

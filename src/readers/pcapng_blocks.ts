@@ -241,7 +241,10 @@ export function decodeEpb(
     const code = v.getUint16(p, le);
     const o = p + 4;
     switch (code) {
-      case C.EPB_HONE_HOW: {
+      case C.EPB_HONE_HOW:
+      case C.EPB_HONE_HOW_LEGACY: {
+        // The legacy code is also Apple's u32 process index: only a known
+        // word is taken as "how".
         const h = decodeText(buf.subarray(o, o + n));
         if (HOWS.has(h)) how = h as Attribution;
         break;

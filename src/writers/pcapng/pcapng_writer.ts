@@ -97,6 +97,10 @@ export class PcapngWriter {
   #procs: ProcTable;
   /** The comment option of each pid's packets, made at its first packet. */
   #commentOpts = new Map<number, Uint8Array>();
+  /** Each pid's Apple process block in this section: its index. */
+  #pibIndex = new Map<number, number>();
+  /** Apple process blocks written in this section. */
+  #pibs = 0;
 
   /**
    * Makes a writer.
@@ -173,6 +177,9 @@ export class PcapngWriter {
   #start(): void {
     if (this.#started) return;
     this.#started = true;
+    // Process block indexes count within a section.
+    this.#pibIndex.clear();
+    this.#pibs = 0;
     this.#shb();
     this.#idb();
   }
@@ -309,11 +316,13 @@ export class PcapngWriter {
     const cap = snap > 0 && d.length > snap ? snap : d.length;
     const pid = e.pid, conn = e.conn, dir = e.dir;
     const copt = pid !== null ? this.#commentOption(pid) : null;
+    // Apple's process block first (Wireshark ≥ 4.6 joins it to the packet).
+    const pib = pid !== null ? this.#pib(pid) : -1;
     const hopt = e.how ? HOW_OPTS[e.how] : null;
     const padCap = (cap + 3) & ~3;
     const total = 36 + padCap +
       (conn === null ? 0 : conn <= 0xffffffff ? 8 : 12) +
-      (pid !== null ? 20 : 0) + (dir !== null ? 8 : 0) +
+      (pid !== null ? 36 : 0) + (dir !== null ? 8 : 0) +
       (copt !== null ? copt.length : 0) + (hopt !== null ? hopt.length : 0);
     this.#ensure(total);
     const v = this.#v, b = this.#buf;
@@ -361,6 +370,14 @@ export class PcapngWriter {
       b.set(copt, p);
       p += copt.length;
     }
+    if (pid !== null) {
+      // The process and the effective process: the same here.
+      v.setUint32(p, C.EPB_APPLE_PIB_INDEX | (4 << 16), true);
+      v.setUint32(p + 4, pib, true);
+      v.setUint32(p + 8, C.EPB_APPLE_E_PIB_INDEX | (4 << 16), true);
+      v.setUint32(p + 12, pib, true);
+      p += 16;
+    }
     if (hopt !== null) {
       b.set(hopt, p);
       p += hopt.length;
@@ -368,6 +385,25 @@ export class PcapngWriter {
     v.setUint32(p, 0, true); // opt_endofopt
     v.setUint32(p + 4, total, true);
     this.#pos = p + 8;
+  }
+
+  // Apple's Process Information Block (0x80000001: pid, name, path) for a
+  // pid, written once per section and process image; returns its index.
+  #pib(pid: number): number {
+    const known = this.#pibIndex.get(pid);
+    if (known !== undefined) return known;
+    const p = this.#procs.get(pid);
+    this.#ensure(64);
+    const at = this.#begin(C.BT_APPLE_PIB);
+    this.#u32(pid);
+    if (p?.comm) this.#optString(C.PIB_NAME, p.comm);
+    if (p?.exe) this.#optString(C.PIB_PATH, p.exe);
+    this.#optEnd();
+    this.#ensure(4);
+    this.#end(at);
+    const index = this.#pibs++;
+    setBounded(this.#pibIndex, pid, index, this.#opts.maxProcesses);
+    return index;
   }
 
   // The comment as a whole option (code, length, bytes, padding), made
@@ -423,6 +459,8 @@ export class PcapngWriter {
     // The process's packets from now on carry what this event says.
     this.#procs.update(e);
     this.#commentOpts.delete(e.pid);
+    // A new image (exec) gets a new process block at its next packet.
+    this.#pibIndex.delete(e.pid);
   }
 
   // Hone Connection Event Block (0x102): 32-bit id as the HoneProject

@@ -72,3 +72,93 @@ Deno.test("PcapngWriter cuts an argv longer than an option can hold", () => {
   const p = back[1] as Extract<HoneEvent, { type: "process" }>;
   assert.equal(p.argv![0]!.length, 65532);
 });
+
+/** Where `needle` starts in `hay`, or -1. */
+function indexOfBytes(hay: Uint8Array, needle: number[]): number {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) {
+      if (hay[i + j] !== needle[j]) continue outer;
+    }
+    return i;
+  }
+  return -1;
+}
+
+Deno.test("PcapngWriter writes Apple's process block and EPB indexes as published", () => {
+  const w = new PcapngWriter();
+  const packet: PacketEvent = {
+    type: "packet",
+    sec: 1,
+    nsec: 0,
+    dir: "out",
+    pid: 4242,
+    tid: 4242,
+    conn: null,
+    len: 4,
+    data: new Uint8Array([0x45, 0, 0, 4]),
+    how: null,
+  };
+  const bytes = w.encode([
+    processEvent({ sec: 1, nsec: 0, event: "exec", pid: 4242, comm: "curl" }),
+    packet,
+    { ...packet, sec: 2 },
+  ]).slice();
+  // The byte example of ../shared/reference/anchors.md §3.2 (from Apple's
+  // libpcap pcap-ng.h and Wireshark's file-pcapng-darwin.c).
+  const pib = [
+    0x01,
+    0x00,
+    0x00,
+    0x80,
+    0x1c,
+    0x00,
+    0x00,
+    0x00,
+    0x92,
+    0x10,
+    0x00,
+    0x00,
+    0x02,
+    0x00,
+    0x04,
+    0x00,
+    0x63,
+    0x75,
+    0x72,
+    0x6c,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x1c,
+    0x00,
+    0x00,
+    0x00,
+  ];
+  const at = indexOfBytes(bytes, pib);
+  assert.ok(at > 0, "the process block");
+  assert.equal(indexOfBytes(bytes.subarray(at + 1), pib), -1, "once");
+  const opts = [
+    0x01,
+    0x80,
+    0x04,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x03,
+    0x80,
+    0x04,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+  ];
+  const first = indexOfBytes(bytes, opts);
+  assert.ok(first > at, "each packet points at block 0, after it");
+  assert.ok(indexOfBytes(bytes.subarray(first + 1), opts) > 0, "both packets");
+  // hone's own "how" no longer uses Apple's code.
+  assert.equal(indexOfBytes(bytes, [0x01, 0x80, 0x06, 0x00]), -1);
+});
