@@ -38,6 +38,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Knobs, set by the shim between open and load. */
 const volatile __u32 snaplen = HONE_SNAPLEN_MAX; /* 1..HONE_SNAPLEN_MAX */
 const volatile __u32 hone_pid;			/* our tgid, 0 = none */
+/* Which processes: HONE_FILTER_* and their values (see hone.h). */
+const volatile __u32 filter;
+const volatile __u32 filter_uid;
+const volatile __u64 filter_cgroup;
+const volatile char filter_comm[16];
 const volatile __u64 wakeup_bytes = HONE_WAKEUP_DEFAULT;
 
 struct {
@@ -80,6 +85,30 @@ struct {
 	__type(key, __u64);
 	__type(value, __u8);
 } hone_self SEC(".maps");
+
+/*
+ * With a filter: tgids -> WANT_SEED (given with --pid, or forked from one
+ * with --children) | WANT_MATCH (matched every kind of the filter when it
+ * was last looked at, from a task's own hooks). The cgroup_skb programs,
+ * which cannot look at a task, read WANT_MATCH. Only matching or seeded
+ * tgids are kept, and each is removed at its exit.
+ */
+#define WANT_SEED	1
+#define WANT_MATCH	2
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HONE_FILTER_TABLE);
+	__type(key, __u32);
+	__type(value, __u8);
+} hone_want_pid SEC(".maps");
+
+/* With a filter: sockets created or used by a matching process. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, HONE_SOCK_TABLE);
+	__type(key, __u64);
+	__type(value, __u8);
+} hone_want_sock SEC(".maps");
 
 /*
  * 1 while this CPU runs a softirq (tp_btf/softirq_entry..exit). The
@@ -145,6 +174,83 @@ static __always_inline void add_self(__u64 cookie)
 	__u8 one = 1;
 
 	bpf_map_update_elem(&hone_self, &cookie, &one, BPF_ANY);
+}
+
+/* ---- the process filter ---- */
+
+/* Whether task t (thread group tgid) matches every kind of the filter. */
+static __always_inline bool task_matches(struct task_struct *t, __u32 tgid)
+{
+	char comm[16];
+	__u8 *v;
+	int i;
+
+	if (filter & HONE_FILTER_PID) {
+		v = bpf_map_lookup_elem(&hone_want_pid, &tgid);
+		if (!v || !(*v & WANT_SEED))
+			return false;
+	}
+	if (filter & HONE_FILTER_COMM) {
+		if (bpf_probe_read_kernel(comm, sizeof(comm), t->comm))
+			return false;
+		for (i = 0; i < 16; i++) {
+			if (comm[i] != filter_comm[i])
+				return false;
+			if (!comm[i])
+				break;
+		}
+	}
+	if ((filter & HONE_FILTER_UID) &&
+	    BPF_CORE_READ(t, cred, euid.val) != filter_uid)
+		return false;
+	if ((filter & HONE_FILTER_CGROUP) &&
+	    BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id) != filter_cgroup)
+		return false;
+	return true;
+}
+
+/* Looks at task t and keeps the answer for the cgroup_skb programs. */
+static __always_inline bool want_task(struct task_struct *t, __u32 tgid)
+{
+	__u8 *v, nv;
+	bool m;
+
+	if (!filter)
+		return true;
+	m = task_matches(t, tgid);
+	v = bpf_map_lookup_elem(&hone_want_pid, &tgid);
+	nv = (v ? *v & WANT_SEED : 0) | (m ? WANT_MATCH : 0);
+	if (v && !nv)
+		bpf_map_delete_elem(&hone_want_pid, &tgid);
+	else if (v && *v != nv)
+		*v = nv;
+	else if (!v && nv)
+		bpf_map_update_elem(&hone_want_pid, &tgid, &nv, BPF_ANY);
+	return m;
+}
+
+/* The answer kept for tgid (cgroup_skb: no task to look at). */
+static __always_inline bool want_cached(__u32 tgid)
+{
+	__u8 *v;
+
+	if (!filter)
+		return true;
+	v = bpf_map_lookup_elem(&hone_want_pid, &tgid);
+	return v && (*v & WANT_MATCH);
+}
+
+static __always_inline void want_sock(__u64 cookie)
+{
+	__u8 one = 1;
+
+	if (filter)
+		bpf_map_update_elem(&hone_want_sock, &cookie, &one, BPF_ANY);
+}
+
+static __always_inline bool sock_wanted(__u64 cookie)
+{
+	return !filter || bpf_map_lookup_elem(&hone_want_sock, &cookie);
 }
 
 /* Returns n, known to be in [1, cls], in a form the verifier can bound. */
@@ -274,8 +380,17 @@ static __always_inline int on_skb(struct __sk_buff *skb, __u32 dir)
 {
 	struct pkt_info pi = {};
 
-	count(HONE_C_PKT_SEEN);
 	pi.cookie = bpf_get_socket_cookie(skb);
+	if (filter) {
+		/* Not counted: the filter decides what the sensor sees. */
+		pkt_task(&pi);
+		if (!sock_wanted(pi.cookie)) {
+			if (!(pi.flags & HONE_PKT_TASK) || !want_cached(pi.pid))
+				return 1;
+			want_sock(pi.cookie);
+		}
+	}
+	count(HONE_C_PKT_SEEN);
 	if (is_self_cookie(pi.cookie)) {
 		count(HONE_C_SELF_SKIP);
 		return 1;
@@ -285,7 +400,8 @@ static __always_inline int on_skb(struct __sk_buff *skb, __u32 dir)
 	pi.dir = dir;
 	pi.protocol = bpf_ntohs(skb->protocol);
 	pi.caplen = pi.len < snaplen ? pi.len : snaplen;
-	pkt_task(&pi);
+	if (!filter)
+		pkt_task(&pi);
 	pkt_capture(skb, &pi, false);
 	return 1;
 }
@@ -349,6 +465,11 @@ int hone_sk_create(struct bpf_sock *sk)
 		add_self(cookie);
 		return 1;
 	}
+	if (filter) {
+		if (!want_task(bpf_get_current_task_btf(), id >> 32))
+			return 1;
+		want_sock(cookie);
+	}
 	bpf_map_update_elem(&hone_socks, &cookie, &st, BPF_ANY);
 	count(HONE_C_SOCK_SEEN);
 	r = bpf_ringbuf_reserve(&hone_rb, sizeof(*r), 0);
@@ -381,6 +502,8 @@ int hone_sk_release(struct bpf_sock *sk)
 
 	bpf_map_delete_elem(&hone_socks, &cookie);
 	if (hone_pid && !bpf_map_delete_elem(&hone_self, &cookie))
+		return 1;
+	if (filter && bpf_map_delete_elem(&hone_want_sock, &cookie))
 		return 1;
 	count(HONE_C_SOCK_SEEN);
 	r = bpf_ringbuf_reserve(&hone_rb, sizeof(*r), 0);
@@ -431,6 +554,11 @@ static __always_inline int on_use(struct sock *sk, int ret, __u32 dir)
 	if (is_self_pid(id >> 32)) {
 		add_self(cookie);
 		return 0;
+	}
+	if (filter && !sock_wanted(cookie)) {
+		if (!want_task(bpf_get_current_task_btf(), id >> 32))
+			return 0;
+		want_sock(cookie);
 	}
 	st = bpf_map_lookup_elem(&hone_socks, &cookie);
 	if (!st) {
@@ -495,7 +623,19 @@ int BPF_PROG(hone_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct hone_proc_fork *r;
 	__u32 pid = child->tgid, tid = child->pid;
+	__u32 ppid = parent->tgid;
+	__u8 seed = WANT_SEED, *pv;
 
+	if (filter) {
+		if (pid != tid)
+			return 0;	/* a thread: its process decided */
+		pv = bpf_map_lookup_elem(&hone_want_pid, &ppid);
+		if ((filter & HONE_FILTER_CHILDREN) && pv && (*pv & WANT_SEED))
+			bpf_map_update_elem(&hone_want_pid, &pid, &seed,
+					    BPF_ANY);
+		if (!want_task(child, pid))
+			return 0;
+	}
 	count(HONE_C_PROC_SEEN);
 	r = bpf_ringbuf_reserve(&hone_rb, sizeof(*r), 0);
 	if (!r) {
@@ -652,6 +792,9 @@ int BPF_PROG(hone_exec, struct task_struct *p, pid_t old_pid,
 	char *data;
 	long ret;
 
+	/* A new image: a new comm, maybe a new uid. */
+	if (filter && !want_task(p, p->tgid))
+		return 0;
 	count(HONE_C_PROC_SEEN);
 	r = bpf_ringbuf_reserve(&hone_rb, sizeof(*r) + HONE_FILENAME_MAX +
 				HONE_ARGV_MAX + HONE_EXE_MAX, 0);
@@ -696,7 +839,14 @@ int BPF_PROG(hone_exit, struct task_struct *p)
 {
 	struct hone_proc_exit *r;
 	int live = BPF_CORE_READ(p, signal, live.counter);
+	__u32 tgid = p->tgid;
 
+	if (filter) {
+		if (!want_cached(tgid))
+			return 0;
+		if (live == 0)
+			bpf_map_delete_elem(&hone_want_pid, &tgid);
+	}
 	count(HONE_C_PROC_SEEN);
 	r = bpf_ringbuf_reserve(&hone_rb, sizeof(*r), 0);
 	if (!r) {
@@ -741,6 +891,11 @@ int hone_snap(struct bpf_iter__task_file *ctx)
 	if (is_self_pid(r.pid)) {
 		add_self(r.cookie);
 		return 0;
+	}
+	if (filter) {
+		if (!want_task(task, r.pid))
+			return 0;
+		want_sock(r.cookie);
 	}
 	/* The holder's tid is not known: a thread's use will say it. */
 	st.user = (__u64)r.pid << 32;
@@ -841,9 +996,12 @@ int hone_nf(struct bpf_nf_ctx *ctx)
 		return NF_ACCEPT;
 	if (!sk && st->hook == NF_INET_LOCAL_IN && !nf_in_unowned(nh, pf))
 		return NF_ACCEPT;
-	count(HONE_C_NF_SEEN);
 	if (sk)
 		pi.cookie = sk->__sk_common.skc_cookie.counter;
+	/* With a filter, no socket is no process: not wanted. */
+	if (filter && (!sk || !sock_wanted(pi.cookie)))
+		return NF_ACCEPT;
+	count(HONE_C_NF_SEEN);
 	pi.dir = st->hook == NF_INET_LOCAL_IN ? HONE_DIR_IN : HONE_DIR_OUT;
 	dev = pi.dir == HONE_DIR_IN ? st->in : st->out;
 	pi.ifindex = dev ? dev->ifindex : 0;

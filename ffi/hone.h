@@ -25,7 +25,7 @@
 #include <linux/types.h>
 #endif
 
-#define HONE_ABI_VERSION	2
+#define HONE_ABI_VERSION	3
 
 /* Record types (struct hone_rec_hdr.type). */
 #define HONE_REC_PACKET		1	/* struct hone_packet + data */
@@ -280,6 +280,21 @@ struct hone_snap_socket {
 #define HONE_OPT_NETFILTER	(1U << 0) /* attach netfilter hooks too */
 #define HONE_OPT_NO_SNAPSHOT	(1U << 1) /* no iter/task_file snapshot */
 
+/*
+ * struct hone_options.filter: which processes are captured (0 = all). The
+ * kinds given must all hold (AND); --pid's list is one kind (any of them).
+ * A packet is captured when its socket was created or used by a process
+ * that matches, or it is sent by one from a syscall; process and socket
+ * records only for processes that match. Nothing else reaches the ring.
+ */
+#define HONE_FILTER_PID		(1U << 0) /* tgid in filter_pids */
+#define HONE_FILTER_CHILDREN	(1U << 1) /* ... or forked from one of them */
+#define HONE_FILTER_COMM	(1U << 2) /* comm == filter_comm */
+#define HONE_FILTER_UID		(1U << 3) /* effective uid == filter_uid */
+#define HONE_FILTER_CGROUP	(1U << 4) /* cgroup v2 id == filter_cgroup */
+#define HONE_FILTER_PIDS	64
+#define HONE_FILTER_TABLE	65536	/* tgids followed with CHILDREN */
+
 #define HONE_RINGBUF_DEFAULT	(16U << 20)
 #define HONE_RINGBUF_MIN	(1U << 20)
 #define HONE_WAKEUP_DEFAULT	(256U << 10)
@@ -295,6 +310,13 @@ struct hone_options {
 	__u64 wakeup_bytes;	/* wake the reader at this much data;
 				 * default 256 KiB; 1 = every record */
 	char cgroup_path[HONE_CGROUP_PATH_MAX]; /* "" = the cgroup v2 root */
+	__u32 filter;		/* HONE_FILTER_*; 0 = every process */
+	__u32 filter_uid;
+	__u64 filter_cgroup;	/* inode number of a cgroup v2 directory */
+	char filter_comm[16];	/* NUL-padded, as task->comm */
+	__u32 filter_npids;
+	__u32 filter_pids[HONE_FILTER_PIDS];
+	__u32 pad;
 };
 
 /* struct hone_stats.flags */
@@ -345,7 +367,7 @@ _Static_assert(sizeof(struct hone_proc_fork) == 64, "hone_proc_fork");
 _Static_assert(sizeof(struct hone_proc_exec) == 88, "hone_proc_exec");
 _Static_assert(sizeof(struct hone_proc_exit) == 32, "hone_proc_exit");
 _Static_assert(sizeof(struct hone_snap_socket) == 48, "hone_snap_socket");
-_Static_assert(sizeof(struct hone_options) == 544, "hone_options");
+_Static_assert(sizeof(struct hone_options) == 840, "hone_options");
 _Static_assert(sizeof(struct hone_stats) == 96, "hone_stats");
 _Static_assert(sizeof(struct hone_counters) == 8 * HONE_C_MAX, "counters");
 

@@ -71,6 +71,7 @@ struct hone_fds {
 	int sirq_out;
 	int snap;
 	int nf;			/* -1 in the base skeleton */
+	int want_pid;		/* the filter's tgids */
 };
 
 struct hone_ring {
@@ -87,6 +88,10 @@ struct hone_knobs {
 	__u32 self_pid;
 	__u64 ringbuf_bytes;
 	__u64 wakeup_bytes;
+	__u32 filter;
+	__u32 filter_uid;
+	__u64 filter_cgroup;
+	char filter_comm[16];
 };
 
 static struct hone_sensor {
@@ -190,6 +195,11 @@ static int name##_load(struct name **out, const struct hone_knobs *k,	\
 	s->rodata->snaplen = k->snaplen;				\
 	s->rodata->hone_pid = k->self_pid;				\
 	s->rodata->wakeup_bytes = k->wakeup_bytes;			\
+	s->rodata->filter = k->filter;					\
+	s->rodata->filter_uid = k->filter_uid;				\
+	s->rodata->filter_cgroup = k->filter_cgroup;			\
+	memcpy((char *)s->rodata->filter_comm, k->filter_comm,		\
+	       sizeof(k->filter_comm));					\
 	s->maps.hone_rb.max_entries = k->ringbuf_bytes;			\
 	err = name##__load(s);						\
 	if (err) {							\
@@ -210,6 +220,7 @@ static int name##_load(struct name **out, const struct hone_knobs *k,	\
 	f->sirq_in = s->progs.hone_sirq_in.prog_fd;			\
 	f->sirq_out = s->progs.hone_sirq_out.prog_fd;			\
 	f->snap = s->progs.hone_snap.prog_fd;				\
+	f->want_pid = s->maps.hone_want_pid.map_fd;			\
 	f->nf = -1;							\
 	*out = s;							\
 	return 0;							\
@@ -603,6 +614,45 @@ static int check_options(const struct hone_options *o, struct hone_knobs *k)
 	k->snaplen = o->snaplen && o->snaplen < HONE_SNAPLEN_MAX ?
 		     o->snaplen : HONE_SNAPLEN_MAX;
 	k->self_pid = o->self_pid;
+	if (o->filter & ~(HONE_FILTER_PID | HONE_FILTER_CHILDREN |
+			  HONE_FILTER_COMM | HONE_FILTER_UID |
+			  HONE_FILTER_CGROUP))
+		return -EINVAL;
+	if (o->filter_npids > HONE_FILTER_PIDS ||
+	    (o->filter & HONE_FILTER_PID && !o->filter_npids))
+		return -EINVAL;
+	k->filter = o->filter;
+	k->filter_uid = o->filter_uid;
+	k->filter_cgroup = o->filter_cgroup;
+	memcpy(k->filter_comm, o->filter_comm, sizeof(k->filter_comm));
+	return 0;
+}
+
+/*
+ * Puts --pid's tgids in the filter's table before anything is attached:
+ * seeds, and matches too when no other kind of filter must hold.
+ */
+static int seed_filter(struct hone_sensor *s, const struct hone_options *o)
+{
+	__u8 v = 1 | (o->filter & ~(HONE_FILTER_PID | HONE_FILTER_CHILDREN) ?
+		      0 : 2);
+	union bpf_attr attr;
+	__u32 i;
+	int err;
+
+	failed_step = "fill the process filter";
+	if (!(o->filter & HONE_FILTER_PID))
+		return 0;
+	for (i = 0; i < o->filter_npids && i < HONE_FILTER_PIDS; i++) {
+		memset(&attr, 0, sizeof(attr));
+		attr.map_fd = s->fds.want_pid;
+		attr.key = (long)&o->filter_pids[i];
+		attr.value = (long)&v;
+		attr.flags = BPF_ANY;
+		err = sys_bpf(BPF_MAP_UPDATE_ELEM, &attr, sizeof(attr));
+		if (err < 0)
+			return err;
+	}
 	return 0;
 }
 
@@ -620,6 +670,9 @@ static int start(struct hone_sensor *s, const struct hone_options *o)
 	if (err)
 		return err;
 	err = load_sensor(s, o->flags & HONE_OPT_NETFILTER);
+	if (err)
+		return err;
+	err = seed_filter(s, o);
 	if (err)
 		return err;
 	failed_step = "map the ring buffer";

@@ -12,12 +12,15 @@ import { CorrelatorStream, SensorCorrelator } from "../correlate/mod.ts";
 import { PacketLimit, PacketLimitStream } from "../events/mod.ts";
 import { decodeRecords } from "../records/mod.ts";
 import {
+  type FilterSpec,
   KmodError,
   kmodPresent,
   type KmodSensor,
   loadNames,
   openKmod,
   openSensor,
+  type ResolvedFilter,
+  resolveFilter,
   type Sensor,
   SensorError,
   sensorSource,
@@ -88,6 +91,13 @@ Options:
   -z CMD             run CMD FILE on each finished file (e.g. gzip), not
                      waited for
   -a, --append       append to FILE (a new section) instead of replacing it
+      --pid PID[,PID...]  only these processes (at most 64)
+      --children     ... and the processes they fork, from now on
+      --comm NAME    only processes of this task name
+      --uid UID|USER only processes of this effective uid
+      --cgroup PATH  only processes of this cgroup v2 directory
+                     Filters are decided in the kernel; given together,
+                     all must hold
   -Z USER            once the sensor runs, become USER (its groups, its
                      uid); the files are then made as USER
                      SIGHUP closes the file and opens its name again: each
@@ -151,6 +161,11 @@ export async function runRecord(argv: string[]): Promise<number> {
     postrotate: { type: "string", short: "z" },
     append: { type: "boolean", short: "a" },
     user: { type: "string", short: "Z" },
+    pid: { type: "string" },
+    children: { type: "boolean" },
+    comm: { type: "string" },
+    uid: { type: "string" },
+    cgroup: { type: "string" },
   });
   if (args.help) {
     await Deno.stdout.write(enc.encode(RECORD_USAGE));
@@ -176,9 +191,23 @@ export async function runRecord(argv: string[]): Promise<number> {
       `invalid sensor '${kind}': must be auto, ebpf or kmod`,
     );
   }
-  const useKmod = kind === "kmod" || (kind === "auto" && kmodPresent());
+  const spec = filterSpec(extra);
+  const filtered = Object.keys(spec).length > 0;
+  // The module has no process filter: auto takes eBPF for one.
+  const useKmod = kind === "kmod" ||
+    (kind === "auto" && !filtered && kmodPresent());
   if (useKmod && kind === "kmod") {
-    for (const flag of ["buffer-size", "no-netfilter"]) {
+    for (
+      const flag of [
+        "buffer-size",
+        "no-netfilter",
+        "pid",
+        "children",
+        "comm",
+        "uid",
+        "cgroup",
+      ]
+    ) {
       if (extra[flag] !== undefined) {
         throw new UsageError(
           `--${flag} is an option of the eBPF sensor, not of --sensor kmod`,
@@ -262,6 +291,16 @@ export async function runRecord(argv: string[]): Promise<number> {
     printError(`record: ${problem}`);
     return EXIT_FAILURE;
   }
+  let filter: ResolvedFilter | null = null;
+  if (filtered) {
+    try {
+      filter = resolveFilter(spec);
+    } catch (e) {
+      dest.close();
+      printError(`record: ${reason(e)}`);
+      return EXIT_FAILURE;
+    }
+  }
   let sensor: Sensor;
   try {
     sensor = openSensor({
@@ -269,6 +308,7 @@ export async function runRecord(argv: string[]): Promise<number> {
       snaplen: args.snaplen,
       ringbufBytes: ringMiB * 1024 * 1024,
       netfilter: extra["no-netfilter"] !== true,
+      ...(filter ? { filter: filter.sensor } : {}),
     });
   } catch (e) {
     dest.close();
@@ -282,7 +322,49 @@ export async function runRecord(argv: string[]): Promise<number> {
     }
     return EXIT_FAILURE;
   }
-  return await capture(sensor, dest, args, hooks);
+  return await capture(sensor, dest, args, hooks, filter);
+}
+
+/** The process filter's flags, checked; names resolved. */
+function filterSpec(
+  extra: Record<string, string | boolean | undefined>,
+): FilterSpec {
+  const spec: FilterSpec = {};
+  if (extra.pid !== undefined) {
+    spec.pids = (extra.pid as string).split(",").map((p) =>
+      parseIntFlag("pid", p, 1, 4194304)
+    );
+  }
+  if (extra.children === true) {
+    if (!spec.pids) throw new UsageError("--children needs --pid");
+    spec.children = true;
+  }
+  if (extra.comm !== undefined) {
+    const c = extra.comm as string;
+    const n = new TextEncoder().encode(c).length;
+    if (n === 0 || n > 15) {
+      throw new UsageError(
+        `invalid comm '${c}': a task name is 1 to 15 bytes`,
+      );
+    }
+    spec.comm = c;
+  }
+  if (extra.uid !== undefined) {
+    const u = extra.uid as string;
+    if (/^\d+$/.test(u)) spec.uid = parseIntFlag("uid", u, 0, 4294967294);
+    else {
+      const user = lookupUser(u);
+      if (user === null) {
+        throw new UsageError(`invalid uid '${u}': no such user`);
+      }
+      spec.uid = user.uid;
+    }
+  }
+  if (extra.cgroup !== undefined) {
+    if (extra.cgroup === "") throw new UsageError("--cgroup needs a path");
+    spec.cgroup = extra.cgroup as string;
+  }
+  return spec;
 }
 
 /** `hone record` on the kernel module's device. */
@@ -350,6 +432,7 @@ async function capture(
   dest: Destination,
   args: CommonArgs,
   hooks: CaptureHooks,
+  filter: ResolvedFilter | null,
 ): Promise<number> {
   const st0 = sensor.stats();
   const off = sensor.clockOffsetNs();
@@ -378,7 +461,7 @@ async function capture(
     },
   });
   const started = Date.now();
-  corr.addProcesses(snapshotProcesses());
+  corr.addProcesses(snapshotProcesses(100, filter?.matches));
   try {
     hooks.beforeOutput();
   } catch (e) {

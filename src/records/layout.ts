@@ -8,7 +8,7 @@
  */
 
 /** ABI version the layouts below describe (`HONE_ABI_VERSION`). */
-export const HONE_ABI_VERSION = 2;
+export const HONE_ABI_VERSION = 3;
 
 /** Record type: a packet (`struct hone_packet` + data). */
 export const REC_PACKET = 1;
@@ -215,8 +215,27 @@ export const OPTIONS = {
   ringbufBytes: 16,
   wakeupBytes: 24,
   cgroupPath: 32,
-  size: 544,
+  filter: 544,
+  filterUid: 548,
+  filterCgroup: 552,
+  filterComm: 560,
+  filterNpids: 576,
+  filterPids: 580,
+  size: 840,
 } as const;
+
+/** `struct hone_options.filter`: tgid in the list. */
+export const FILTER_PID = 1 << 0;
+/** `struct hone_options.filter`: ... or forked from one in it. */
+export const FILTER_CHILDREN = 1 << 1;
+/** `struct hone_options.filter`: the task's comm. */
+export const FILTER_COMM = 1 << 2;
+/** `struct hone_options.filter`: the task's effective uid. */
+export const FILTER_UID = 1 << 3;
+/** `struct hone_options.filter`: the task's cgroup v2 id. */
+export const FILTER_CGROUP = 1 << 4;
+/** Most tgids `struct hone_options.filter_pids` holds. */
+export const FILTER_PIDS_MAX = 64;
 
 /** `struct hone_stats`, filled by `hone_stats()`. */
 export const STATS = {

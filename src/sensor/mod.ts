@@ -10,3 +10,4 @@ export * from "./proc_snapshot.ts";
 export * from "./kmod.ts";
 export * from "./shim.ts";
 export * from "./sensor_source.ts";
+export * from "./process_filter.ts";

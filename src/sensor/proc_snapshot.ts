@@ -97,15 +97,19 @@ export function bootTime(): number {
  * `kthread` for kernel threads, oldest first.
  *
  * @param ticksPerSec Clock ticks per second (USER_HZ, 100 on Linux).
+ * @param keep Which processes to report (a filter's test); all by default.
  * @returns The events.
  */
-export function snapshotProcesses(ticksPerSec = 100): ProcessEvent[] {
+export function snapshotProcesses(
+  ticksPerSec = 100,
+  keep: (p: ProcInfo) => boolean = () => true,
+): ProcessEvent[] {
   const boot = bootTime();
   const procs: ProcInfo[] = [];
   for (const e of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;
     const p = readProc(Number(e.name));
-    if (p) procs.push(p);
+    if (p && keep(p)) procs.push(p);
   }
   procs.sort((a, b) => a.startTicks - b.startTicks || a.pid - b.pid);
   return procs.map((p) => {

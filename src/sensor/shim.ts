@@ -12,6 +12,12 @@
 
 import {
   CGROUP_PATH_MAX,
+  FILTER_CGROUP,
+  FILTER_CHILDREN,
+  FILTER_COMM,
+  FILTER_PID,
+  FILTER_PIDS_MAX,
+  FILTER_UID,
   HONE_ABI_VERSION,
   OPT_NETFILTER,
   OPT_NO_SNAPSHOT,
@@ -64,10 +70,32 @@ export interface SensorOptions {
    */
   snapshot?: boolean;
   /**
+   * Which processes to capture (decided in the kernel); all when absent.
+   * @default {undefined}
+   */
+  filter?: ProcessFilter;
+  /**
    * Size of the batch buffer each poll fills, in bytes.
    * @default {8388608}
    */
   bufferBytes?: number;
+}
+
+/**
+ * A process filter: every kind given must hold. Packets of other
+ * processes, and their process and socket records, never reach the ring.
+ */
+export interface ProcessFilter {
+  /** Thread group ids (at most 64). */
+  pids?: number[];
+  /** Also the processes forked from those, from now on. */
+  children?: boolean;
+  /** The task name (comm), at most 15 bytes. */
+  comm?: string;
+  /** The effective uid. */
+  uid?: number;
+  /** A cgroup v2 id (the inode number of its directory). */
+  cgroupId?: bigint;
 }
 
 /** Sensor counters, summed over all CPUs since the start. */
@@ -306,6 +334,39 @@ function encodeOptions(options: SensorOptions): Uint8Array<ArrayBuffer> {
     );
   }
   bytes.set(path, OPTIONS.cgroupPath);
+  const f = options.filter;
+  if (f) {
+    let kinds = 0;
+    if (f.pids !== undefined) {
+      if (f.pids.length === 0 || f.pids.length > FILTER_PIDS_MAX) {
+        throw new RangeError(
+          `Cannot filter on ${f.pids.length} pids: 1 to ${FILTER_PIDS_MAX}`,
+        );
+      }
+      kinds |= FILTER_PID | (f.children ? FILTER_CHILDREN : 0);
+      view.setUint32(OPTIONS.filterNpids, f.pids.length, true);
+      f.pids.forEach((p, i) =>
+        view.setUint32(OPTIONS.filterPids + 4 * i, p, true)
+      );
+    }
+    if (f.comm !== undefined) {
+      const c = new TextEncoder().encode(f.comm);
+      if (c.length === 0 || c.length > 15) {
+        throw new RangeError("Cannot filter on a comm: 1 to 15 bytes");
+      }
+      kinds |= FILTER_COMM;
+      bytes.set(c, OPTIONS.filterComm);
+    }
+    if (f.uid !== undefined) {
+      kinds |= FILTER_UID;
+      view.setUint32(OPTIONS.filterUid, f.uid, true);
+    }
+    if (f.cgroupId !== undefined) {
+      kinds |= FILTER_CGROUP;
+      view.setBigUint64(OPTIONS.filterCgroup, f.cgroupId, true);
+    }
+    view.setUint32(OPTIONS.filter, kinds, true);
+  }
   return bytes;
 }
 

@@ -1,0 +1,290 @@
+/**
+ * `hone record --pid/--children/--comm/--uid/--cgroup`: the process filter,
+ * decided in the kernel. Two real processes send tagged UDP over loopback
+ * at the same time; only the one that matches may be in the capture, all
+ * of its packets must be, and the counts must say so.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { hone, jsonLines, until } from "./_helpers.ts";
+import { startRecord } from "./_recording.ts";
+
+const dec = new TextDecoder();
+const enc = new TextEncoder();
+
+/**
+ * A process that binds two UDP sockets, says "ready", and at "go" on stdin
+ * sends `n` tagged datagrams to itself (reading each); with `fork`, a
+ * child forked at "go" does the sending. Says "done" at the end.
+ */
+const SENDER = `
+import ctypes, os, socket, sys
+tag, n, mode = sys.argv[1].encode(), int(sys.argv[2]), sys.argv[3]
+if mode == "rename":
+    ctypes.CDLL(None).prctl(15, b"hone-flt-comm", 0, 0, 0)
+def send():
+    r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(("127.0.0.1", 0))
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i in range(n):
+        s.sendto(tag + b"%06d" % i, r.getsockname()); r.recv(100)
+print("ready", flush=True)
+sys.stdin.readline()
+if mode == "fork":
+    pid = os.fork()
+    if pid == 0:
+        send(); os._exit(0)
+    os.waitpid(pid, 0)
+else:
+    send()
+print("done", flush=True)
+`;
+
+interface Sender {
+  child: Deno.ChildProcess;
+  go(): Promise<void>;
+  done: Promise<void>;
+}
+
+/** Starts a sender (optionally through a wrapper command) and waits for "ready". */
+async function sender(
+  tag: string,
+  n: number,
+  mode: "plain" | "fork" | "rename" = "plain",
+  wrap: string[] = [],
+): Promise<Sender> {
+  // Debian's python3: any user may run it.
+  const argv = [
+    ...wrap,
+    "/usr/bin/python3",
+    "-c",
+    SENDER,
+    tag,
+    String(n),
+    mode,
+  ];
+  const child = new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  let out = "";
+  const reader = child.stdout.getReader();
+  const lines = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      out += dec.decode(value);
+    }
+  })();
+  await until(() => out.includes("ready"), { what: `${tag} ready` });
+  const w = child.stdin.getWriter();
+  return {
+    child,
+    go: () => w.write(enc.encode("go\n")),
+    done: (async () => {
+      await until(() => out.includes("done"), { what: `${tag} done` });
+      await w.close();
+      await child.status;
+      await lines;
+    })(),
+  };
+}
+
+/** Runs a filtered capture while two senders send; returns its events. */
+async function capture(
+  filter: string[],
+  a: Sender,
+  b: Sender,
+): Promise<{ events: Record<string, unknown>[]; stderr: string }> {
+  const dir = await Deno.makeTempDir();
+  try {
+    const rec = await startRecord([
+      "--data",
+      ...filter,
+      "-F",
+      "json",
+      "-w",
+      `${dir}/f.jsonl`,
+    ]);
+    await Promise.all([a.go(), b.go()]);
+    await Promise.all([a.done, b.done]);
+    rec.child.kill("SIGINT");
+    const r = await rec.done;
+    assert.equal(r.code, 0, r.stderr);
+    return {
+      events: jsonLines(await Deno.readTextFile(`${dir}/f.jsonl`)),
+      stderr: r.stderr,
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function hex(s: string): string {
+  return Array.from(enc.encode(s), (b) => b.toString(16).padStart(2, "0"))
+    .join("");
+}
+
+function tagged(events: Record<string, unknown>[], tag: string) {
+  return events.filter((e) =>
+    e.type === "packet" && String(e.data).includes(hex(tag))
+  );
+}
+
+function check(
+  got: { events: Record<string, unknown>[]; stderr: string },
+  want: string,
+  notWant: string,
+  n: number,
+): void {
+  assert.equal(tagged(got.events, want).length, 2 * n, "every packet of it");
+  assert.equal(tagged(got.events, notWant).length, 0, "none of the other");
+  const packets = got.events.filter((e) => e.type === "packet").length;
+  assert.match(
+    got.stderr,
+    new RegExp(`^${packets} packets received by filter$`, "m"),
+    "the filter decides what counts as received",
+  );
+}
+
+Deno.test({
+  name:
+    "hone record --pid: one process's packets and process events, not another's",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const a = await sender("HONE-FLT-A", 100);
+  const b = await sender("HONE-FLT-B", 100);
+  const got = await capture(["--pid", String(a.child.pid)], a, b);
+  check(got, "HONE-FLT-A", "HONE-FLT-B", 100);
+  for (const p of tagged(got.events, "HONE-FLT-A")) {
+    assert.equal(p.pid, a.child.pid);
+  }
+  const procs = got.events.filter((e) => e.type === "process");
+  assert.ok(procs.length > 0);
+  for (const e of procs) assert.equal(e.pid, a.child.pid, JSON.stringify(e));
+});
+
+Deno.test({
+  name: "hone record --pid --children: the processes it forks too",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const a = await sender("HONE-FLT-C", 50, "fork");
+  const b = await sender("HONE-FLT-D", 50, "fork");
+  const got = await capture(
+    ["--pid", String(a.child.pid), "--children"],
+    a,
+    b,
+  );
+  check(got, "HONE-FLT-C", "HONE-FLT-D", 50);
+  const pids = new Set(tagged(got.events, "HONE-FLT-C").map((p) => p.pid));
+  assert.equal(pids.size, 1);
+  assert.notEqual([...pids][0], a.child.pid, "sent by the forked child");
+  assert.ok(
+    got.events.some((e) =>
+      e.type === "process" && e.event === "fork" && e.ppid === a.child.pid
+    ),
+    "the fork itself",
+  );
+});
+
+Deno.test({
+  name: "hone record --comm: the processes of a task name",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const a = await sender("HONE-FLT-E", 50, "rename");
+  const b = await sender("HONE-FLT-F", 50);
+  const got = await capture(["--comm", "hone-flt-comm"], a, b);
+  check(got, "HONE-FLT-E", "HONE-FLT-F", 50);
+});
+
+Deno.test({
+  name: "hone record --uid: the processes of a user",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const nobody = [
+    "setpriv",
+    "--reuid=nobody",
+    "--regid=nogroup",
+    "--clear-groups",
+  ];
+  const a = await sender("HONE-FLT-G", 50, "plain", nobody);
+  const b = await sender("HONE-FLT-H", 50);
+  const got = await capture(["--uid", "nobody"], a, b);
+  check(got, "HONE-FLT-G", "HONE-FLT-H", 50);
+});
+
+Deno.test({
+  name: "hone record --cgroup: the processes of one cgroup",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const mount = (await Deno.readTextFile("/proc/self/mountinfo")).split("\n")
+    .find((l) => l.includes(" - cgroup2 "))?.split(" ")[4];
+  assert.ok(mount, "a cgroup v2 mount");
+  const cg = `${mount}/hone-filter-test-${Deno.pid}`;
+  await Deno.mkdir(cg);
+  try {
+    // The sender starts inside the cgroup.
+    const a = await sender("HONE-FLT-I", 50, "plain", [
+      "sh",
+      "-c",
+      `echo $$ > ${cg}/cgroup.procs && exec "$@"`,
+      "sh",
+    ]);
+    const b = await sender("HONE-FLT-J", 50);
+    const got = await capture(["--cgroup", cg], a, b);
+    check(got, "HONE-FLT-I", "HONE-FLT-J", 50);
+  } finally {
+    await until(async () => {
+      try {
+        await Deno.remove(cg);
+        return true;
+      } catch {
+        return false;
+      }
+    }, { what: "the test cgroup empty" });
+  }
+});
+
+Deno.test({
+  name: "hone record: a filter's bad values, one line each",
+  ignore: Deno.uid() !== 0,
+}, async () => {
+  const cases: [string[], number, RegExp][] = [
+    [["--children"], 2, /^hone: record: --children needs --pid \(see/],
+    [
+      ["--comm", "x".repeat(16)],
+      2,
+      /invalid comm 'x{16}': a task name is 1 to 15 bytes/,
+    ],
+    [
+      ["--uid", "no-such-user-x"],
+      2,
+      /invalid uid 'no-such-user-x': no such user/,
+    ],
+    [["--pid", "4194304"], 1, /^hone: record: --pid 4194304: no such process$/],
+    [
+      ["--cgroup", "/no/such/cg"],
+      1,
+      /^hone: record: --cgroup \/no\/such\/cg: no such cgroup/,
+    ],
+  ];
+  for (const [args, code, line] of cases) {
+    const r = await hone(["record", ...args, "-w", "/dev/null"]);
+    assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr.trim(), line);
+  }
+});
