@@ -68,7 +68,7 @@ const ERRORS: [string[], number, string][] = [
   [
     ["read", "a", "b"],
     2,
-    "hone: read: one FILE expected, got 2 (see 'hone read --help')",
+    "hone: read: can't parse filter expression: syntax error (see 'hone read --help')",
   ],
   [
     ["read", "--bogus", "x"],
@@ -118,7 +118,7 @@ const ERRORS: [string[], number, string][] = [
   [
     ["record", "foo"],
     2,
-    "hone: record: unexpected argument 'foo': filters are not supported yet (see 'hone record --help')",
+    "hone: record: can't parse filter expression: syntax error (see 'hone record --help')",
   ],
   [
     ["record", "-B", "3"],
@@ -164,6 +164,16 @@ const ERRORS: [string[], number, string][] = [
     ["record", "--hostid", ""],
     2,
     "hone: record: invalid hostid '': must be a GUID or 1 to 255 bytes of text (see 'hone record --help')",
+  ],
+  [
+    ["record", "udp", "prt", "53"],
+    2,
+    "hone: record: can't parse filter expression: syntax error (see 'hone record --help')",
+  ],
+  [
+    ["read", "@FILE", "tcp", "and"],
+    2,
+    "hone: read: can't parse filter expression: syntax error (see 'hone read --help')",
   ],
   [
     ["read", "/nonexistent/x.pcapng"],

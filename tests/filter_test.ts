@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { hone, jsonLines, until } from "./_helpers.ts";
+import { hone, jsonLines, run, until } from "./_helpers.ts";
 import { startRecord } from "./_recording.ts";
 
 const dec = new TextDecoder();
@@ -286,5 +286,105 @@ Deno.test({
     assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
     assert.match(r.stderr.trim(), line);
+  }
+});
+
+/** TCP and UDP over IPv4 and IPv6 on one port, between two sockets each. */
+const MIX = `
+import socket, sys
+port = int(sys.argv[1])
+for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    l = socket.socket(fam, socket.SOCK_STREAM)
+    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind((host, port)); l.listen(1)
+    c = socket.create_connection((host, port))
+    s, _ = l.accept()
+    c.sendall(b"x" * 3000); got = 0
+    while got < 3000: got += len(s.recv(65536))
+    s.sendall(b"y" * 100); c.recv(100)
+    c.close(); s.close(); l.close()
+    r = socket.socket(fam, socket.SOCK_DGRAM); r.bind((host, port))
+    u = socket.socket(fam, socket.SOCK_DGRAM)
+    for i in range(5):
+        u.sendto(b"z" * (10 + 100 * i), (host, port)); r.recv(1000)
+    r.close(); u.close()
+`;
+
+Deno.test({
+  name:
+    "a filter expression keeps exactly the packets tcpdump keeps, in hone read and in hone record",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  const port = 40000 + (Deno.pid % 20000);
+  try {
+    const all = await startRecord(["-w", `${dir}/all.pcapng`]);
+    const some = await startRecord([
+      "-w",
+      `${dir}/some.pcapng`,
+      "udp",
+      "and",
+      `port ${port}`,
+    ]);
+    const py = await run("/usr/bin/python3", ["-c", MIX, String(port)]);
+    assert.equal(py.code, 0, py.stderr);
+    for (const host of ["127.0.0.1", "::1"]) {
+      const p = await run("ping", ["-c", "2", "-i", "0.2", host]);
+      assert.equal(p.code, 0, p.stderr);
+    }
+    all.child.kill("SIGINT");
+    some.child.kill("SIGINT");
+    for (const r of await Promise.all([all.done, some.done])) {
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const file = `${dir}/all.pcapng`;
+    const tcpdump = async (expr: string, f = file) => {
+      const t = await run("tcpdump", ["-nn", "-q", "-r", f, expr]);
+      assert.equal(t.code, 0, `'${expr}': ${t.stderr}`);
+      return t.stdout.split("\n").filter((l) => l !== "").length;
+    };
+    const hone_ = async (expr: string[]) => {
+      const r = await hone(["read", file, ...expr]);
+      assert.equal(r.code, 0, r.stderr);
+      return jsonLines(r.stdout).filter((e) => e.type === "packet").length;
+    };
+    const total = await tcpdump("");
+    assert.equal(await hone_([]), total);
+    for (
+      const expr of [
+        "tcp",
+        "udp",
+        "icmp",
+        "icmp6",
+        "ip6",
+        `port ${port}`,
+        `tcp port ${port} and ip6`,
+        "tcp[tcpflags] & (tcp-syn|tcp-fin) != 0",
+        "ip6 and tcp",
+        "greater 200",
+        "less 80 and not tcp",
+        `udp dst port ${port} and udp[4:2] > 300`,
+        "host 127.0.0.1 and icmp[icmptype] == icmp-echoreply",
+        "ip[8] = 64",
+        "src net 127.0.0.0/8 and udp or dst host ::1 and tcp",
+      ]
+    ) {
+      const want = await tcpdump(expr);
+      assert.ok(want > 0 && want < total, `'${expr}' selects some: ${want}`);
+      assert.equal(await hone_([expr]), want, expr);
+    }
+    // hone record with an expression: what tcpdump's filter takes from
+    // the unfiltered capture of the same traffic.
+    const udp = `udp and port ${port}`;
+    assert.equal(await tcpdump("", `${dir}/some.pcapng`), await tcpdump(udp));
+    assert.equal(
+      await tcpdump(udp),
+      20,
+      "5 datagrams, IPv4 and IPv6, out and in",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

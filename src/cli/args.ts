@@ -8,6 +8,12 @@
 
 import { parseArgs } from "node:util";
 import type { HostId } from "../events/mod.ts";
+import {
+  type BpfInsn,
+  compileFilter,
+  FilterError,
+  validProgram,
+} from "../filter/mod.ts";
 import type { Format } from "../writers/mod.ts";
 import { SNAPLEN_MAX } from "../records/mod.ts";
 import { UsageError } from "./errors.ts";
@@ -203,4 +209,32 @@ export function parseHostId(s: string): HostId {
     return { kind: "guid", value };
   }
   return { kind: "string", value: s };
+}
+
+/**
+ * Compiles the trailing arguments as one tcpdump filter expression (they
+ * are joined with spaces, as tcpdump does).
+ *
+ * @param words The arguments; none means no filter.
+ * @param snaplen The snapshot length (0 = the largest).
+ * @returns The program, or null without an expression.
+ * @throws {UsageError} If libpcap is missing or the expression is bad.
+ */
+export function filterProgram(
+  words: string[],
+  snaplen: number,
+): BpfInsn[] | null {
+  const expr = words.join(" ").trim();
+  if (expr === "") return null;
+  let prog: BpfInsn[];
+  try {
+    prog = compileFilter(expr, snaplen || 262144);
+  } catch (e) {
+    if (e instanceof FilterError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (!validProgram(prog)) {
+    throw new UsageError(`the filter '${expr}' compiled to an invalid program`);
+  }
+  return prog;
 }

@@ -6,6 +6,8 @@
  */
 
 import { ConnPidsStream } from "../correlate/mod.ts";
+import { PacketFilterStream } from "../filter/mod.ts";
+import { filterProgram } from "./args.ts";
 import { PacketLimit, PacketLimitStream } from "../events/mod.ts";
 import { HoneFormatError } from "../format/mod.ts";
 import { CaptureDecoderStream, captureSource } from "../readers/mod.ts";
@@ -23,10 +25,12 @@ import { openOutput, type Output, OutputSink } from "./output.ts";
 import { watchCountsSignal } from "./usr1.ts";
 
 /** Help for `hone read`. */
-export const READ_USAGE = `Usage: hone read [OPTIONS] FILE|-
+export const READ_USAGE = `Usage: hone read [OPTIONS] FILE|- [EXPRESSION]
 
 Decode a capture file (hone's or the original Hone's pcapng, any pcapng, or
-pcap) and print one JSON object per event, or rewrite it.
+pcap) and print one JSON object per event, or rewrite it. EXPRESSION is a
+tcpdump filter expression (pcap-filter(7), compiled by libpcap): packets it
+rejects are left out.
 
 Options:
   -F, --format FMT   json (default), text (the original's /dev/honet lines),
@@ -58,14 +62,11 @@ export async function runRead(argv: string[]): Promise<number> {
     await Deno.stdout.write(new TextEncoder().encode(READ_USAGE));
     return EXIT_OK;
   }
-  if (args.positionals.length !== 1) {
-    throw new UsageError(
-      args.positionals.length === 0
-        ? "missing FILE: use '-' for stdin"
-        : `one FILE expected, got ${args.positionals.length}`,
-    );
+  if (args.positionals.length === 0) {
+    throw new UsageError("missing FILE: use '-' for stdin");
   }
   const path = args.positionals[0]!;
+  const prog = filterProgram(args.positionals.slice(1), args.snaplen);
   let input: Deno.FsFile | typeof Deno.stdin;
   let inputInfo: Deno.FileInfo;
   try {
@@ -109,9 +110,11 @@ export async function runRead(argv: string[]): Promise<number> {
     )
   );
   try {
-    await captureSource(input)
+    let events = captureSource(input)
       .pipeThrough(decoder)
-      .pipeThrough(new ConnPidsStream())
+      .pipeThrough(new ConnPidsStream());
+    if (prog) events = events.pipeThrough(new PacketFilterStream(prog));
+    await events
       .pipeThrough(new PacketLimitStream(limit))
       .pipeThrough(new EncoderStream(encoder))
       .pipeTo(sink);

@@ -9,7 +9,12 @@
 
 import { fileURLToPath } from "node:url";
 import { CorrelatorStream, SensorCorrelator } from "../correlate/mod.ts";
-import { PacketLimit, PacketLimitStream } from "../events/mod.ts";
+import {
+  type HoneEvent,
+  PacketLimit,
+  PacketLimitStream,
+} from "../events/mod.ts";
+import { type BpfInsn, PacketFilterStream } from "../filter/mod.ts";
 import { decodeRecords } from "../records/mod.ts";
 import {
   type FilterSpec,
@@ -30,6 +35,7 @@ import {
 import type { EncoderOptions } from "../writers/mod.ts";
 import {
   type CommonArgs,
+  filterProgram,
   parseCommon,
   parseHostId,
   parseIntFlag,
@@ -66,13 +72,16 @@ import {
 import { captureKmod } from "./record_kmod.ts";
 
 /** Help for `hone record`. */
-export const RECORD_USAGE = `Usage: hone record [OPTIONS]
+export const RECORD_USAGE = `Usage: hone record [OPTIONS] [EXPRESSION]
 
 Capture live: every packet entering or leaving a local socket (IPv4, IPv6,
 loopback included) with the process that sent or read it, and process and
 connection events. The eBPF sensor needs root (CAP_BPF, CAP_PERFMON,
 CAP_NET_ADMIN) and a kernel with BPF and BTF; the kernel module's (kmod/)
 needs read access to /dev/hone. Stop with Ctrl-C (SIGINT) or SIGTERM.
+EXPRESSION is a tcpdump filter expression (pcap-filter(7), compiled by
+libpcap), run on each packet in hone (the process filters below run in
+the kernel).
 
 Options:
       --sensor KIND  auto (default: the kernel module's /dev/hone when it
@@ -171,13 +180,8 @@ export async function runRecord(argv: string[]): Promise<number> {
     await Deno.stdout.write(enc.encode(RECORD_USAGE));
     return EXIT_OK;
   }
-  if (args.positionals.length > 0) {
-    throw new UsageError(
-      `unexpected argument '${
-        args.positionals[0]
-      }': filters are not supported yet`,
-    );
-  }
+  // A tcpdump filter expression: compiled by libpcap, run on each packet.
+  const prog = filterProgram(args.positionals, args.snaplen);
   const section: SectionOptions = {
     hostId: extra.hostid === undefined
       ? null
@@ -270,7 +274,7 @@ export async function runRecord(argv: string[]): Promise<number> {
     printError(`${args.write}: ${reason(e)}`);
     return EXIT_FAILURE;
   }
-  if (useKmod) return await recordKmod(args, dest, hooks);
+  if (useKmod) return await recordKmod(args, dest, hooks, prog);
   let ringMiB = 64;
   if (extra["buffer-size"] !== undefined) {
     ringMiB = parseIntFlag(
@@ -322,7 +326,7 @@ export async function runRecord(argv: string[]): Promise<number> {
     }
     return EXIT_FAILURE;
   }
-  return await capture(sensor, dest, args, hooks, filter);
+  return await capture(sensor, dest, args, hooks, filter, prog);
 }
 
 /** The process filter's flags, checked; names resolved. */
@@ -372,6 +376,7 @@ async function recordKmod(
   args: CommonArgs,
   dest: Destination,
   hooks: CaptureHooks,
+  prog: BpfInsn[] | null,
 ): Promise<number> {
   let k: KmodSensor;
   try {
@@ -387,7 +392,7 @@ async function recordKmod(
     );
     return EXIT_FAILURE;
   }
-  return await captureKmod(k, dest, args, hooks);
+  return await captureKmod(k, dest, args, hooks, prog);
 }
 
 /** The output flags beyond -w, checked. */
@@ -433,6 +438,7 @@ async function capture(
   args: CommonArgs,
   hooks: CaptureHooks,
   filter: ResolvedFilter | null,
+  prog: BpfInsn[] | null,
 ): Promise<number> {
   const st0 = sensor.stats();
   const off = sensor.clockOffsetNs();
@@ -495,8 +501,15 @@ async function capture(
 
   // The counters read when the sensor stopped: the final ones.
   let final: SensorStats | null = null;
+  // The expression's stage, and what it left out (never "received").
+  const expression = prog ? new PacketFilterStream(prog) : null;
   const countsNow = (captured = dest.written) =>
-    counts(final ?? sensor.stats(), corr.counts, captured);
+    counts(
+      final ?? sensor.stats(),
+      corr.counts,
+      captured,
+      expression?.counts.rejected ?? 0,
+    );
   hooks.cumulative = () => statsEvent(countsNow(limit.packets), started);
   const usr1 = watchCountsSignal(() =>
     printError(summary(countsNow(), args.count).join(", "))
@@ -521,6 +534,7 @@ async function capture(
   })
     .pipeThrough(new CorrelatorStream(corr))
     .pipeThrough(tap(() => moved = performance.now()))
+    .pipeThrough(expression ?? passThrough())
     .pipeThrough(
       new PacketLimitStream(limit, { onDone: stop.request, end: false }),
     )
@@ -595,12 +609,13 @@ function counts(
   s: SensorStats,
   c: SensorCorrelator["counts"],
   written: number,
+  rejected: number,
 ): Counts {
   return {
-    received: s.packetsSeen - s.selfSkipped + s.nfPackets,
+    received: s.packetsSeen - s.selfSkipped + s.nfPackets - rejected,
     dropped: s.packetsDropped,
     captured: written,
-    notWritten: c.packets - written,
+    notWritten: c.packets - rejected - written,
     noProcess: c.noProcess,
     processes: {
       received: s.procSeen,
@@ -613,4 +628,9 @@ function counts(
       delivered: c.connections,
     },
   };
+}
+
+/** A stage that passes batches through (no expression). */
+function passThrough(): TransformStream<HoneEvent[], HoneEvent[]> {
+  return new TransformStream();
 }

@@ -10,6 +10,7 @@
 import type { HoneEvent, StatsEvent } from "../events/mod.ts";
 import { PacketLimit, PacketLimitStream } from "../events/mod.ts";
 import { CaptureDecoderStream } from "../readers/mod.ts";
+import { type BpfInsn, PacketFilterStream } from "../filter/mod.ts";
 import { type KmodSensor, kmodSource } from "../sensor/mod.ts";
 import type { CommonArgs } from "./args.ts";
 import { printError, printWarning, reason } from "./errors.ts";
@@ -41,6 +42,7 @@ const enc = new TextEncoder();
  * @param dest Where the events go.
  * @param args The parsed arguments.
  * @param hooks Set here: the counts and the stop, for the destination.
+ * @param prog A filter expression's program, run on each packet.
  * @returns The exit code.
  */
 export async function captureKmod(
@@ -48,6 +50,7 @@ export async function captureKmod(
   dest: Destination,
   args: CommonArgs,
   hooks: CaptureHooks,
+  prog: BpfInsn[] | null = null,
 ): Promise<number> {
   const started = Date.now();
   try {
@@ -87,6 +90,11 @@ export async function captureKmod(
   let failure: unknown = null;
   const events = kmodSource(k, { stop: stop.signal })
     .pipeThrough(decoder)
+    .pipeThrough(
+      prog
+        ? new PacketFilterStream(prog)
+        : new TransformStream<HoneEvent[], HoneEvent[]>(),
+    )
     .pipeThrough(tap((batch: HoneEvent[]) => {
       moved = performance.now();
       for (const e of batch) {

@@ -1,0 +1,51 @@
+/**
+ * The filter expression as a stage: packet events the program rejects
+ * are left out; every other event passes.
+ *
+ * @module
+ */
+
+import type { HoneEvent } from "../events/mod.ts";
+import { type BpfInsn, runFilter } from "./cbpf.ts";
+
+/** How many packets a {@linkcode PacketFilterStream} left out. */
+export interface FilterCounts {
+  /** Packets the expression rejected. */
+  rejected: number;
+}
+
+/**
+ * Batches of events in, the same batches without the rejected packets out.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { compileFilter, PacketFilterStream } from "./mod.ts";
+ * const s = new PacketFilterStream(compileFilter("tcp"));
+ * ```
+ */
+export class PacketFilterStream
+  extends TransformStream<HoneEvent[], HoneEvent[]> {
+  /** What was left out so far. */
+  readonly counts: FilterCounts = { rejected: 0 };
+
+  /**
+   * Makes the stage.
+   *
+   * @param prog A valid program (see validProgram in cbpf.ts).
+   */
+  constructor(prog: readonly BpfInsn[]) {
+    const counts: FilterCounts = { rejected: 0 };
+    super({
+      transform(batch, controller) {
+        const out = batch.filter((e) => {
+          if (e.type !== "packet") return true;
+          if (runFilter(prog, e.data, e.len) !== 0) return true;
+          counts.rejected++;
+          return false;
+        });
+        if (out.length) controller.enqueue(out);
+      },
+    });
+    this.counts = counts;
+  }
+}
