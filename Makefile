@@ -21,7 +21,7 @@ BUILD := $(CURDIR)/build
 # tshark/tcpdump check files in tests; bpftool and libbpf-dev build the BPF
 # side; iproute2 and iputils-ping make test traffic; jq for the README.
 APT_PACKAGES := tshark tcpdump bpftool libbpf-dev iproute2 iputils-ping jq python3 \
-	procps psmisc logrotate
+	procps psmisc logrotate libpcap0.8 systemd
 export DENO_NO_UPDATE_CHECK := 1
 # Caches stay inside the tree, so a bare environment (no HOME) works too.
 export DENO_DIR := $(TOOLS)/deno-dir

@@ -222,3 +222,140 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name:
+    "hone record -C on a disk that fills: the finished files stay whole, the failing one is named and ends whole",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  const m = await run("mount", [
+    "-t",
+    "tmpfs",
+    "-o",
+    "size=2600k",
+    "tmpfs",
+    dir,
+  ]);
+  assert.equal(m.code, 0, m.stderr);
+  try {
+    const rec = await startRecord([
+      "-s",
+      "128",
+      "-C",
+      "1",
+      "-w",
+      `${dir}/f.pcapng`,
+    ], {
+      stdout: "null",
+    });
+    // Far more than 2.6 MB of records; it ends by itself at the full disk.
+    let ended = false;
+    rec.done.then(() => ended = true);
+    while (!ended) await udpBurst(2000, 100);
+    const r = await rec.done;
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^hone: record: write ${dir}/f\\.pcapng2: No space left on device \\(\\d+ packets written\\)$`,
+        "m",
+      ),
+    );
+    const files = await filesOf(dir, "f.pcapng");
+    assert.deepEqual(files.map((f) => f.slice(dir.length + 1)), [
+      "f.pcapng",
+      "f.pcapng1",
+      "f.pcapng2",
+    ]);
+    let packets = 0;
+    for (const f of files) {
+      await tsharkClean(f);
+      const events = jsonLines((await hone(["read", f])).stdout);
+      packets += events.filter((e) => e.type === "packet").length;
+      if (!f.endsWith("2")) {
+        assert.equal(events.at(-1)!.type, "stats", `${f} ends with its ISB`);
+      }
+    }
+    const written = Number(/\((\d+) packets written\)/.exec(r.stderr)![1]);
+    assert.equal(packets, written, "what stderr says the files hold");
+  } finally {
+    await run("umount", [dir]);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "hone record -z: a command that fails is reported, the capture goes on",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const rec = await startRecord([
+      "-s",
+      "128",
+      "-C",
+      "1",
+      "-z",
+      "false",
+      "-w",
+      `${dir}/z.pcapng`,
+    ]);
+    await until(async () => {
+      await udpBurst(1000, 100);
+      return rec.stderr().includes("-z false");
+    }, { what: "the report of the failed -z", intervalMs: 0 });
+    await udpBurst(100, 100, "HONE-ZAFTER-");
+    rec.child.kill("SIGINT");
+    const r = await rec.done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^hone: WARNING: -z false ${dir}/z\\.pcapng: exit status 1$`,
+        "m",
+      ),
+    );
+    const files = await filesOf(dir, "z.pcapng");
+    let after = 0;
+    for (const f of files) after += (await tagged(f, "HONE-ZAFTER-")).length;
+    assert.equal(after, 200, "the capture went on");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "hone record: 100 SIGHUPs in a second lose nothing",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  const f = `${dir}/storm.pcapng`;
+  try {
+    const rec = await startRecord(["-s", "128", "-w", f]);
+    const traffic = udpBurst(3000, 100, "HONE-STORM-");
+    for (let i = 0; i < 100; i++) {
+      rec.child.kill("SIGHUP");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await traffic;
+    rec.child.kill("SIGINT");
+    const r = await rec.done;
+    assert.equal(r.code, 0, r.stderr);
+    // Nobody moved the file: each reopen appended a section to it.
+    await tsharkClean(f);
+    const t = await tagged(f, "HONE-STORM-");
+    assert.equal(t.length, 6000, "every packet, once");
+    const sections = jsonLines((await hone(["read", f])).stdout)
+      .filter((e) => e.type === "stats").length;
+    assert.ok(sections > 1, `several sections: ${sections}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -139,6 +139,8 @@ function fileStats(now: StatsEvent, f: OpenFile): StatsEvent {
 export class FileSetSink extends WritableStream<HoneEvent[]> {
   #o: FileSetOptions;
   #file: OpenFile | null = null;
+  /** The name of the file last opened, for messages once it is closed. */
+  #lastName: string;
   #index = 0;
   #written = 0;
   #lastWrite = performance.now();
@@ -160,6 +162,7 @@ export class FileSetSink extends WritableStream<HoneEvent[]> {
       close: () => this.#serial(() => this.#close()),
     });
     this.#o = o;
+    this.#lastName = o.path;
     this.#file = this.#open(o.append);
     if (o.seconds > 0) {
       // A quiet capture still gets its new file on time.
@@ -184,7 +187,7 @@ export class FileSetSink extends WritableStream<HoneEvent[]> {
 
   /** The file being written. */
   get name(): string {
-    return this.#file?.name ?? this.#o.path;
+    return this.#file?.name ?? this.#lastName;
   }
 
   /**
@@ -339,6 +342,7 @@ export class FileSetSink extends WritableStream<HoneEvent[]> {
 
   #open(append: boolean, name?: string): OpenFile {
     const path = name ?? this.#nameFor(this.#index);
+    this.#lastName = path;
     const out = openOutput(path, { append });
     return {
       name: path,
