@@ -431,3 +431,36 @@ Deno.test("hone read -v adds the stack trace after the error line", async () => 
     await Deno.remove(f);
   }
 });
+
+Deno.test("hone read --pid/--children/--comm/--uid keeps the events of those processes", async () => {
+  const f = await sampleFile();
+  try {
+    const kept = async (...args: string[]) => {
+      const r = await hone(["read", f, ...args]);
+      assert.equal(r.code, 0, r.stderr);
+      return jsonLines(r.stdout).filter((e) => e.type !== "stats").map((e) =>
+        `${e.type}:${e.pid}`
+      );
+    };
+    assert.deepEqual(await kept("--pid", "4242"), [
+      "process:4242",
+      "connection:4242",
+      "packet:4242",
+      "connection:4242",
+    ]);
+    // The fork in the file makes 4243 a child of 4242.
+    const family = await kept("--pid", "4242", "--children");
+    assert.ok(family.includes("packet:4243") && family.includes("packet:4242"));
+    assert.deepEqual(await kept("--comm", "kthreadd"), ["process:2"]);
+    assert.deepEqual(await kept("--uid", "1000"), family);
+    // With an expression: both must hold.
+    assert.deepEqual(
+      (await kept("--pid", "4243", "udp")).filter((e) =>
+        e.startsWith("packet")
+      ),
+      ["packet:4243"],
+    );
+  } finally {
+    await Deno.remove(f);
+  }
+});

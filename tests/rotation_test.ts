@@ -359,3 +359,31 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name:
+    "hone record -a appends a section to its own file, and keeps what was there",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  const f = `${dir}/a.pcapng`;
+  try {
+    for (const [i, args] of [[], ["-a"]].entries()) {
+      const rec = await startRecord(["-s", "128", ...args, "-w", f]);
+      await udpBurst(50, 100, `HONE-APPEND${i}-`);
+      rec.child.kill("SIGINT");
+      const r = await rec.done;
+      assert.equal(r.code, 0, r.stderr);
+    }
+    await tsharkClean(f);
+    assert.equal((await tagged(f, "HONE-APPEND0-")).length, 100);
+    assert.equal((await tagged(f, "HONE-APPEND1-")).length, 100);
+    const stats = jsonLines((await hone(["read", f])).stdout)
+      .filter((e) => e.type === "stats");
+    assert.equal(stats.length, 2, "two sections, each with its statistics");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -8,6 +8,8 @@
 
 import { parseArgs } from "node:util";
 import type { HostId } from "../events/mod.ts";
+import type { FilterSpec } from "../sensor/mod.ts";
+import { lookupUser } from "./service.ts";
 import {
   type BpfInsn,
   compileFilter,
@@ -237,4 +239,61 @@ export function filterProgram(
     throw new UsageError(`the filter '${expr}' compiled to an invalid program`);
   }
   return prog;
+}
+
+/** The process filter's flags, for {@linkcode parseCommon}'s extra flags. */
+export const FILTER_FLAGS = {
+  pid: { type: "string" },
+  children: { type: "boolean" },
+  comm: { type: "string" },
+  uid: { type: "string" },
+  cgroup: { type: "string" },
+} as const;
+
+/**
+ * Checks the process filter's flags; user names become uids.
+ *
+ * @param extra The parsed extra flags.
+ * @returns The filter (empty without any of its flags).
+ * @throws {UsageError} A bad value.
+ */
+export function parseFilterFlags(
+  extra: Record<string, string | boolean | undefined>,
+): FilterSpec {
+  const spec: FilterSpec = {};
+  if (extra.pid !== undefined) {
+    spec.pids = (extra.pid as string).split(",").map((p) =>
+      parseIntFlag("pid", p, 1, 4194304)
+    );
+  }
+  if (extra.children === true) {
+    if (!spec.pids) throw new UsageError("--children needs --pid");
+    spec.children = true;
+  }
+  if (extra.comm !== undefined) {
+    const c = extra.comm as string;
+    const n = new TextEncoder().encode(c).length;
+    if (n === 0 || n > 15) {
+      throw new UsageError(
+        `invalid comm '${c}': a task name is 1 to 15 bytes`,
+      );
+    }
+    spec.comm = c;
+  }
+  if (extra.uid !== undefined) {
+    const u = extra.uid as string;
+    if (/^\d+$/.test(u)) spec.uid = parseIntFlag("uid", u, 0, 4294967294);
+    else {
+      const user = lookupUser(u);
+      if (user === null) {
+        throw new UsageError(`invalid uid '${u}': no such user`);
+      }
+      spec.uid = user.uid;
+    }
+  }
+  if (extra.cgroup !== undefined) {
+    if (extra.cgroup === "") throw new UsageError("--cgroup needs a path");
+    spec.cgroup = extra.cgroup as string;
+  }
+  return spec;
 }

@@ -6,8 +6,13 @@
  */
 
 import { ConnPidsStream } from "../correlate/mod.ts";
-import { PacketFilterStream } from "../filter/mod.ts";
-import { filterProgram } from "./args.ts";
+import {
+  type EventFilterSpec,
+  PacketFilterStream,
+  ProcessFilterStream,
+} from "../filter/mod.ts";
+import type { FilterSpec } from "../sensor/mod.ts";
+import { FILTER_FLAGS, filterProgram, parseFilterFlags } from "./args.ts";
 import { PacketLimit, PacketLimitStream } from "../events/mod.ts";
 import { HoneFormatError } from "../format/mod.ts";
 import { CaptureDecoderStream, captureSource } from "../readers/mod.ts";
@@ -41,6 +46,9 @@ Options:
   -s, --snaplen N    cut packets to N bytes from the IP header
                      (0 = all, at most 65536)
       --data         include packet bytes (hex) in JSON
+      --pid PID[,PID...] [--children] --comm NAME --uid UID|USER
+      --cgroup ID|PATH  only the events of these processes, as the file's
+                     own process events describe them (all kinds must hold)
   -v, --verbose      print stack traces on errors
   -h, --help         print this help
 `;
@@ -57,7 +65,7 @@ function isBrokenPipe(e: unknown): boolean {
  * @returns The exit code.
  */
 export async function runRead(argv: string[]): Promise<number> {
-  const { args } = parseCommon(argv, {});
+  const { args, extra } = parseCommon(argv, FILTER_FLAGS);
   if (args.help) {
     await Deno.stdout.write(new TextEncoder().encode(READ_USAGE));
     return EXIT_OK;
@@ -67,6 +75,7 @@ export async function runRead(argv: string[]): Promise<number> {
   }
   const path = args.positionals[0]!;
   const prog = filterProgram(args.positionals.slice(1), args.snaplen);
+  const procFilter = eventFilter(parseFilterFlags(extra));
   let input: Deno.FsFile | typeof Deno.stdin;
   let inputInfo: Deno.FileInfo;
   try {
@@ -113,6 +122,9 @@ export async function runRead(argv: string[]): Promise<number> {
     let events = captureSource(input)
       .pipeThrough(decoder)
       .pipeThrough(new ConnPidsStream());
+    if (procFilter) {
+      events = events.pipeThrough(new ProcessFilterStream(procFilter));
+    }
     if (prog) events = events.pipeThrough(new PacketFilterStream(prog));
     await events
       .pipeThrough(new PacketLimitStream(limit))
@@ -157,4 +169,30 @@ export async function runRead(argv: string[]): Promise<number> {
     code = EXIT_FAILURE;
   }
   return code;
+}
+
+/** The process filter for events; a cgroup is an id, or a path here. */
+function eventFilter(spec: FilterSpec): EventFilterSpec | null {
+  if (Object.keys(spec).length === 0) return null;
+  const out: EventFilterSpec = {};
+  if (spec.pids) out.pids = spec.pids;
+  if (spec.children) out.children = true;
+  if (spec.comm !== undefined) out.comm = spec.comm;
+  if (spec.uid !== undefined) out.uid = spec.uid;
+  if (spec.cgroup !== undefined) {
+    if (/^\d+$/.test(spec.cgroup)) out.cgroupId = Number(spec.cgroup);
+    else {
+      let ino: number | null = null;
+      try {
+        ino = Deno.statSync(spec.cgroup).ino;
+      } catch { /* below */ }
+      if (ino === null) {
+        throw new UsageError(
+          `invalid cgroup '${spec.cgroup}': not a cgroup id or directory`,
+        );
+      }
+      out.cgroupId = ino;
+    }
+  }
+  return out;
 }

@@ -17,7 +17,6 @@ import {
 import { type BpfInsn, PacketFilterStream } from "../filter/mod.ts";
 import { decodeRecords } from "../records/mod.ts";
 import {
-  type FilterSpec,
   KmodError,
   kmodPresent,
   type KmodSensor,
@@ -35,8 +34,10 @@ import {
 import type { EncoderOptions } from "../writers/mod.ts";
 import {
   type CommonArgs,
+  FILTER_FLAGS,
   filterProgram,
   parseCommon,
+  parseFilterFlags,
   parseHostId,
   parseIntFlag,
 } from "./args.ts";
@@ -170,11 +171,7 @@ export async function runRecord(argv: string[]): Promise<number> {
     postrotate: { type: "string", short: "z" },
     append: { type: "boolean", short: "a" },
     user: { type: "string", short: "Z" },
-    pid: { type: "string" },
-    children: { type: "boolean" },
-    comm: { type: "string" },
-    uid: { type: "string" },
-    cgroup: { type: "string" },
+    ...FILTER_FLAGS,
   });
   if (args.help) {
     await Deno.stdout.write(enc.encode(RECORD_USAGE));
@@ -195,7 +192,7 @@ export async function runRecord(argv: string[]): Promise<number> {
       `invalid sensor '${kind}': must be auto, ebpf or kmod`,
     );
   }
-  const spec = filterSpec(extra);
+  const spec = parseFilterFlags(extra);
   const filtered = Object.keys(spec).length > 0;
   // The module has no process filter: auto takes eBPF for one.
   const useKmod = kind === "kmod" ||
@@ -327,48 +324,6 @@ export async function runRecord(argv: string[]): Promise<number> {
     return EXIT_FAILURE;
   }
   return await capture(sensor, dest, args, hooks, filter, prog);
-}
-
-/** The process filter's flags, checked; names resolved. */
-function filterSpec(
-  extra: Record<string, string | boolean | undefined>,
-): FilterSpec {
-  const spec: FilterSpec = {};
-  if (extra.pid !== undefined) {
-    spec.pids = (extra.pid as string).split(",").map((p) =>
-      parseIntFlag("pid", p, 1, 4194304)
-    );
-  }
-  if (extra.children === true) {
-    if (!spec.pids) throw new UsageError("--children needs --pid");
-    spec.children = true;
-  }
-  if (extra.comm !== undefined) {
-    const c = extra.comm as string;
-    const n = new TextEncoder().encode(c).length;
-    if (n === 0 || n > 15) {
-      throw new UsageError(
-        `invalid comm '${c}': a task name is 1 to 15 bytes`,
-      );
-    }
-    spec.comm = c;
-  }
-  if (extra.uid !== undefined) {
-    const u = extra.uid as string;
-    if (/^\d+$/.test(u)) spec.uid = parseIntFlag("uid", u, 0, 4294967294);
-    else {
-      const user = lookupUser(u);
-      if (user === null) {
-        throw new UsageError(`invalid uid '${u}': no such user`);
-      }
-      spec.uid = user.uid;
-    }
-  }
-  if (extra.cgroup !== undefined) {
-    if (extra.cgroup === "") throw new UsageError("--cgroup needs a path");
-    spec.cgroup = extra.cgroup as string;
-  }
-  return spec;
 }
 
 /** `hone record` on the kernel module's device. */

@@ -8,3 +8,4 @@
 export * from "./cbpf.ts";
 export * from "./pcap_compile.ts";
 export * from "./filter_stream.ts";
+export * from "./process_filter_stream.ts";
