@@ -46,6 +46,8 @@ Options:
   -s, --snaplen N    cut packets to N bytes from the IP header
                      (0 = all, at most 65536)
       --data         include packet bytes (hex) in JSON
+      --wireshark-process-blocks  pcapng: also Wireshark 4.7's process
+                     blocks (older tsharks show them as extra frames)
       --pid PID[,PID...] [--children] --comm NAME --uid UID|USER
       --cgroup ID|PATH  only the events of these processes, as the file's
                      own process events describe them (all kinds must hold)
@@ -65,7 +67,10 @@ function isBrokenPipe(e: unknown): boolean {
  * @returns The exit code.
  */
 export async function runRead(argv: string[]): Promise<number> {
-  const { args, extra } = parseCommon(argv, FILTER_FLAGS);
+  const { args, extra } = parseCommon(argv, {
+    ...FILTER_FLAGS,
+    "wireshark-process-blocks": { type: "boolean" },
+  });
   if (args.help) {
     await Deno.stdout.write(new TextEncoder().encode(READ_USAGE));
     return EXIT_OK;
@@ -105,6 +110,7 @@ export async function runRead(argv: string[]): Promise<number> {
   const encoder = makeEncoder(args.format, {
     snaplen: args.snaplen,
     data: args.data,
+    wiresharkProcessBlocks: extra["wireshark-process-blocks"] === true,
   });
   const decoder = new CaptureDecoderStream();
   const limit = new PacketLimit(args.count);

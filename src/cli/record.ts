@@ -114,6 +114,8 @@ Options:
                      file starts with its processes and connections and ends
                      with its own statistics
   -c, --count N      stop after N packets
+      --wireshark-process-blocks  pcapng: also Wireshark 4.7's process
+                     blocks (older tsharks show them as extra frames)
       --hostid ID    host id in the section header (a GUID, or any text), and
                      "host" on every JSON line
       --comment TEXT the section header's comment
@@ -172,6 +174,7 @@ export async function runRecord(argv: string[]): Promise<number> {
     append: { type: "boolean", short: "a" },
     user: { type: "string", short: "Z" },
     ...FILTER_FLAGS,
+    "wireshark-process-blocks": { type: "boolean" },
   });
   if (args.help) {
     await Deno.stdout.write(enc.encode(RECORD_USAGE));
@@ -222,6 +225,7 @@ export async function runRecord(argv: string[]): Promise<number> {
     os: osString(),
     hardware: Deno.build.arch,
     ...section,
+    wiresharkProcessBlocks: extra["wireshark-process-blocks"] === true,
   };
   // -Z: the user hone becomes once the sensor runs (root only).
   let user: UserIds | null = null;

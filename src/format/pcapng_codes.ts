@@ -84,6 +84,22 @@ export const PIB_PATH = 3;
 export const EPB_APPLE_PIB_INDEX = 0x8001;
 /** Apple's EPB option: index of the effective process's PIB. */
 export const EPB_APPLE_E_PIB_INDEX = 0x8003;
+/** Custom block, copiable (pcapng spec). */
+export const BT_CUSTOM = 0x00000bad;
+/** Private Enterprise Number of Wireshark's custom blocks. */
+export const PEN_WIRESHARK = 32622;
+/** Wireshark's custom block entry: process information. */
+export const WS_ENTRY_PROCESS = 3;
+/** Wireshark process information: command line (NUL-separated argv). */
+export const WS_PIB_CMDLINE = 4;
+/** Wireshark process information: parent pid (u32). */
+export const WS_PIB_PPID = 5;
+/** Wireshark process information: uid (u32). */
+export const WS_PIB_UID = 6;
+/** Wireshark process information: user name. */
+export const WS_PIB_USER = 7;
+/** Wireshark process information: start time (u64 ns since the epoch). */
+export const WS_PIB_START = 9;
 
 /** Hone process block: parent process id. */
 export const PEB_PPID = 5;

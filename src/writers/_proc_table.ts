@@ -19,6 +19,12 @@ export interface ProcInfo {
   comm: string | null;
   /** Executable path. */
   exe: string | null;
+  /** Arguments. */
+  argv: readonly string[] | null;
+  /** Effective user name. */
+  user: string | null;
+  /** When its image started (the exec or fork event), seconds and ns. */
+  start: [number, number] | null;
 }
 
 /**
@@ -67,6 +73,9 @@ export class ProcTable {
       gid: e.gid ?? base?.gid ?? null,
       comm: e.comm ?? (e.exe ? basename(e.exe) : base?.comm ?? null),
       exe,
+      argv: e.argv ?? base?.argv ?? null,
+      user: e.user ?? base?.user ?? null,
+      start: e.event === "exit" ? old?.start ?? null : [e.sec, e.nsec],
     };
     setBounded(this.#m, e.pid, info, this.#max);
   }

@@ -37,6 +37,8 @@ export interface EncoderOptions {
   hostId?: HostId | null;
   /** Section comment for pcapng. */
   comment?: string | null;
+  /** pcapng: also Wireshark 4.7's process blocks (custom, PEN 32622). */
+  wiresharkProcessBlocks?: boolean;
 }
 
 const enc = new TextEncoder();
@@ -57,6 +59,7 @@ export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
       hardware: o.hardware ?? null,
       hostId: o.hostId ?? null,
       comment: o.comment ?? null,
+      wiresharkProcessBlocks: o.wiresharkProcessBlocks ?? false,
     });
     return {
       encode: (e) => w.encode(e),

@@ -60,6 +60,13 @@ export interface PcapngWriterOptions {
    * @default {65536}
    */
   maxProcesses?: number;
+  /**
+   * Also describe each process in Wireshark 4.7's own process block (a
+   * custom block, PEN 32622): tshark before 4.7 shows it as a frame.
+   *
+   * @default {false}
+   */
+  wiresharkProcessBlocks?: boolean;
 }
 
 const enc = new TextEncoder();
@@ -116,6 +123,7 @@ export class PcapngWriter {
       comment: options.comment ?? null,
       followSections: options.followSections ?? true,
       maxProcesses: options.maxProcesses ?? 65536,
+      wiresharkProcessBlocks: options.wiresharkProcessBlocks ?? false,
     };
     this.#procs = new ProcTable(this.#opts.maxProcesses);
   }
@@ -403,7 +411,44 @@ export class PcapngWriter {
     this.#end(at);
     const index = this.#pibs++;
     setBounded(this.#pibIndex, pid, index, this.#opts.maxProcesses);
+    if (this.#opts.wiresharkProcessBlocks) this.#wsProcess(pid);
     return index;
+  }
+
+  // Wireshark 4.7's process information: a custom block (0xBAD, PEN
+  // 32622) holding entry type 3 and the process's description, little-
+  // endian, matched to packets by pid (EPB option 8) and start time.
+  #wsProcess(pid: number): void {
+    const p = this.#procs.get(pid);
+    this.#ensure(64);
+    const at = this.#begin(C.BT_CUSTOM);
+    this.#u32(C.PEN_WIRESHARK);
+    this.#u32(C.WS_ENTRY_PROCESS);
+    const lenAt = this.#pos;
+    this.#u32(0);
+    const body = this.#pos;
+    this.#u32(pid);
+    if (p?.comm) this.#optString(C.PIB_NAME, p.comm);
+    if (p?.exe) this.#optString(C.PIB_PATH, p.exe);
+    if (p?.argv?.length) {
+      this.#optString(C.WS_PIB_CMDLINE, p.argv.join("\0"));
+    }
+    if (p?.ppid != null) this.#optU32(C.WS_PIB_PPID, p.ppid);
+    if (p?.uid != null) this.#optU32(C.WS_PIB_UID, p.uid);
+    if (p?.user) this.#optString(C.WS_PIB_USER, p.user);
+    if (p?.start) {
+      // Nanoseconds since the epoch need more than a double's 53 bits.
+      const ns = BigInt(p.start[0]) * 1_000_000_000n + BigInt(p.start[1]);
+      this.#ensure(12);
+      this.#v.setUint16(this.#pos, C.WS_PIB_START, true);
+      this.#v.setUint16(this.#pos + 2, 8, true);
+      this.#v.setBigUint64(this.#pos + 4, ns, true);
+      this.#pos += 12;
+    }
+    this.#optEnd();
+    this.#v.setUint32(lenAt, this.#pos - body, true);
+    this.#ensure(4);
+    this.#end(at);
   }
 
   // The comment as a whole option (code, length, bytes, padding), made

@@ -162,3 +162,83 @@ Deno.test("PcapngWriter writes Apple's process block and EPB indexes as publishe
   // hone's own "how" no longer uses Apple's code.
   assert.equal(indexOfBytes(bytes, [0x01, 0x80, 0x06, 0x00]), -1);
 });
+
+Deno.test("PcapngWriter writes Wireshark 4.7's process block only when asked, as published", () => {
+  const events: HoneEvent[] = [
+    processEvent({
+      sec: 1,
+      nsec: 5,
+      event: "exec",
+      pid: 4242,
+      ppid: 1,
+      uid: 1000,
+      user: "alice",
+      comm: "curl",
+      exe: "/usr/bin/curl",
+      argv: ["curl", "-s"],
+    }),
+    {
+      type: "packet",
+      sec: 2,
+      nsec: 0,
+      dir: "out",
+      pid: 4242,
+      tid: 4242,
+      conn: null,
+      len: 4,
+      data: new Uint8Array([0x45, 0, 0, 4]),
+      how: null,
+    },
+  ];
+  const plainBytes = new PcapngWriter().encode(events).slice();
+  assert.equal(
+    indexOfBytes(plainBytes, [0xad, 0x0b, 0, 0]),
+    -1,
+    "not by default",
+  );
+  const bytes = new PcapngWriter({ wiresharkProcessBlocks: true })
+    .encode(events).slice();
+  // The body, built from the definition (little-endian, options padded to 4).
+  const le32 = (
+    x: number,
+  ) => [x & 255, (x >> 8) & 255, (x >> 16) & 255, x >>> 24];
+  const opt = (code: number, v: number[]) => [
+    code & 255,
+    code >> 8,
+    v.length & 255,
+    v.length >> 8,
+    ...v,
+    ...new Array((4 - (v.length % 4)) % 4).fill(0),
+  ];
+  const str = (s: string) => [...new TextEncoder().encode(s)];
+  const ns = 1_000_000_005n;
+  const u64 = [...new Uint8Array(new BigUint64Array([ns]).buffer)];
+  const body = [
+    ...le32(4242),
+    ...opt(2, str("curl")),
+    ...opt(3, str("/usr/bin/curl")),
+    ...opt(4, str("curl\0-s")),
+    ...opt(5, le32(1)),
+    ...opt(6, le32(1000)),
+    ...opt(7, str("alice")),
+    ...opt(9, u64),
+    0,
+    0,
+    0,
+    0,
+  ];
+  const total = 8 + 4 + 8 + body.length + 4;
+  const block = [
+    ...le32(0xbad),
+    ...le32(total),
+    ...le32(32622),
+    ...le32(3),
+    ...le32(body.length),
+    ...body,
+    ...le32(total),
+  ];
+  const at = indexOfBytes(bytes, block);
+  assert.ok(at > 0, "the custom block, whole");
+  // Before the packet that needs it, after the section header.
+  assert.ok(at < indexOfBytes(bytes, [0x06, 0, 0, 0]), "before the EPB");
+});
