@@ -80,8 +80,11 @@ Deno.test({
       "ready from the driver",
       (c) => c.text().includes("ready"),
     );
+    // HONE_RECORD_ARGS: e.g. "--sensor kmod" (tests/kmod/guest/tests.sh).
+    const extra = (Deno.env.get("HONE_RECORD_ARGS") ?? "").split(" ")
+      .filter((a) => a !== "");
     hone = new Deno.Command(cmd, {
-      args: [...pre, "record", "--data", "-s", "0"],
+      args: [...pre, "record", "--data", "-s", "0", ...extra],
       stdout: "piped",
       stderr: "piped",
     }).spawn();
