@@ -47,7 +47,8 @@
 #define EPB_FLAGS	2
 #define EPB_CONN	257
 #define EPB_PID		258
-#define EPB_HONE_HOW	0x8001
+#define EPB_PID_TID	8	/* epb_processid_threadid */
+#define EPB_HONE_HOW	0xF0E1	/* not Apple's 0x8001 (its PIB index) */
 #define PEB_EVENT	2
 #define PEB_PATH	3
 #define PEB_ARGV	4
@@ -271,7 +272,7 @@ static void pcapng_pkt(struct hone_sink *s, const struct hone_reader *r,
 	if (ev->conn)
 		len += 8;
 	if (ev->pid)
-		len += 8;
+		len += 8 + 12;
 	if (how)
 		len += optlen(strlen(how));
 	put32(s, BT_EPB);
@@ -284,8 +285,12 @@ static void pcapng_pkt(struct hone_sink *s, const struct hone_reader *r,
 	sink_zero(s, ALIGN(cap, 4) - cap);
 	if (ev->conn)
 		put_opt32(s, EPB_CONN, ev->conn);
-	if (ev->pid)
+	if (ev->pid) {
+		u32 pid_tid[2] = { ev->pid, ev->tid };
+
 		put_opt32(s, EPB_PID, ev->pid);
+		put_opt(s, EPB_PID_TID, pid_tid, sizeof(pid_tid));
+	}
 	put_opt32(s, EPB_FLAGS, ev->what);
 	if (how)
 		put_opt(s, EPB_HONE_HOW, how, strlen(how));
