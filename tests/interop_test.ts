@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { PcapngWriter } from "../src/writers/pcapng/pcapng_writer.ts";
 import { sampleEvents } from "./testdata/sample_events.ts";
-import { Collected, hone, run, until } from "./_helpers.ts";
+import { Collected, hone, jsonLines, run, until } from "./_helpers.ts";
+import { startRecord } from "./_recording.ts";
 
 async function sampleFile(): Promise<string> {
   const path = await Deno.makeTempFile({ suffix: ".pcapng" });
@@ -200,4 +201,85 @@ Deno.test("hone read rewrites a tcpdump capture into pcapng that tshark reads", 
   assert.ok(a.stdout.split("\n").length >= 6, a.stdout + a.stderr);
   assert.equal(b.stdout, a.stdout);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test({
+  name:
+    "--loopback-once: a local TCP exchange shows no retransmission in tshark, and hone read gives the same events",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  const port = 41000 + (Deno.pid % 20000);
+  try {
+    const twice = await startRecord(["-s", "128", "-w", `${dir}/twice.pcapng`]);
+    const once = await startRecord([
+      "-s",
+      "128",
+      "--loopback-once",
+      "-w",
+      `${dir}/once.pcapng`,
+    ]);
+    // A request and a reply over loopback, as curl to a local server.
+    const py = await run("/usr/bin/python3", [
+      "-c",
+      `
+import socket
+l = socket.socket(); l.bind(("127.0.0.1", ${port})); l.listen(1)
+c = socket.create_connection(("127.0.0.1", ${port})); s, _ = l.accept()
+c.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n"); s.recv(100)
+s.sendall(b"HTTP/1.0 200 OK\\r\\n\\r\\n" + b"x" * 2000); s.close()
+while c.recv(4096): pass
+c.close(); l.close()
+`,
+    ]);
+    assert.equal(py.code, 0, py.stderr);
+    twice.child.kill("SIGINT");
+    once.child.kill("SIGINT");
+    for (const r of await Promise.all([twice.done, once.done])) {
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const analysis = async (f: string) => {
+      const t = await run("tshark", [
+        "-r",
+        f,
+        "-Y",
+        `tcp.port == ${port} and (tcp.analysis.retransmission or tcp.analysis.duplicate_ack)`,
+      ]);
+      assert.equal(t.code, 0, t.stderr);
+      return t.stdout.split("\n").filter((l) => l !== "").length;
+    };
+    assert.ok(await analysis(`${dir}/twice.pcapng`) > 0, "each copy twice");
+    assert.equal(await analysis(`${dir}/once.pcapng`), 0, "live with the flag");
+    const w = await run("tshark", [
+      "-r",
+      `${dir}/once.pcapng`,
+      "-q",
+      "-z",
+      "expert,warn",
+    ]);
+    assert.doesNotMatch(w.stdout, /^ *(Error|Warning) /m);
+    // The same capture rewritten with the flag reads back the same events.
+    const re = await hone([
+      "read",
+      `${dir}/twice.pcapng`,
+      "--loopback-once",
+      "-w",
+      `${dir}/rewritten.pcapng`,
+    ]);
+    assert.equal(re.code, 0, re.stderr);
+    assert.equal(await analysis(`${dir}/rewritten.pcapng`), 0);
+    const a = await hone(["read", `${dir}/twice.pcapng`]);
+    const b = await hone(["read", `${dir}/rewritten.pcapng`]);
+    assert.equal(b.stdout, a.stdout);
+    const mine = jsonLines(b.stdout).filter((e) =>
+      e.type === "packet" && (e.sport === port || e.dport === port)
+    );
+    assert.ok(
+      mine.some((e) => e.dir === "in") && mine.some((e) => e.dir === "out"),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

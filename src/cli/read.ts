@@ -48,6 +48,9 @@ Options:
       --data         include packet bytes (hex) in JSON
       --wireshark-process-blocks  pcapng: also Wireshark 4.7's process
                      blocks (older tsharks show them as extra frames)
+      --loopback-once  pcapng: a loopback packet's received copy as a block
+                     that refers to the sent one (no "[TCP Retransmission]"
+                     in Wireshark); hone read gives both as before
       --pid PID[,PID...] [--children] --comm NAME --uid UID|USER
       --cgroup ID|PATH  only the events of these processes, as the file's
                      own process events describe them (all kinds must hold)
@@ -70,6 +73,7 @@ export async function runRead(argv: string[]): Promise<number> {
   const { args, extra } = parseCommon(argv, {
     ...FILTER_FLAGS,
     "wireshark-process-blocks": { type: "boolean" },
+    "loopback-once": { type: "boolean" },
   });
   if (args.help) {
     await Deno.stdout.write(new TextEncoder().encode(READ_USAGE));
@@ -111,6 +115,7 @@ export async function runRead(argv: string[]): Promise<number> {
     snaplen: args.snaplen,
     data: args.data,
     wiresharkProcessBlocks: extra["wireshark-process-blocks"] === true,
+    loopbackOnce: extra["loopback-once"] === true,
   });
   const decoder = new CaptureDecoderStream();
   const limit = new PacketLimit(args.count);

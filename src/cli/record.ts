@@ -116,6 +116,9 @@ Options:
   -c, --count N      stop after N packets
       --wireshark-process-blocks  pcapng: also Wireshark 4.7's process
                      blocks (older tsharks show them as extra frames)
+      --loopback-once  pcapng: a loopback packet's received copy as a block
+                     that refers to the sent one (no "[TCP Retransmission]"
+                     in Wireshark); hone read gives both as before
       --hostid ID    host id in the section header (a GUID, or any text), and
                      "host" on every JSON line
       --comment TEXT the section header's comment
@@ -175,6 +178,7 @@ export async function runRecord(argv: string[]): Promise<number> {
     user: { type: "string", short: "Z" },
     ...FILTER_FLAGS,
     "wireshark-process-blocks": { type: "boolean" },
+    "loopback-once": { type: "boolean" },
   });
   if (args.help) {
     await Deno.stdout.write(enc.encode(RECORD_USAGE));
@@ -226,6 +230,7 @@ export async function runRecord(argv: string[]): Promise<number> {
     hardware: Deno.build.arch,
     ...section,
     wiresharkProcessBlocks: extra["wireshark-process-blocks"] === true,
+    loopbackOnce: extra["loopback-once"] === true,
   };
   // -Z: the user hone becomes once the sensor runs (root only).
   let user: UserIds | null = null;

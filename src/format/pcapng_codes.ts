@@ -84,6 +84,15 @@ export const PIB_PATH = 3;
 export const EPB_APPLE_PIB_INDEX = 0x8001;
 /** Apple's EPB option: index of the effective process's PIB. */
 export const EPB_APPLE_E_PIB_INDEX = 0x8003;
+/**
+ * hone's packet copy block (local use): the second copy of a packet seen
+ * twice (loopback: sent, then received), written with `--loopback-once`
+ * instead of a second EPB that Wireshark would call a retransmission.
+ * Body: interface id, timestamp (high, low), the EPB ordinal in the
+ * section of the first copy; then the EPB's options (257, 258, 2, 8,
+ * 0xF0E1). tshark skips it.
+ */
+export const BT_HONE_COPY = 0x80000f01;
 /** Custom block, copiable (pcapng spec). */
 export const BT_CUSTOM = 0x00000bad;
 /** Private Enterprise Number of Wireshark's custom blocks. */

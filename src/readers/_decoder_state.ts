@@ -75,7 +75,20 @@ export interface DecoderState {
   ts: Float64Array;
   /** What was skipped. */
   notes: DecoderNotes;
+  /** Enhanced packet blocks read in this section. */
+  epbs: number;
+  /**
+   * The latest packets of this section, for copy blocks: a ring indexed by
+   * EPB ordinal modulo {@linkcode MAX_RECENT_PACKETS}, with the ordinal of
+   * each slot in `recentOrd`.
+   */
+  recent: (PacketEvent | undefined)[];
+  /** The EPB ordinal each slot of `recent` holds. */
+  recentOrd: Float64Array;
 }
+
+/** Most packets a section keeps for the copy blocks that refer to them. */
+export const MAX_RECENT_PACKETS = 1 << 16;
 
 /**
  * A fresh decoder state.
@@ -95,6 +108,9 @@ export function newDecoderState(): DecoderState {
     loc: { offset: 0, dir: null },
     ts: new Float64Array(2),
     notes: { nonIp: 0, badLinktype: 0, unknownBlocks: 0, format: null },
+    epbs: 0,
+    recent: new Array(MAX_RECENT_PACKETS),
+    recentOrd: new Float64Array(MAX_RECENT_PACKETS).fill(-1),
   };
 }
 

@@ -12,6 +12,7 @@ import type {
   EventCounts,
   HoneEvent,
   HostId,
+  PacketEvent,
   SectionEvent,
   StatsEvent,
 } from "../events/mod.ts";
@@ -34,6 +35,7 @@ import {
   ifaceOf,
   looksLikeText,
   MAX_PACKET_BYTES,
+  MAX_RECENT_PACKETS,
   optionAt,
   packetEvent,
   pad4,
@@ -79,6 +81,8 @@ export function decodeBlock(
       flushSection(s, out);
       s.ifaces = [];
       s.wideConn = null;
+      s.epbs = 0;
+      s.recentOrd.fill(-1);
       const sec: SectionEvent = {
         type: "section",
         hostId: null,
@@ -203,6 +207,10 @@ export function decodeBlock(
       need(12, "interface statistics");
       flushSection(s, out);
       return decodeIsb(s, v, start, end, out);
+    case C.BT_HONE_COPY:
+      need(16, "hone packet copy");
+      flushSection(s, out);
+      return decodeCopy(s, buf, v, start, end, out);
     default:
       s.notes.unknownBlocks++;
       return;
@@ -228,13 +236,67 @@ export function decodeEpb(
   const cap = capturedLength(s, v, start, end, "enhanced packet");
   const orig = v.getUint32(start + 16, le);
   const dataEnd = start + 20 + pad4(cap);
-  let dir: Direction = null;
-  let pid: number | null = null;
-  let tid: number | null = null;
-  let conn: number | null = null;
-  let how: Attribution | null = null;
+  const po = readPacketOptions(s, buf, v, dataEnd, end);
+  const e = packetEvent(
+    s,
+    iface,
+    // A view made directly: cheaper than subarray().
+    new Uint8Array(buf.buffer, buf.byteOffset + start + 20, cap),
+    orig,
+    v.getUint32(start + 4, le),
+    v.getUint32(start + 8, le),
+    po.dir,
+    out,
+  );
+  if (e) {
+    e.pid = po.pid;
+    e.tid = po.tid;
+    e.conn = po.conn;
+    if (po.how) e.how = po.how;
+    // What a later copy block may refer to.
+    const slot = s.epbs & (MAX_RECENT_PACKETS - 1);
+    s.recent[slot] = e;
+    s.recentOrd[slot] = s.epbs;
+  }
+  s.epbs++;
+}
+
+/** What a packet's options say (one object, reused for every packet). */
+interface PacketOptions {
+  dir: Direction;
+  pid: number | null;
+  tid: number | null;
+  conn: number | null;
+  how: Attribution | null;
+}
+
+const packetOptions: PacketOptions = {
+  dir: null,
+  pid: null,
+  tid: null,
+  conn: null,
+  how: null,
+};
+
+/**
+ * Reads the options of a packet (EPB) or packet copy block from `p` to
+ * `end`: direction, pid, tid, connection, how the pid was known.
+ */
+function readPacketOptions(
+  s: DecoderState,
+  buf: Uint8Array,
+  v: DataView,
+  p: number,
+  end: number,
+): PacketOptions {
+  const le = s.le;
+  const po = packetOptions;
+  po.dir = null;
+  po.pid = null;
+  po.tid = null;
+  po.conn = null;
+  po.how = null;
   // Options inline (no closure per packet), checked as in #options.
-  let p = dataEnd;
   while (p < end) {
     const n = optionAt(v, p, end, s.offset, le);
     if (n < 0) break;
@@ -246,48 +308,72 @@ export function decodeEpb(
         // The legacy code is also Apple's u32 process index: only a known
         // word is taken as "how".
         const h = decodeText(buf.subarray(o, o + n));
-        if (HOWS.has(h)) how = h as Attribution;
+        if (HOWS.has(h)) po.how = h as Attribution;
         break;
       }
       case C.EPB_FLAGS:
-        if (n >= 4) dir = flagsDir(v.getUint32(o, le));
+        if (n >= 4) po.dir = flagsDir(v.getUint32(o, le));
         break;
       case C.EPB_HONE_CONN:
-        if (n === 4) conn = v.getUint32(o, le);
+        if (n === 4) po.conn = v.getUint32(o, le);
         else if (n === 8) {
-          conn = wideId(v, o, le);
+          po.conn = wideId(v, o, le);
           s.wideConn = true;
         }
         break;
       case C.EPB_HONE_PID:
-        if (n >= 4) pid = v.getUint32(o, le) || null;
+        if (n >= 4) po.pid = v.getUint32(o, le) || null;
         break;
       case C.EPB_PROCESSID_THREADID:
         if (n >= 8) {
-          pid = v.getUint32(o, le) || pid;
-          tid = v.getUint32(o + 4, le) || null;
+          po.pid = v.getUint32(o, le) || po.pid;
+          po.tid = v.getUint32(o + 4, le) || null;
         }
         break;
     }
     p = o + pad4(n);
   }
-  const e = packetEvent(
-    s,
-    iface,
-    // A view made directly: cheaper than subarray().
-    new Uint8Array(buf.buffer, buf.byteOffset + start + 20, cap),
-    orig,
-    v.getUint32(start + 4, le),
-    v.getUint32(start + 8, le),
-    dir,
-    out,
-  );
-  if (e) {
-    e.pid = pid;
-    e.tid = tid;
-    e.conn = conn;
-    if (how) e.how = how;
+  return po;
+}
+
+/**
+ * Decodes hone's packet copy block: the second copy of a packet hone saw
+ * twice (loopback: sent, then received), its bytes those of an earlier
+ * EPB of the section, its time and process its own.
+ */
+function decodeCopy(
+  s: DecoderState,
+  buf: Uint8Array,
+  v: DataView,
+  start: number,
+  end: number,
+  out: HoneEvent[],
+): void {
+  const le = s.le;
+  const iface = ifaceOf(s, v.getUint32(start, le), s.offset + start, "copy");
+  const ord = v.getUint32(start + 12, le);
+  const slot = ord & (MAX_RECENT_PACKETS - 1);
+  const ref = s.recentOrd[slot] === ord ? s.recent[slot] : undefined;
+  if (!ref) {
+    // Its packet was cut off (a file cut short, or too far back).
+    s.notes.unknownBlocks++;
+    return;
   }
+  const po = readPacketOptions(s, buf, v, start + 16, end);
+  stamp(s, iface, v.getUint32(start + 4, le), v.getUint32(start + 8, le));
+  const e: PacketEvent = {
+    type: "packet",
+    sec: s.ts[0]!,
+    nsec: s.ts[1]!,
+    dir: po.dir,
+    pid: po.pid,
+    tid: po.tid,
+    conn: po.conn,
+    len: ref.len,
+    data: ref.data,
+  };
+  if (po.how) e.how = po.how;
+  out.push(e);
 }
 
 /** Decodes an interface statistics block into a stats event. */

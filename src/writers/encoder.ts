@@ -39,6 +39,8 @@ export interface EncoderOptions {
   comment?: string | null;
   /** pcapng: also Wireshark 4.7's process blocks (custom, PEN 32622). */
   wiresharkProcessBlocks?: boolean;
+  /** pcapng: a packet's second copy as a copy block (see PcapngWriter). */
+  loopbackOnce?: boolean;
 }
 
 const enc = new TextEncoder();
@@ -60,6 +62,7 @@ export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
       hostId: o.hostId ?? null,
       comment: o.comment ?? null,
       wiresharkProcessBlocks: o.wiresharkProcessBlocks ?? false,
+      loopbackOnce: o.loopbackOnce ?? false,
     });
     return {
       encode: (e) => w.encode(e),

@@ -67,6 +67,33 @@ export interface PcapngWriterOptions {
    * @default {false}
    */
   wiresharkProcessBlocks?: boolean;
+  /**
+   * Write the second copy of a packet seen twice (loopback: sent, then
+   * received) as hone's copy block, which refers to the first, instead of
+   * a second EPB that Wireshark would call a retransmission. `hone read`
+   * gives both packets as before.
+   *
+   * @default {false}
+   */
+  loopbackOnce?: boolean;
+}
+
+/** How far back (in EPBs) a copy block may refer: half the reader's ring. */
+const COPY_WINDOW = 1 << 15;
+/** Most first copies remembered for a copy block. */
+const MAX_FIRST_COPIES = 4096;
+
+/** FNV-1a of a packet's bytes and length. */
+function packetHash(d: Uint8Array, len: number): number {
+  let h = 0x811c9dc5 ^ len;
+  for (let i = 0; i < d.length; i++) h = Math.imul(h ^ d[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 const enc = new TextEncoder();
@@ -108,6 +135,13 @@ export class PcapngWriter {
   #pibIndex = new Map<number, number>();
   /** Apple process blocks written in this section. */
   #pibs = 0;
+  /** EPBs written in this section. */
+  #epbs = 0;
+  /** With loopbackOnce: sent packets by hash, for their received copy. */
+  #firstCopies = new Map<
+    number,
+    { index: number; data: Uint8Array; len: number }
+  >();
 
   /**
    * Makes a writer.
@@ -124,6 +158,7 @@ export class PcapngWriter {
       followSections: options.followSections ?? true,
       maxProcesses: options.maxProcesses ?? 65536,
       wiresharkProcessBlocks: options.wiresharkProcessBlocks ?? false,
+      loopbackOnce: options.loopbackOnce ?? false,
     };
     this.#procs = new ProcTable(this.#opts.maxProcesses);
   }
@@ -188,6 +223,8 @@ export class PcapngWriter {
     // Process block indexes count within a section.
     this.#pibIndex.clear();
     this.#pibs = 0;
+    this.#epbs = 0;
+    this.#firstCopies.clear();
     this.#shb();
     this.#idb();
   }
@@ -322,6 +359,28 @@ export class PcapngWriter {
     const snap = this.#opts.snaplen;
     const d = e.data;
     const cap = snap > 0 && d.length > snap ? snap : d.length;
+    if (this.#opts.loopbackOnce && e.dir !== null) {
+      const bytes = cap === d.length ? d : d.subarray(0, cap);
+      const h = packetHash(bytes, e.len);
+      const first = this.#firstCopies.get(h);
+      if (
+        e.dir === "in" && first && first.len === e.len &&
+        this.#epbs - first.index < COPY_WINDOW && sameBytes(first.data, bytes)
+      ) {
+        this.#firstCopies.delete(h);
+        this.#copy(e, first.index);
+        return;
+      }
+      if (e.dir === "out") {
+        setBounded(
+          this.#firstCopies,
+          h,
+          { index: this.#epbs, data: bytes, len: e.len },
+          MAX_FIRST_COPIES,
+        );
+      }
+    }
+    this.#epbs++;
     const pid = e.pid, conn = e.conn, dir = e.dir;
     const copt = pid !== null ? this.#commentOption(pid) : null;
     // Apple's process block first (Wireshark ≥ 4.6 joins it to the packet).
@@ -393,6 +452,41 @@ export class PcapngWriter {
     v.setUint32(p, 0, true); // opt_endofopt
     v.setUint32(p + 4, total, true);
     this.#pos = p + 8;
+  }
+
+  // hone's copy block: the received copy of a packet already written,
+  // with its own time, direction and process.
+  #copy(e: PacketEvent, index: number): void {
+    this.#ensure(96);
+    const at = this.#begin(C.BT_HONE_COPY);
+    this.#u32(0);
+    joinNanoseconds(e.sec, e.nsec, this.#ts);
+    this.#u32(this.#ts[0]!);
+    this.#u32(this.#ts[1]!);
+    this.#u32(index);
+    if (e.conn !== null) {
+      if (e.conn <= 0xffffffff) this.#optU32(C.EPB_HONE_CONN, e.conn);
+      else this.#optU64(C.EPB_HONE_CONN, e.conn);
+    }
+    if (e.pid !== null) this.#optU32(C.EPB_HONE_PID, e.pid);
+    if (e.dir !== null) this.#optU32(C.EPB_FLAGS, e.dir === "in" ? 1 : 2);
+    if (e.pid !== null) {
+      this.#ensure(12);
+      this.#v.setUint16(this.#pos, C.EPB_PROCESSID_THREADID, true);
+      this.#v.setUint16(this.#pos + 2, 8, true);
+      this.#v.setUint32(this.#pos + 4, e.pid, true);
+      this.#v.setUint32(this.#pos + 8, e.tid ?? 0, true);
+      this.#pos += 12;
+    }
+    if (e.how) {
+      const o = HOW_OPTS[e.how];
+      this.#ensure(o.length);
+      this.#buf.set(o, this.#pos);
+      this.#pos += o.length;
+    }
+    this.#optEnd();
+    this.#ensure(4);
+    this.#end(at);
   }
 
   // Apple's Process Information Block (0x80000001: pid, name, path) for a

@@ -242,3 +242,30 @@ Deno.test("PcapngWriter writes Wireshark 4.7's process block only when asked, as
   // Before the packet that needs it, after the section header.
   assert.ok(at < indexOfBytes(bytes, [0x06, 0, 0, 0]), "before the EPB");
 });
+
+Deno.test("PcapngWriter loopbackOnce: a received copy becomes a copy block, read back as the same packet", () => {
+  const base: PacketEvent = {
+    type: "packet",
+    sec: 5,
+    nsec: 1,
+    dir: "out",
+    pid: 7,
+    tid: 8,
+    conn: 9,
+    len: 40,
+    data: new Uint8Array(40).fill(0x45),
+    how: "sender",
+  };
+  const events: HoneEvent[] = [
+    base,
+    { ...base, nsec: 2, dir: "in", pid: 10, tid: null, how: "reader" },
+    { ...base, nsec: 3, data: new Uint8Array(40).fill(0x46) },
+  ];
+  const w = new PcapngWriter({ loopbackOnce: true, followSections: false });
+  const bytes = w.encode(events).slice();
+  // Two EPBs, one copy block.
+  assert.equal(indexOfBytes(bytes, [0x01, 0x0f, 0x00, 0x80]) > 0, true);
+  const back = roundTrip(events, new PcapngWriter({ loopbackOnce: true }))
+    .filter((e) => e.type === "packet");
+  assert.deepEqual(plain(back), plain(events));
+});
