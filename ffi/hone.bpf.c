@@ -164,16 +164,24 @@ static __always_inline bool is_self_pid(__u32 pid)
 	return hone_pid && pid == hone_pid;
 }
 
+/*
+ * How many sockets hone_self holds: hone itself opens none in a capture,
+ * so the packet path skips the lookup while this is 0.
+ */
+__u64 self_sockets;
+
 static __always_inline bool is_self_cookie(__u64 cookie)
 {
-	return hone_pid && bpf_map_lookup_elem(&hone_self, &cookie);
+	return hone_pid && self_sockets &&
+	       bpf_map_lookup_elem(&hone_self, &cookie);
 }
 
 static __always_inline void add_self(__u64 cookie)
 {
 	__u8 one = 1;
 
-	bpf_map_update_elem(&hone_self, &cookie, &one, BPF_ANY);
+	if (!bpf_map_update_elem(&hone_self, &cookie, &one, BPF_NOEXIST))
+		__sync_fetch_and_add(&self_sockets, 1);
 }
 
 /* ---- the process filter ---- */
@@ -501,8 +509,11 @@ int hone_sk_release(struct bpf_sock *sk)
 	struct hone_sock_release *r;
 
 	bpf_map_delete_elem(&hone_socks, &cookie);
-	if (hone_pid && !bpf_map_delete_elem(&hone_self, &cookie))
+	if (hone_pid && self_sockets &&
+	    !bpf_map_delete_elem(&hone_self, &cookie)) {
+		__sync_fetch_and_add(&self_sockets, -1);
 		return 1;
+	}
 	if (filter && bpf_map_delete_elem(&hone_want_sock, &cookie))
 		return 1;
 	count(HONE_C_SOCK_SEEN);
