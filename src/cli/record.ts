@@ -101,6 +101,9 @@ Options:
   -z CMD             run CMD FILE on each finished file (e.g. gzip), not
                      waited for
   -a, --append       append to FILE (a new section) instead of replacing it
+                     SIGHUP closes the file and opens its name again: each
+                     file starts with its processes and connections and ends
+                     with its own statistics
       --pid PID[,PID...]  only these processes (at most 64)
       --children     ... and the processes they fork, from now on
       --comm NAME    only processes of this task name
@@ -110,9 +113,6 @@ Options:
                      all must hold
   -Z USER            once the sensor runs, become USER (its groups, its
                      uid); the files are then made as USER
-                     SIGHUP closes the file and opens its name again: each
-                     file starts with its processes and connections and ends
-                     with its own statistics
   -c, --count N      stop after N packets
       --wireshark-process-blocks  pcapng: also Wireshark 4.7's process
                      blocks (older tsharks show them as extra frames)
