@@ -254,20 +254,20 @@ export class FileSetSink extends WritableStream<HoneEvent[]> {
       let part = batch.length <= ENCODED_BATCH_EVENTS
         ? batch
         : batch.slice(i, i + ENCODED_BATCH_EVENTS);
-      let packets = 0, processes = 0, connections = 0;
+      let packets = 0, processes = 0, connections = 0, stats = false;
       for (const e of part) {
         if (e.type === "packet") packets++;
         else if (e.type === "process") processes++;
         else if (e.type === "connection") connections++;
+        else if (e.type === "stats") stats = true;
       }
-      if (part.some((e) => e.type === "stats")) {
+      if (stats) {
         // The capture's counts: this file's share of them.
         part = part.map((e) => e.type === "stats" ? fileStats(e, f) : e);
       }
+      // Written before the next encode: the encoder's buffer needs no copy.
       const bytes = f.encoder.encode(part);
-      if (bytes.length) {
-        await f.out.write(f.encoder.reusesBuffer ? bytes.slice() : bytes);
-      }
+      if (bytes.length) await f.out.write(bytes);
       f.bytes += bytes.length;
       f.packets += packets;
       f.processes += processes;
@@ -296,8 +296,7 @@ export class FileSetSink extends WritableStream<HoneEvent[]> {
     const reopen = this.#reopen;
     this.#reopen = false;
     const now = this.#o.cumulative();
-    const tail = f.encoder.encode([fileStats(now, f)]).slice();
-    await f.out.write(tail);
+    await f.out.write(f.encoder.encode([fileStats(now, f)]));
     const end = f.encoder.finish();
     if (end.length) await f.out.write(end);
     f.out.close();
@@ -320,11 +319,7 @@ export class FileSetSink extends WritableStream<HoneEvent[]> {
     // What the new file must know to stand alone.
     const snap = this.#live.snapshot();
     const bytes = next.encoder.encode(snap);
-    if (bytes.length) {
-      await next.out.write(
-        next.encoder.reusesBuffer ? bytes.slice() : bytes,
-      );
-    }
+    if (bytes.length) await next.out.write(bytes);
     next.bytes += bytes.length;
   }
 

@@ -73,6 +73,18 @@ export function validProgram(prog: readonly BpfInsn[]): boolean {
   return (prog.at(-1)!.code & 0x07) === RET;
 }
 
+/** The scratch memory (M[0..15]) of {@linkcode runFilter}. */
+const SCRATCH = new Uint32Array(16);
+
+/** A big-endian load of `size` bytes at `k`, or -1 past the bytes. */
+function load(p: Uint8Array, k: number, size: number): number {
+  if (k < 0 || k + size > p.length) return -1;
+  if (size === 1) return p[k]!;
+  if (size === 2) return (p[k]! << 8) | p[k + 1]!;
+  return ((p[k]! << 24) | (p[k + 1]! << 16) | (p[k + 2]! << 8) | p[k + 3]!) >>>
+    0;
+}
+
 /**
  * Runs a program on a packet.
  *
@@ -101,16 +113,9 @@ export function runFilter(
   wirelen: number,
 ): number {
   let a = 0, x = 0, pc = 0;
-  const mem = new Uint32Array(16);
-  const len = p.length;
-  const load = (k: number, size: number): number => {
-    if (k < 0 || k + size > len) return -1;
-    if (size === 1) return p[k]!;
-    if (size === 2) return (p[k]! << 8) | p[k + 1]!;
-    return ((p[k]! << 24) | (p[k + 1]! << 16) | (p[k + 2]! << 8) |
-      p[k + 3]!) >>>
-      0;
-  };
+  // One scratch memory for every run (a run never yields): no allocation
+  // per packet; zeroed as a fresh one would be.
+  const mem = SCRATCH.fill(0);
   for (;;) {
     const i = prog[pc++];
     if (i === undefined) return 0;
@@ -124,10 +129,10 @@ export function runFilter(
         if (mode === IMM) v = k;
         else if (mode === LEN) v = wirelen;
         else if (mode === MEM) v = mem[k & 15]!;
-        else if (mode === ABS) v = load(k, size);
-        else if (mode === IND) v = load((x + k) >>> 0, size);
+        else if (mode === ABS) v = load(p, k, size);
+        else if (mode === IND) v = load(p, (x + k) >>> 0, size);
         else if (mode === MSH && (code & 0x07) === LDX) {
-          const b = load(k, 1);
+          const b = load(p, k, 1);
           v = b < 0 ? -1 : (b & 0x0f) << 2;
         } else return 0;
         if (v < 0) return 0;
