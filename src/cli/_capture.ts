@@ -14,7 +14,8 @@ import {
   makeEncoder,
 } from "../writers/mod.ts";
 import type { CommonArgs } from "./args.ts";
-import { printWarning } from "./errors.ts";
+import { printError, printWarning, reason } from "./errors.ts";
+import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
 import { FileSetSink } from "./file_set.ts";
 import { openOutput, type Output, OutputSink } from "./output.ts";
 
@@ -546,4 +547,97 @@ export function lateDestination(
     close: () => d?.close(),
     reopen: () => d?.reopen(),
   };
+}
+
+/**
+ * A stage that passes batches through (where an optional stage is not
+ * asked for).
+ *
+ * @returns The stage.
+ */
+export function passThrough(): TransformStream<HoneEvent[], HoneEvent[]> {
+  return new TransformStream();
+}
+
+/**
+ * Takes the capture's signals: SIGINT and SIGTERM stop it (a second one
+ * ends hone at once, the file cut back to its last whole write), SIGHUP
+ * reopens the destination's file; -G with -W stops it too.
+ *
+ * @param dest The destination.
+ * @param hooks The capture's hooks (its stop is set here).
+ * @returns The stop requests and the SIGHUP listener.
+ */
+export function captureSignals(
+  dest: Destination,
+  hooks: CaptureHooks,
+): { stop: StopSignals; hup: { stop(): void } } {
+  const stop = stopSignals(() => {
+    printError("record: second stop signal: exiting at once");
+    dest.cutBack();
+    Deno.exit(EXIT_FAILURE);
+  });
+  hooks.lastFile = stop.request;
+  return { stop, hup: reopenOnHangup(dest) };
+}
+
+/** How a capture ended, for {@linkcode endCapture}. */
+export interface CaptureEnd {
+  /** Whether the pipeline ended (else it stopped taking data). */
+  done: boolean;
+  /** What ended it with an error, or null. */
+  failure: unknown;
+  /** The final counts. */
+  counts: Counts;
+  /** When the capture started (Date.now()). */
+  started: number;
+  /** -c's limit (0 = none). */
+  limit: number;
+  /** Where the events went. */
+  dest: Destination;
+  /** The stop requests, to dispose of. */
+  stop: StopSignals;
+  /** Closes the sensor. */
+  closeSensor: () => Promise<void>;
+  /** An error of the source that ended it early, as a line, or null. */
+  sourceError?: string | null;
+  /** The failure's line when it is not a write's (default: a write error). */
+  describe?: (failure: unknown) => string | null;
+}
+
+/**
+ * Ends a capture: a file cut back by a failed write gets its statistics
+ * where there is room, the sensor and the output are closed, and the
+ * counts go to stderr after the error or warning, if any.
+ *
+ * @param e How it ended.
+ * @returns The exit code.
+ */
+export async function endCapture(e: CaptureEnd): Promise<number> {
+  const { done, failure, counts: c, dest } = e;
+  const failed = failure !== null &&
+    !(failure instanceof Deno.errors.BrokenPipe);
+  if (done && failed) await dest.finishFailed(statsEvent(c, e.started));
+  e.stop.dispose();
+  await e.closeSensor();
+  if (done) dest.close();
+  const lines = summary(c, e.limit);
+  const error = e.sourceError ??
+    (failed
+      ? `${
+        e.describe?.(failure) ?? `write ${dest.name}: ${reason(failure)}`
+      } (${plural(c.captured, "packet")} written)`
+      : null);
+  if (error !== null) {
+    printError(`record: ${error}`);
+    for (const line of lines) printError(line);
+    return EXIT_FAILURE;
+  }
+  if (!done) {
+    printWarning(
+      `${dest.name} took no data for ${STOP_GRACE_MS} ms after the stop: the rest is not written`,
+    );
+  }
+  Deno.stderr.writeSync(enc.encode(lines.join("\n") + "\n"));
+  return EXIT_OK;
 }

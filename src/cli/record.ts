@@ -9,11 +9,7 @@
 
 import { fileURLToPath } from "node:url";
 import { CorrelatorStream, SensorCorrelator } from "../correlate/mod.ts";
-import {
-  type HoneEvent,
-  PacketLimit,
-  PacketLimitStream,
-} from "../events/mod.ts";
+import { PacketLimit, PacketLimitStream } from "../events/mod.ts";
 import { type BpfInsn, PacketFilterStream } from "../filter/mod.ts";
 import { decodeRecords } from "../records/mod.ts";
 import {
@@ -54,18 +50,17 @@ import {
   appendAtEnd,
   awaitCapture,
   type CaptureHooks,
+  captureSignals,
   type Counts,
   type Destination,
+  endCapture,
   lateDestination,
   liveStatus,
   openDestination,
-  plural,
-  reopenOnHangup,
+  passThrough,
   type RotationArgs,
   type SectionOptions,
   statsEvent,
-  STOP_GRACE_MS,
-  stopSignals,
   summary,
   tap,
   ZERO_COUNTS,
@@ -441,15 +436,7 @@ async function capture(
   }
   // Stop signals are ours before "listening on" tells anyone to send them.
   const limit = new PacketLimit(args.count);
-  const stop = stopSignals(() => {
-    // A second stop signal: end at once, the file cut back to its last
-    // whole write.
-    printError("record: second stop signal: exiting at once");
-    dest.cutBack();
-    Deno.exit(EXIT_FAILURE);
-  });
-  hooks.lastFile = stop.request;
-  const hup = reopenOnHangup(dest);
+  const { stop, hup } = captureSignals(dest, hooks);
   const snap = args.snaplen > 0 ? args.snaplen : st0.snaplen;
   printError(
     `listening on all sockets (eBPF cgroup_skb${
@@ -525,34 +512,16 @@ async function capture(
     final ??= sensor.stats();
     await drainUnwritten(sensor, corr);
   }
-  const c = countsNow();
-  if (
-    done && failure !== null && !(failure instanceof Deno.errors.BrokenPipe)
-  ) {
-    // The file was cut back to its last whole batch: end it with the
-    // section's statistics where there is room.
-    await dest.finishFailed(statsEvent(c, started));
-  }
-  stop.dispose();
-  await sensor.close();
-  if (done) dest.close();
-  const lines = summary(c, args.count);
-  if (failure !== null && !(failure instanceof Deno.errors.BrokenPipe)) {
-    printError(
-      `record: write ${dest.name}: ${reason(failure)} (${
-        plural(c.captured, "packet")
-      } written)`,
-    );
-    for (const line of lines) printError(line);
-    return EXIT_FAILURE;
-  }
-  if (!done) {
-    printWarning(
-      `${dest.name} took no data for ${STOP_GRACE_MS} ms after the stop: the rest is not written`,
-    );
-  }
-  Deno.stderr.writeSync(enc.encode(lines.join("\n") + "\n"));
-  return EXIT_OK;
+  return await endCapture({
+    done,
+    failure,
+    counts: countsNow(),
+    started,
+    limit: args.count,
+    dest,
+    stop,
+    closeSensor: () => sensor.close(),
+  });
 }
 
 /** Reads the rest of the ring into the correlator, for the counts only. */
@@ -592,9 +561,4 @@ function counts(
       delivered: c.connections,
     },
   };
-}
-
-/** A stage that passes batches through (no expression). */
-function passThrough(): TransformStream<HoneEvent[], HoneEvent[]> {
-  return new TransformStream();
 }

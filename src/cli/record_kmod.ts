@@ -13,26 +13,23 @@ import { CaptureDecoderStream } from "../readers/mod.ts";
 import { type BpfInsn, PacketFilterStream } from "../filter/mod.ts";
 import { type KmodSensor, kmodSource } from "../sensor/mod.ts";
 import type { CommonArgs } from "./args.ts";
-import { printError, printWarning, reason } from "./errors.ts";
-import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
+import { printError, reason } from "./errors.ts";
+import { EXIT_FAILURE } from "./exit_codes.ts";
 import { watchCountsSignal } from "./usr1.ts";
 import { notifyReady } from "./service.ts";
 import {
   awaitCapture,
   type CaptureHooks,
+  captureSignals,
   type Counts,
   type Destination,
+  endCapture,
   liveStatus,
-  plural,
-  reopenOnHangup,
+  passThrough,
   statsEvent,
-  STOP_GRACE_MS,
-  stopSignals,
   summary,
   tap,
 } from "./_capture.ts";
-
-const enc = new TextEncoder();
 
 /**
  * Captures from an open reader of the device until a stop, -c or a failed
@@ -61,13 +58,7 @@ export async function captureKmod(
     return EXIT_FAILURE;
   }
   const limit = new PacketLimit(args.count);
-  const stop = stopSignals(() => {
-    printError("record: second stop signal: exiting at once");
-    dest.cutBack();
-    Deno.exit(EXIT_FAILURE);
-  });
-  hooks.lastFile = stop.request;
-  const hup = reopenOnHangup(dest);
+  const { stop, hup } = captureSignals(dest, hooks);
   printError(
     `listening on all sockets (kernel module, ${k.device}), link-type RAW (Raw IP), snapshot length ${
       k.snaplen || 65535
@@ -90,11 +81,7 @@ export async function captureKmod(
   let failure: unknown = null;
   const events = kmodSource(k, { stop: stop.signal })
     .pipeThrough(decoder)
-    .pipeThrough(
-      prog
-        ? new PacketFilterStream(prog)
-        : new TransformStream<HoneEvent[], HoneEvent[]>(),
-    )
+    .pipeThrough(prog ? new PacketFilterStream(prog) : passThrough())
     .pipeThrough(tap((batch: HoneEvent[]) => {
       moved = performance.now();
       for (const e of batch) {
@@ -120,41 +107,21 @@ export async function captureKmod(
   usr1.stop();
   status.stop();
   hup.stop();
-  const c = countsNow();
-  if (
-    done && failure !== null && !(failure instanceof Deno.errors.BrokenPipe)
-  ) {
-    // The file was cut back to its last whole batch: end it with the
-    // section's statistics where there is room.
-    await dest.finishFailed(statsEvent(c, started));
-  }
-  stop.dispose();
-  await k.close();
-  if (done) dest.close();
-  const lines = summary(c, args.count);
-  if (decoder.error !== null) {
-    printError(`record: ${k.device}: ${reason(decoder.error)}`);
-    for (const line of lines) printError(line);
-    return EXIT_FAILURE;
-  }
-  if (failure !== null && !(failure instanceof Deno.errors.BrokenPipe)) {
-    printError(
-      `record: ${
-        failure instanceof Error && failure.name === "KmodError"
-          ? failure.message
-          : `write ${dest.name}: ${reason(failure)}`
-      } (${plural(c.captured, "packet")} written)`,
-    );
-    for (const line of lines) printError(line);
-    return EXIT_FAILURE;
-  }
-  if (!done) {
-    printWarning(
-      `${dest.name} took no data for ${STOP_GRACE_MS} ms after the stop: the rest is not written`,
-    );
-  }
-  Deno.stderr.writeSync(enc.encode(lines.join("\n") + "\n"));
-  return EXIT_OK;
+  return await endCapture({
+    done,
+    failure,
+    counts: countsNow(),
+    started,
+    limit: args.count,
+    dest,
+    stop,
+    closeSensor: () => k.close(),
+    sourceError: decoder.error === null
+      ? null
+      : `${k.device}: ${reason(decoder.error)}`,
+    describe: (e) =>
+      e instanceof Error && e.name === "KmodError" ? e.message : null,
+  });
 }
 
 /**
