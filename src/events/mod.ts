@@ -7,3 +7,4 @@
 export * from "./types.ts";
 export * from "./packet_limit.ts";
 export * from "./bounded_map.ts";
+export * from "./proc_table.ts";

@@ -7,8 +7,7 @@
  * @module
  */
 
-import type { HoneEvent } from "../events/mod.ts";
-import { setBounded } from "../events/mod.ts";
+import { type HoneEvent, ProcTable } from "../events/mod.ts";
 
 /** Which processes to keep: every kind given must hold. */
 export interface EventFilterSpec {
@@ -22,12 +21,6 @@ export interface EventFilterSpec {
   uid?: number;
   /** A cgroup v2 id. */
   cgroupId?: number;
-}
-
-interface Known {
-  comm: string | null;
-  uid: number | null;
-  cgroup: number | null;
 }
 
 /** Most processes remembered. */
@@ -52,7 +45,7 @@ export class ProcessFilterStream
    */
   constructor(spec: EventFilterSpec) {
     const seeds = spec.pids ? new Set(spec.pids) : null;
-    const known = new Map<number, Known>();
+    const known = new ProcTable(MAX_PROCESSES);
     const matches = (pid: number | null): boolean => {
       if (pid === null) return false;
       if (seeds && !seeds.has(pid)) return false;
@@ -69,19 +62,13 @@ export class ProcessFilterStream
         const out = batch.filter((e) => {
           switch (e.type) {
             case "process": {
-              const parent = e.ppid !== null ? known.get(e.ppid) : undefined;
-              const before = known.get(e.pid);
-              setBounded(known, e.pid, {
-                comm: e.comm ?? before?.comm ?? parent?.comm ?? null,
-                uid: e.uid ?? before?.uid ?? parent?.uid ?? null,
-                cgroup: e.cgroup ?? before?.cgroup ?? parent?.cgroup ?? null,
-              }, MAX_PROCESSES);
+              known.update(e);
               if (
                 seeds && spec.children && e.event === "fork" &&
                 e.ppid !== null && seeds.has(e.ppid)
               ) seeds.add(e.pid);
               const keep = matches(e.pid);
-              if (e.event === "exit") known.delete(e.pid);
+              if (e.event === "exit") known.forget(e.pid);
               return keep;
             }
             case "packet":

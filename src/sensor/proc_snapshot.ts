@@ -105,12 +105,7 @@ export function snapshotProcesses(
   keep: (p: ProcInfo) => boolean = () => true,
 ): ProcessEvent[] {
   const boot = bootTime();
-  const procs: ProcInfo[] = [];
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    const p = readProc(Number(e.name));
-    if (p && keep(p)) procs.push(p);
-  }
+  const procs = runningProcesses().filter(keep);
   procs.sort((a, b) => a.startTicks - b.startTicks || a.pid - b.pid);
   return procs.map((p) => {
     const t = boot + p.startTicks / ticksPerSec;
@@ -129,4 +124,19 @@ export function snapshotProcesses(
       comm: p.comm,
     });
   });
+}
+
+/**
+ * Every process /proc shows now.
+ *
+ * @returns What {@linkcode readProc} gives of each.
+ */
+export function runningProcesses(): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const p = readProc(Number(e.name));
+    if (p) out.push(p);
+  }
+  return out;
 }

@@ -7,7 +7,7 @@
  */
 
 import { FILTER_PIDS_MAX } from "../records/mod.ts";
-import { type ProcInfo, readProc } from "./proc_snapshot.ts";
+import { type ProcInfo, runningProcesses } from "./proc_snapshot.ts";
 import type { ProcessFilter } from "./shim.ts";
 
 /** The filter as given on the command line, names resolved. */
@@ -131,15 +131,4 @@ export function resolveFilter(
     tests.push((p) => cgroupOf(p.pid) === rel);
   }
   return { sensor, matches: (p) => tests.every((t) => t(p)) };
-}
-
-/** Every process /proc shows now. */
-export function runningProcesses(): ProcInfo[] {
-  const out: ProcInfo[] = [];
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    const p = readProc(Number(e.name));
-    if (p) out.push(p);
-  }
-  return out;
 }

@@ -5,7 +5,7 @@
  */
 
 import type { HoneEvent, HostId } from "../events/mod.ts";
-import { jsonString } from "../format/mod.ts";
+import { formatGuid, jsonString } from "../format/mod.ts";
 import { JsonlWriter } from "./jsonl/jsonl_writer.ts";
 import { PcapngWriter } from "./pcapng/pcapng_writer.ts";
 import { TextWriter } from "./text/text_writer.ts";
@@ -108,12 +108,7 @@ export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
  * ```
  */
 export function hostIdText(h: HostId): string {
-  if (h.kind === "string") return h.value;
-  const hex = Array.from(h.value, (b) => b.toString(16).padStart(2, "0"))
-    .join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${
-    hex.slice(16, 20)
-  }-${hex.slice(20)}`;
+  return h.kind === "string" ? h.value : formatGuid(h.value);
 }
 
 /** Puts `"host":…` first in every line (each line starts with `{`). */

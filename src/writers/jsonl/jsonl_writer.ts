@@ -30,7 +30,7 @@ import {
   PROTO_NAMES,
   summarizeIp,
 } from "../../format/mod.ts";
-import { ProcTable } from "../_proc_table.ts";
+import { ProcTable } from "../../events/mod.ts";
 import { jsonString } from "../../format/mod.ts";
 import { ByteLine } from "./_byte_line.ts";
 

@@ -27,7 +27,7 @@ import { ATTRIBUTIONS } from "../../events/mod.ts";
 import { joinNanoseconds } from "../../format/mod.ts";
 import { VERSION } from "../../version.ts";
 import { setBounded } from "../../events/mod.ts";
-import { ProcTable } from "../_proc_table.ts";
+import { ProcTable } from "../../events/mod.ts";
 import { escapeText } from "../../format/mod.ts";
 
 /** Options of {@linkcode PcapngWriter}. */

@@ -15,7 +15,7 @@ import type {
   ProcessEvent,
   SectionEvent,
 } from "../../events/mod.ts";
-import { escapeText } from "../../format/mod.ts";
+import { escapeText, formatGuid } from "../../format/mod.ts";
 import {
   emptySummary,
   formatIpv4,
@@ -24,7 +24,7 @@ import {
   packetSummary,
   summarizeIp,
 } from "../../format/mod.ts";
-import { ProcTable } from "../_proc_table.ts";
+import { ProcTable } from "../../events/mod.ts";
 import { formatTs } from "../jsonl/jsonl_writer.ts";
 import { ByteLine } from "../jsonl/_byte_line.ts";
 
@@ -50,13 +50,6 @@ function hex8(x: number | null): string {
       HEX2[v & 0xff]!;
   }
   return (v % 4294967296).toString(16).padStart(8, "0");
-}
-
-function guidText(g: Uint8Array): string {
-  const h = Array.from(g, (b) => b.toString(16).padStart(2, "0")).join("");
-  return `{${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${
-    h.slice(16, 20)
-  }-${h.slice(20)}}`;
 }
 
 /**
@@ -149,7 +142,7 @@ export class TextWriter {
         const h = this.#section?.hostId;
         o.text(
           `${this.#head} HEAD 0.000000000${
-            h?.kind === "guid" ? " " + guidText(h.value) : ""
+            h?.kind === "guid" ? ` {${formatGuid(h.value)}}` : ""
           }\n`,
         );
       }

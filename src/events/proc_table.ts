@@ -1,14 +1,15 @@
 /**
- * What writers remember about processes to describe packets and sockets.
+ * What the writers and the read filters remember about processes, from
+ * the process events, to describe (or pick) packets and sockets.
  *
  * @module
  */
 
-import type { ProcessEvent } from "../events/mod.ts";
-import { setBounded } from "../events/mod.ts";
+import type { ProcessEvent } from "./types.ts";
+import { setBounded } from "./bounded_map.ts";
 
-/** What a writer keeps per process. */
-export interface ProcInfo {
+/** What is kept per process. */
+export interface KnownProcess {
   /** Parent process id. */
   ppid: number | null;
   /** Effective user id. */
@@ -25,6 +26,8 @@ export interface ProcInfo {
   user: string | null;
   /** When its image started (the exec or fork event), seconds and ns. */
   start: [number, number] | null;
+  /** Its cgroup v2 id. */
+  cgroup: number | null;
 }
 
 /**
@@ -32,7 +35,7 @@ export interface ProcInfo {
  * child starts with its parent's image.
  */
 export class ProcTable {
-  #m = new Map<number, ProcInfo>();
+  #m = new Map<number, KnownProcess>();
   #max: number;
 
   /**
@@ -50,7 +53,7 @@ export class ProcTable {
    * @param pid The process id.
    * @returns What is known, or `undefined`.
    */
-  get(pid: number): ProcInfo | undefined {
+  get(pid: number): KnownProcess | undefined {
     return this.#m.get(pid);
   }
 
@@ -67,7 +70,7 @@ export class ProcTable {
       ? (e.ppid !== null ? this.#m.get(e.ppid) : undefined)
       : old;
     const exe = e.exe ?? base?.exe ?? null;
-    const info: ProcInfo = {
+    const info: KnownProcess = {
       ppid: e.ppid ?? old?.ppid ?? null,
       uid: e.uid ?? base?.uid ?? null,
       gid: e.gid ?? base?.gid ?? null,
@@ -76,8 +79,18 @@ export class ProcTable {
       argv: e.argv ?? base?.argv ?? null,
       user: e.user ?? base?.user ?? null,
       start: e.event === "exit" ? old?.start ?? null : [e.sec, e.nsec],
+      cgroup: e.cgroup ?? base?.cgroup ?? null,
     };
     setBounded(this.#m, e.pid, info, this.#max);
+  }
+
+  /**
+   * Forgets a process (it exited).
+   *
+   * @param pid The process id.
+   */
+  forget(pid: number): void {
+    this.#m.delete(pid);
   }
 }
 
