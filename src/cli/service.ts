@@ -7,27 +7,12 @@
  * @module
  */
 
-const LIBC_SYMBOLS = {
-  getpwnam: { parameters: ["buffer"], result: "pointer" },
-  initgroups: { parameters: ["buffer", "u32"], result: "i32" },
-  setgid: { parameters: ["u32"], result: "i32" },
-  setuid: { parameters: ["u32"], result: "i32" },
-  getuid: { parameters: [], result: "u32" },
-  geteuid: { parameters: [], result: "u32" },
-  getegid: { parameters: [], result: "u32" },
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  sendto: {
-    parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"],
-    result: "isize",
-  },
-  close: { parameters: ["i32"], result: "i32" },
-} as const;
+import { type Libc, openLibc } from "./_libc.ts";
 
-let libc: Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"] | undefined;
-
-function lib() {
-  libc ??= Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
-  return libc;
+function lib(): Libc {
+  const c = openLibc();
+  if (c === null) throw new Error("cannot open the C library (libc.so.6)");
+  return c;
 }
 
 const cstr = (s: string) => new TextEncoder().encode(s + "\0");

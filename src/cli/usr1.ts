@@ -14,6 +14,8 @@
  * @module
  */
 
+import { type Libc, openLibc } from "./_libc.ts";
+
 /** SIGUSR1 on Linux (x86-64, arm64). */
 const SIGUSR1 = 10;
 /** `how` for pthread_sigmask(3); ignored when `set` is NULL. */
@@ -22,26 +24,6 @@ const SIG_BLOCK = 0;
 const SIGSET_BYTES = 128;
 /** How often the timer looks for a pending SIGUSR1, in milliseconds. */
 const POLL_MS = 200;
-
-const LIBC_SYMBOLS = {
-  sigtimedwait: { parameters: ["buffer", "pointer", "buffer"], result: "i32" },
-  pthread_sigmask: { parameters: ["i32", "pointer", "buffer"], result: "i32" },
-} as const;
-
-type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
-
-let libc: Libc | null | undefined;
-
-function openLibc(): Libc | null {
-  if (libc === undefined) {
-    try {
-      libc = Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
-    } catch {
-      libc = null;
-    }
-  }
-  return libc;
-}
 
 /** A sigset_t with SIGUSR1 alone; words are native-endian `unsigned long`s. */
 function usr1Set(): Uint8Array<ArrayBuffer> {
