@@ -11,30 +11,9 @@
 import assert from "node:assert/strict";
 import { hone, jsonLines, run, until } from "./_helpers.ts";
 import { startRecord } from "./_recording.ts";
+import { udpBurst } from "./_traffic.ts";
 
 const TAG = "HONE-ROT-";
-
-/**
- * Sends `n` tagged UDP datagrams of `size` bytes over loopback from one
- * process to itself, each read before the next is sent; resolves with the
- * process's pid once all arrived.
- */
-async function udpBurst(n: number, size: number, tag = TAG): Promise<number> {
-  const script = `
-import os, socket, sys
-n, size, tag = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode()
-r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(("127.0.0.1", 0))
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for i in range(n):
-    m = tag + b"%06d;" % i
-    s.sendto(m + b"x" * (size - len(m)), r.getsockname())
-    r.recv(65536)
-print(os.getpid())
-`;
-  const r = await run("python3", ["-c", script, String(n), String(size), tag]);
-  assert.equal(r.code, 0, r.stderr);
-  return Number(r.stdout.trim());
-}
 
 /** The packets of a file that carry the tag, as `hone read --data` gives them. */
 async function tagged(
@@ -88,7 +67,7 @@ Deno.test({
       `${dir}/rot.pcapng`,
     ]);
     const n = 6000;
-    const pid = await udpBurst(n, 600);
+    const pid = await udpBurst(n, 600, TAG);
     one.child.kill("SIGINT");
     rot.child.kill("SIGINT");
     const [a, b] = await Promise.all([one.done, rot.done]);
@@ -254,7 +233,7 @@ Deno.test({
     // Far more than 2.6 MB of records; it ends by itself at the full disk.
     let ended = false;
     rec.done.then(() => ended = true);
-    while (!ended) await udpBurst(2000, 100);
+    while (!ended) await udpBurst(2000, 100, TAG);
     const r = await rec.done;
     assert.equal(r.code, 1, r.stderr);
     assert.match(
@@ -306,7 +285,7 @@ Deno.test({
       `${dir}/z.pcapng`,
     ]);
     await until(async () => {
-      await udpBurst(1000, 100);
+      await udpBurst(1000, 100, TAG);
       return rec.stderr().includes("-z false");
     }, { what: "the report of the failed -z", intervalMs: 0 });
     await udpBurst(100, 100, "HONE-ZAFTER-");

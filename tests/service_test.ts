@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { honeCommand, ROOT, run, until } from "./_helpers.ts";
 import { startRecord } from "./_recording.ts";
+import { udpBurst } from "./_traffic.ts";
 
 const dec = new TextDecoder();
 
@@ -30,21 +31,6 @@ function localCommand(execStart: string, logDir: string): string[] {
     ...pre,
     ...words.slice(1).map((w) => w.replace("/var/log/hone", logDir)),
   ];
-}
-
-/** Sends `n` tagged UDP datagrams over loopback and reads each. */
-async function burst(n: number, tag: string): Promise<void> {
-  const r = await run("python3", [
-    "-c",
-    `
-import socket, sys
-r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(("127.0.0.1", 0))
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for i in range(${n}):
-    s.sendto(b"${tag}%06d" % i, r.getsockname()); r.recv(100)
-`,
-  ]);
-  assert.equal(r.code, 0, r.stderr);
 }
 
 /** How many packets of a capture carry the tag. */
@@ -160,7 +146,7 @@ while True:
       new RegExp(`MAINPID=${hone.pid}\\b`),
     );
     const log = `${dir}/hone.pcapng`;
-    await burst(100, "HONE-LR1-");
+    await udpBurst(100, 16, "HONE-LR1-");
     // The shipped policy, on this directory, its reload a SIGHUP.
     const policy = (await Deno.readTextFile(`${ROOT}service/hone.logrotate`))
       .replaceAll("/var/log/hone", dir)
@@ -180,7 +166,7 @@ while True:
         return false;
       }
     }, { what: "hone's new file after the rotation" });
-    await burst(100, "HONE-LR2-");
+    await udpBurst(100, 16, "HONE-LR2-");
     hone.kill("SIGINT");
     const r = await out;
     assert.equal(r.code, 0, dec.decode(r.stderr));
@@ -215,7 +201,7 @@ Deno.test({
   await Deno.chmod(dir, 0o777);
   try {
     const rec = await startRecord(["-Z", "nobody", "-w", `${dir}/z.pcapng`]);
-    await burst(10, "HONE-Z-");
+    await udpBurst(10, 16, "HONE-Z-");
     rec.child.kill("SIGINT");
     const r = await rec.done;
     assert.equal(r.code, 0, r.stderr);
