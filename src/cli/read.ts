@@ -11,7 +11,7 @@ import {
   PacketFilterStream,
   ProcessFilterStream,
 } from "../filter/mod.ts";
-import type { FilterSpec } from "../sensor/mod.ts";
+import { type FilterSpec, resolveCgroup } from "../sensor/mod.ts";
 import { FILTER_FLAGS, filterProgram, parseFilterFlags } from "./args.ts";
 import { PacketLimit, PacketLimitStream } from "../events/mod.ts";
 import { HoneFormatError } from "../format/mod.ts";
@@ -193,16 +193,11 @@ function eventFilter(spec: FilterSpec): EventFilterSpec | null {
   if (spec.cgroup !== undefined) {
     if (/^\d+$/.test(spec.cgroup)) out.cgroupId = Number(spec.cgroup);
     else {
-      let ino: number | null = null;
       try {
-        ino = Deno.statSync(spec.cgroup).ino;
-      } catch { /* below */ }
-      if (ino === null) {
-        throw new UsageError(
-          `invalid cgroup '${spec.cgroup}': not a cgroup id or directory`,
-        );
+        out.cgroupId = Number(resolveCgroup(spec.cgroup).id);
+      } catch (e) {
+        throw new UsageError(reason(e));
       }
-      out.cgroupId = ino;
     }
   }
   return out;

@@ -45,6 +45,39 @@ export function cgroup2Mount(): string | null {
   return null;
 }
 
+/** A cgroup v2 directory: its id and its path under the mount. */
+export interface CgroupRef {
+  /** The cgroup's id (its directory's inode number). */
+  id: bigint;
+  /** Its path as /proc/PID/cgroup shows it ("/system.slice/x"). */
+  path: string;
+}
+
+/**
+ * Finds a cgroup v2 directory, given absolutely or under the mount.
+ *
+ * @param given The path.
+ * @returns Its id and path.
+ * @throws {Error} No cgroup v2 mount, no such directory; the message says.
+ */
+export function resolveCgroup(given: string): CgroupRef {
+  const mount = cgroup2Mount();
+  if (mount === null) throw new Error("--cgroup: no cgroup v2 mount");
+  const dir = given.startsWith(mount + "/") || given === mount
+    ? given
+    : `${mount}/${given.replace(/^\/+/, "")}`;
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.statSync(dir);
+  } catch {
+    throw new Error(`--cgroup ${given}: no such cgroup (${dir})`);
+  }
+  if (!st.isDirectory || st.ino === null) {
+    throw new Error(`--cgroup ${given}: not a cgroup directory`);
+  }
+  return { id: BigInt(st.ino), path: dir.slice(mount.length) || "/" };
+}
+
 /** The path of a process's cgroup v2, from /proc/PID/cgroup ("0::/x"). */
 function cgroupOf(pid: number): string | null {
   try {
@@ -112,23 +145,9 @@ export function resolveFilter(
     tests.push((p) => p.uid === uid);
   }
   if (spec.cgroup !== undefined) {
-    const mount = cgroup2Mount();
-    if (mount === null) throw new Error("--cgroup: no cgroup v2 mount");
-    const dir = spec.cgroup.startsWith(mount + "/") || spec.cgroup === mount
-      ? spec.cgroup
-      : `${mount}/${spec.cgroup.replace(/^\/+/, "")}`;
-    let st: Deno.FileInfo;
-    try {
-      st = Deno.statSync(dir);
-    } catch {
-      throw new Error(`--cgroup ${spec.cgroup}: no such cgroup (${dir})`);
-    }
-    if (!st.isDirectory || st.ino === null) {
-      throw new Error(`--cgroup ${spec.cgroup}: not a cgroup directory`);
-    }
-    sensor.cgroupId = BigInt(st.ino);
-    const rel = dir.slice(mount.length) || "/";
-    tests.push((p) => cgroupOf(p.pid) === rel);
+    const cg = resolveCgroup(spec.cgroup);
+    sensor.cgroupId = cg.id;
+    tests.push((p) => cgroupOf(p.pid) === cg.path);
   }
   return { sensor, matches: (p) => tests.every((t) => t(p)) };
 }
