@@ -39,6 +39,12 @@ export const SHB_OS = 3;
 export const SHB_USERAPPL = 4;
 /** SHB: Hone host id (type byte then string, or type word 1 then GUID). */
 export const SHB_HONE_HOSTID = 257;
+/**
+ * SHB, added by hone (local use, no value): the section may hold copy
+ * blocks ({@linkcode BT_HONE_COPY}), so a reader keeps its latest packets
+ * for them; other sections cost a reader nothing for copy blocks.
+ */
+export const SHB_HONE_COPIES = 0xf0e2;
 
 /** IDB: interface name. */
 export const IF_NAME = 2;

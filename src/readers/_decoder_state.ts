@@ -85,6 +85,8 @@ export interface DecoderState {
   recent: (PacketEvent | undefined)[];
   /** The EPB ordinal each slot of `recent` holds. */
   recentOrd: Float64Array;
+  /** Whether this section keeps its packets in `recent` (it has copy blocks). */
+  keepRecent: boolean;
 }
 
 /** Most packets a section keeps for the copy blocks that refer to them. */
@@ -111,6 +113,7 @@ export function newDecoderState(): DecoderState {
     epbs: 0,
     recent: new Array(MAX_RECENT_PACKETS),
     recentOrd: new Float64Array(MAX_RECENT_PACKETS).fill(-1),
+    keepRecent: false,
   };
 }
 

@@ -82,6 +82,7 @@ export function decodeBlock(
       s.ifaces = [];
       s.wideConn = null;
       s.epbs = 0;
+      s.keepRecent = false;
       s.recentOrd.fill(-1);
       const sec: SectionEvent = {
         type: "section",
@@ -101,7 +102,7 @@ export function decodeBlock(
           sec.comment = decodeText(val);
         } else if (code === C.SHB_HONE_HOSTID) {
           sec.hostId = parseHostId(val, le);
-        }
+        } else if (code === C.SHB_HONE_COPIES) s.keepRecent = true;
       });
       s.section = sec;
       return;
@@ -253,10 +254,13 @@ export function decodeEpb(
     e.tid = po.tid;
     e.conn = po.conn;
     if (po.how) e.how = po.how;
-    // What a later copy block may refer to.
-    const slot = s.epbs & (MAX_RECENT_PACKETS - 1);
-    s.recent[slot] = e;
-    s.recentOrd[slot] = s.epbs;
+    // What a later copy block may refer to, only in a section that has
+    // them: keeping every packet would make each one long-lived garbage.
+    if (s.keepRecent) {
+      const slot = s.epbs & (MAX_RECENT_PACKETS - 1);
+      s.recent[slot] = e;
+      s.recentOrd[slot] = s.epbs;
+    }
   }
   s.epbs++;
 }
@@ -355,7 +359,9 @@ function decodeCopy(
   const slot = ord & (MAX_RECENT_PACKETS - 1);
   const ref = s.recentOrd[slot] === ord ? s.recent[slot] : undefined;
   if (!ref) {
-    // Its packet was cut off (a file cut short, or too far back).
+    // Its packet was cut off (a file cut short, or too far back), or the
+    // section did not say it has copy blocks: keep packets from now on.
+    s.keepRecent = true;
     s.notes.unknownBlocks++;
     return;
   }

@@ -330,6 +330,7 @@ export class PcapngWriter {
     if (o.os) this.#optString(C.SHB_OS, o.os);
     this.#optString(C.SHB_USERAPPL, `hone ${VERSION}`);
     if (o.comment) this.#optString(C.OPT_COMMENT, o.comment);
+    if (o.loopbackOnce) this.#optBytes(C.SHB_HONE_COPIES, new Uint8Array(0));
     this.#optEnd();
     this.#ensure(4);
     this.#end(at);

@@ -269,3 +269,49 @@ Deno.test("PcapngWriter loopbackOnce: a received copy becomes a copy block, read
     .filter((e) => e.type === "packet");
   assert.deepEqual(plain(back), plain(events));
 });
+
+Deno.test("PcapngWriter loopbackOnce: the section says it has copy blocks; without that a reader keeps packets only after the first", () => {
+  const base: PacketEvent = {
+    type: "packet",
+    sec: 5,
+    nsec: 1,
+    dir: "out",
+    pid: 7,
+    tid: 8,
+    conn: 9,
+    len: 40,
+    data: new Uint8Array(40).fill(0x45),
+  };
+  const events: HoneEvent[] = [
+    base,
+    { ...base, nsec: 2, dir: "in", pid: 10 },
+    { ...base, nsec: 3, data: new Uint8Array(40).fill(0x46) },
+    {
+      ...base,
+      nsec: 4,
+      dir: "in",
+      pid: 11,
+      data: new Uint8Array(40).fill(0x46),
+    },
+  ];
+  const bytes = new PcapngWriter({ loopbackOnce: true, followSections: false })
+    .encode(events).slice();
+  // The SHB's option 0xF0E2, empty; a copy-less writer has none.
+  const flag = [0xe2, 0xf0, 0, 0];
+  const at = indexOfBytes(bytes, flag);
+  assert.ok(at > 0 && at < bytes.length / 4, "SHB_HONE_COPIES");
+  assert.equal(indexOfBytes(new PcapngWriter().encode(events), flag), -1);
+  // Renamed to another local code: the reader cannot know the first copy
+  // block's packet, but keeps packets from then on.
+  bytes[at] = 0xe3;
+  const d = new CaptureDecoder();
+  const out: HoneEvent[] = [];
+  d.push(bytes, out);
+  d.finish(out);
+  const pkts = out.filter((e): e is PacketEvent => e.type === "packet");
+  assert.deepEqual(pkts.map((p) => [p.nsec, p.pid, p.data[0]]), [
+    [1, 7, 0x45],
+    [3, 7, 0x46],
+    [4, 11, 0x46],
+  ]);
+});
