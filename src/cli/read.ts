@@ -130,7 +130,14 @@ export async function runRead(argv: string[]): Promise<number> {
     )
   );
   try {
-    let events = captureSource(input)
+    // A regular file is read without a thread hop; a pipe or FIFO is read
+    // asynchronously so that signals still get through while it waits.
+    const src = input;
+    let events = captureSource(
+      inputInfo.isFile
+        ? { read: (p) => src.read(p), readSync: (p) => src.readSync(p) }
+        : { read: (p) => src.read(p) },
+    )
       .pipeThrough(decoder)
       .pipeThrough(new ConnPidsStream());
     if (procFilter) {

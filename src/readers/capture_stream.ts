@@ -11,12 +11,23 @@ import { CaptureDecoder, type DecoderNotes } from "./capture_decoder.ts";
 /** Bytes read at a time: small enough to keep batches cache-friendly. */
 export const CAPTURE_CHUNK_BYTES = 256 * 1024;
 
+/** What {@linkcode captureSource} reads from: an open file, or stdin. */
+export interface CaptureInput {
+  /** Reads into `p`; null at the end. */
+  read(p: Uint8Array): Promise<number | null>;
+  /**
+   * The same without a thread hop, used when given: a regular file never
+   * blocks for long, and each asynchronous read costs a wake-up.
+   */
+  readSync?(p: Uint8Array): number | null;
+}
+
 /**
  * A capture file as a stream of chunks. Each chunk is a view of a buffer
  * that is never read into again, so the events decoded from it stay valid
  * however far behind the later stages run. Cancelling stops the reads.
  *
- * @param file An open file, or stdin.
+ * @param file An open file, or stdin; its `readSync`, if given, is used.
  * @param chunkBytes Bytes read at a time.
  * @returns The chunks.
  *
@@ -27,7 +38,7 @@ export const CAPTURE_CHUNK_BYTES = 256 * 1024;
  * ```
  */
 export function captureSource(
-  file: { read(p: Uint8Array): Promise<number | null> },
+  file: CaptureInput,
   chunkBytes: number = CAPTURE_CHUNK_BYTES,
 ): ReadableStream<Uint8Array> {
   // Chunks are carved out of slabs of SLAB_CHUNKS chunks: fewer, larger
@@ -42,7 +53,8 @@ export function captureSource(
           slab = new Uint8Array(slabBytes);
           at = 0;
         }
-        const n = await file.read(slab.subarray(at, at + chunkBytes));
+        const into = slab.subarray(at, at + chunkBytes);
+        const n = file.readSync ? file.readSync(into) : await file.read(into);
         if (n === null) {
           controller.close();
           return;
