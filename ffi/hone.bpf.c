@@ -44,6 +44,9 @@ const volatile __u32 filter_uid;
 const volatile __u64 filter_cgroup;
 const volatile char filter_comm[16];
 const volatile __u64 wakeup_bytes = HONE_WAKEUP_DEFAULT;
+/* The filter expression (see hone.h); 0 instructions = none. */
+const volatile __u32 cbpf_len;
+const volatile struct hone_cbpf_insn cbpf[HONE_CBPF_MAX];
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -269,6 +272,253 @@ static __always_inline __u64 bound_len(__u64 n, const __u64 cls)
 	return n + 1;
 }
 
+
+/* ---- the filter expression: a classic BPF interpreter ---- */
+
+/*
+ * One run of the expression over one packet. The program is libpcap's,
+ * so jumps only go forward and it ends within cbpf_len steps; a load past
+ * the packet rejects it, as in the kernel's and libpcap's interpreters.
+ * cgroup_skb loads through skb (the whole packet); netfilter reads the
+ * linear part at src, and a load past it leaves the decision to user
+ * space (CBPF_UNDECIDED).
+ */
+struct cbpf_run {
+	struct __sk_buff *skb;	/* cgroup_skb, or NULL */
+	const void *src;	/* netfilter: the IP header */
+	__u32 len;		/* packet length (BPF_LEN) */
+	__u32 lin;		/* bytes readable at src */
+	__u32 pc;
+	__u32 a;
+	__u32 x;
+	__u32 result;		/* CBPF_* */
+	__u32 mem[16];
+};
+
+#define CBPF_RUNNING	0
+#define CBPF_KEEP	1
+#define CBPF_REJECT	2
+#define CBPF_UNDECIDED	3
+
+/* Loads size (1, 2, 4) bytes big-endian at off; false when it cannot. */
+static __always_inline bool cbpf_load(struct cbpf_run *r, __u32 off,
+				      __u32 size, __u32 *out)
+{
+	__u8 b[4] = {};
+	int err;
+
+	if (off > r->len || size > r->len - off) {
+		r->result = CBPF_REJECT;
+		return false;
+	}
+	if (r->skb) {
+		err = bpf_skb_load_bytes(r->skb, off, b, size & 7);
+	} else {
+		if (off > r->lin || size > r->lin - off) {
+			r->result = CBPF_UNDECIDED;
+			return false;
+		}
+		err = bpf_probe_read_kernel(b, size & 7, r->src + off);
+	}
+	if (err) {
+		r->result = CBPF_UNDECIDED;
+		return false;
+	}
+	if (size == 1)
+		*out = b[0];
+	else if (size == 2)
+		*out = (__u32)b[0] << 8 | b[1];
+	else
+		*out = (__u32)b[0] << 24 | (__u32)b[1] << 16 |
+		       (__u32)b[2] << 8 | b[3];
+	return true;
+}
+
+static __always_inline __u32 cbpf_size(__u16 code)
+{
+	switch (code & 0x18) {
+	case 0x00:
+		return 4;
+	case 0x08:
+		return 2;
+	default:
+		return 1;
+	}
+}
+
+/* One instruction; returns 1 (stop bpf_loop) once the program ended. */
+static long cbpf_step(__u64 i, void *arg)
+{
+	struct cbpf_run *r = arg;
+	__u32 pc = r->pc, a = r->a, x = r->x, v = 0, k, src;
+	__u16 code;
+	__u8 jt, jf;
+	bool cond;
+
+	if (pc >= cbpf_len || pc >= HONE_CBPF_MAX) {
+		r->result = CBPF_UNDECIDED;
+		return 1;
+	}
+	code = cbpf[pc].code;
+	jt = cbpf[pc].jt;
+	jf = cbpf[pc].jf;
+	k = cbpf[pc].k;
+	pc++;
+	switch (code & 0x07) {
+	case 0x00: /* LD */
+		switch (code & 0xe0) {
+		case 0x00: /* IMM */
+			a = k;
+			break;
+		case 0x20: /* ABS */
+			if (!cbpf_load(r, k, cbpf_size(code), &a))
+				return 1;
+			break;
+		case 0x40: /* IND */
+			if (!cbpf_load(r, x + k, cbpf_size(code), &a))
+				return 1;
+			break;
+		case 0x60: /* MEM */
+			a = r->mem[k & 15];
+			break;
+		case 0x80: /* LEN */
+			a = r->len;
+			break;
+		default:
+			r->result = CBPF_UNDECIDED;
+			return 1;
+		}
+		break;
+	case 0x01: /* LDX */
+		switch (code & 0xe0) {
+		case 0x00:
+			x = k;
+			break;
+		case 0x60:
+			x = r->mem[k & 15];
+			break;
+		case 0x80:
+			x = r->len;
+			break;
+		case 0xa0: /* MSH: 4 * (P[k] & 0xf) */
+			if (!cbpf_load(r, k, 1, &v))
+				return 1;
+			x = (v & 0xf) << 2;
+			break;
+		default:
+			r->result = CBPF_UNDECIDED;
+			return 1;
+		}
+		break;
+	case 0x02: /* ST */
+		r->mem[k & 15] = a;
+		break;
+	case 0x03: /* STX */
+		r->mem[k & 15] = x;
+		break;
+	case 0x04: /* ALU */
+		src = code & 0x08 ? x : k;
+		switch (code & 0xf0) {
+		case 0x00:
+			a += src;
+			break;
+		case 0x10:
+			a -= src;
+			break;
+		case 0x20:
+			a *= src;
+			break;
+		case 0x30:
+			if (!src) {
+				r->result = CBPF_REJECT;
+				return 1;
+			}
+			a /= src;
+			break;
+		case 0x40:
+			a |= src;
+			break;
+		case 0x50:
+			a &= src;
+			break;
+		case 0x60:
+			a = src < 32 ? a << src : 0;
+			break;
+		case 0x70:
+			a = src < 32 ? a >> src : 0;
+			break;
+		case 0x80:
+			a = -a;
+			break;
+		case 0x90:
+			if (!src) {
+				r->result = CBPF_REJECT;
+				return 1;
+			}
+			a %= src;
+			break;
+		case 0xa0:
+			a ^= src;
+			break;
+		default:
+			r->result = CBPF_UNDECIDED;
+			return 1;
+		}
+		break;
+	case 0x05: /* JMP */
+		src = code & 0x08 ? x : k;
+		switch (code & 0xf0) {
+		case 0x00: /* JA */
+			pc += k;
+			goto next;
+		case 0x10:
+			cond = a == src;
+			break;
+		case 0x20:
+			cond = a > src;
+			break;
+		case 0x30:
+			cond = a >= src;
+			break;
+		case 0x40:
+			cond = a & src;
+			break;
+		default:
+			r->result = CBPF_UNDECIDED;
+			return 1;
+		}
+		pc += cond ? jt : jf;
+		break;
+	case 0x06: /* RET */
+		v = (code & 0x18) == 0x10 ? a : k;
+		r->result = v ? CBPF_KEEP : CBPF_REJECT;
+		return 1;
+	default: /* MISC */
+		if (code & 0x80)
+			a = x;	/* TXA */
+		else
+			x = a;	/* TAX */
+		break;
+	}
+next:
+	r->pc = pc;
+	r->a = a;
+	r->x = x;
+	return 0;
+}
+
+/* Runs the expression: CBPF_KEEP, CBPF_REJECT or CBPF_UNDECIDED. */
+static __noinline __u32 cbpf_run(struct __sk_buff *skb, const void *src,
+				 __u32 len, __u32 lin)
+{
+	struct cbpf_run r = {
+		.skb = skb, .src = src, .len = len, .lin = lin,
+	};
+
+	bpf_loop(HONE_CBPF_MAX, cbpf_step, &r, 0);
+	return r.result == CBPF_RUNNING ? CBPF_UNDECIDED : r.result;
+}
+
 /* ---- packets ---- */
 
 struct pkt_info {
@@ -396,6 +646,15 @@ static __always_inline int on_skb(struct __sk_buff *skb, __u32 dir)
 			if (!(pi.flags & HONE_PKT_TASK) || !want_cached(pi.pid))
 				return 1;
 			want_sock(pi.cookie);
+		}
+	}
+	if (cbpf_len) {
+		/* Not counted either: "received by filter" is what it kept. */
+		switch (cbpf_run(skb, NULL, skb->len, skb->len)) {
+		case CBPF_REJECT:
+			return 1;
+		case CBPF_KEEP:
+			pi.flags |= HONE_PKT_KEPT;
 		}
 	}
 	count(HONE_C_PKT_SEEN);
@@ -1012,13 +1271,21 @@ int hone_nf(struct bpf_nf_ctx *ctx)
 	/* With a filter, no socket is no process: not wanted. */
 	if (filter && (!sk || !sock_wanted(pi.cookie)))
 		return NF_ACCEPT;
+	if (cbpf_len) {
+		switch (cbpf_run(NULL, nh, skb->len, lin)) {
+		case CBPF_REJECT:
+			return NF_ACCEPT;
+		case CBPF_KEEP:
+			pi.flags |= HONE_PKT_KEPT;
+		}
+	}
 	count(HONE_C_NF_SEEN);
 	pi.dir = st->hook == NF_INET_LOCAL_IN ? HONE_DIR_IN : HONE_DIR_OUT;
 	dev = pi.dir == HONE_DIR_IN ? st->in : st->out;
 	pi.ifindex = dev ? dev->ifindex : 0;
 	pi.len = skb->len;
 	pi.protocol = pf == NFPROTO_IPV4 ? ETH_P_IP : ETH_P_IPV6;
-	pi.flags = HONE_PKT_NETFILTER;
+	pi.flags |= HONE_PKT_NETFILTER;
 	pi.caplen = pi.len < snaplen ? pi.len : snaplen;
 	if (lin < pi.caplen) {
 		pi.caplen = lin;

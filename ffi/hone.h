@@ -25,7 +25,7 @@
 #include <linux/types.h>
 #endif
 
-#define HONE_ABI_VERSION	3
+#define HONE_ABI_VERSION	4
 
 /* Record types (struct hone_rec_hdr.type). */
 #define HONE_REC_PACKET		1	/* struct hone_packet + data */
@@ -69,6 +69,7 @@ struct hone_rec_hdr {
 #define HONE_PKT_CTX_UNKNOWN	(1U << 2) /* unknown: pid/tid = current */
 /* Task context means not in a softirq: tp_btf/softirq_entry..exit. */
 #define HONE_PKT_LINEAR		(1U << 3) /* only the linear part read */
+#define HONE_PKT_KEPT		(1U << 4) /* the expression accepted it here */
 
 /*
  * HONE_REC_PACKET: one IPv4/IPv6 packet, followed by caplen bytes that
@@ -295,6 +296,23 @@ struct hone_snap_socket {
 #define HONE_FILTER_PIDS	64
 #define HONE_FILTER_TABLE	65536	/* tgids followed with CHILDREN */
 
+/*
+ * struct hone_options.cbpf: the filter expression, classic BPF as
+ * libpcap compiles it for LINKTYPE_RAW (struct sock_filter; packets start
+ * at the IP header), run on each packet before its record is reserved.
+ * A packet it rejects never reaches the ring; one it keeps gets
+ * HONE_PKT_KEPT. Without that flag (a load past what netfilter can read,
+ * a program that did not end) user space decides. Longer programs run in
+ * user space only.
+ */
+#define HONE_CBPF_MAX		256
+struct hone_cbpf_insn {
+	__u16 code;
+	__u8 jt;
+	__u8 jf;
+	__u32 k;
+};
+
 #define HONE_RINGBUF_DEFAULT	(16U << 20)
 #define HONE_RINGBUF_MIN	(1U << 20)
 #define HONE_WAKEUP_DEFAULT	(256U << 10)
@@ -316,12 +334,14 @@ struct hone_options {
 	char filter_comm[16];	/* NUL-padded, as task->comm */
 	__u32 filter_npids;
 	__u32 filter_pids[HONE_FILTER_PIDS];
-	__u32 pad;
+	__u32 cbpf_len;		/* instructions in cbpf; 0 = no expression */
+	struct hone_cbpf_insn cbpf[HONE_CBPF_MAX];
 };
 
 /* struct hone_stats.flags */
 #define HONE_STAT_NETFILTER	(1U << 0) /* netfilter hooks attached */
 #define HONE_STAT_NF_FAILED	(1U << 1) /* asked for, but unavailable */
+#define HONE_STAT_CBPF		(1U << 2) /* the expression runs in the kernel */
 
 /* Filled by hone_stats(): sums over all CPUs since hone_start(). */
 struct hone_stats {
@@ -367,7 +387,7 @@ _Static_assert(sizeof(struct hone_proc_fork) == 64, "hone_proc_fork");
 _Static_assert(sizeof(struct hone_proc_exec) == 88, "hone_proc_exec");
 _Static_assert(sizeof(struct hone_proc_exit) == 32, "hone_proc_exit");
 _Static_assert(sizeof(struct hone_snap_socket) == 48, "hone_snap_socket");
-_Static_assert(sizeof(struct hone_options) == 840, "hone_options");
+_Static_assert(sizeof(struct hone_options) == 2888, "hone_options");
 _Static_assert(sizeof(struct hone_stats) == 96, "hone_stats");
 _Static_assert(sizeof(struct hone_counters) == 8 * HONE_C_MAX, "counters");
 

@@ -35,14 +35,14 @@
 
 #include <bpf/skel_internal.h>
 
+#include "hone.h"
+
 /* Route the skeletons' loads through hone_load_and_run(): see nf_fixup(). */
 static int hone_load_and_run(struct bpf_load_and_run_opts *opts);
 #define bpf_load_and_run hone_load_and_run
 #include "hone_full.lskel.h"
 #include "hone_base.lskel.h"
 #undef bpf_load_and_run
-
-#include "hone.h"
 
 #define HONE_API	__attribute__((visibility("default")))
 #define HONE_MAX_LINKS	16
@@ -92,6 +92,8 @@ struct hone_knobs {
 	__u32 filter_uid;
 	__u64 filter_cgroup;
 	char filter_comm[16];
+	__u32 cbpf_len;
+	struct hone_cbpf_insn cbpf[HONE_CBPF_MAX];
 };
 
 static struct hone_sensor {
@@ -200,6 +202,8 @@ static int name##_load(struct name **out, const struct hone_knobs *k,	\
 	s->rodata->filter_cgroup = k->filter_cgroup;			\
 	memcpy((char *)s->rodata->filter_comm, k->filter_comm,		\
 	       sizeof(k->filter_comm));					\
+	s->rodata->cbpf_len = k->cbpf_len;				\
+	memcpy((void *)s->rodata->cbpf, k->cbpf, sizeof(k->cbpf));	\
 	s->maps.hone_rb.max_entries = k->ringbuf_bytes;			\
 	err = name##__load(s);						\
 	if (err) {							\
@@ -251,11 +255,10 @@ static int load_base(struct hone_sensor *s, bool log)
  * without netfilter programs). A failed load is redone with the verifier
  * log on, so hone_load_log() can tell why.
  */
-static int load_sensor(struct hone_sensor *s, bool want_nf)
+static int load_programs(struct hone_sensor *s, bool want_nf)
 {
 	int err;
 
-	failed_step = "load BPF programs";
 	if (want_nf) {
 		err = load_full(s, false);
 		if (!err)
@@ -271,6 +274,28 @@ static int load_sensor(struct hone_sensor *s, bool want_nf)
 		err = 0;
 	}
 	return err;
+}
+
+/*
+ * Loads the programs with the filter expression in them, or, when the
+ * kernel refuses those (no bpf_loop before 5.17), without it: user space
+ * then runs it alone, and HONE_STAT_CBPF stays clear.
+ */
+static int load_sensor(struct hone_sensor *s, bool want_nf)
+{
+	__u32 flags = s->stat_flags;
+	int err;
+
+	failed_step = "load BPF programs";
+	err = load_programs(s, want_nf);
+	if (!err && s->knobs.cbpf_len)
+		s->stat_flags |= HONE_STAT_CBPF;
+	if (!err || err == -EPERM || !s->knobs.cbpf_len)
+		return err;
+	s->knobs.cbpf_len = 0;
+	s->stat_flags = flags;
+	s->nf_error = 0;
+	return load_programs(s, want_nf);
 }
 
 /* ---- attaching ---- */
@@ -625,6 +650,10 @@ static int check_options(const struct hone_options *o, struct hone_knobs *k)
 	k->filter_uid = o->filter_uid;
 	k->filter_cgroup = o->filter_cgroup;
 	memcpy(k->filter_comm, o->filter_comm, sizeof(k->filter_comm));
+	if (o->cbpf_len > HONE_CBPF_MAX)
+		return -EINVAL;
+	k->cbpf_len = o->cbpf_len;
+	memcpy(k->cbpf, o->cbpf, sizeof(k->cbpf));
 	return 0;
 }
 

@@ -328,17 +328,35 @@ Deno.test({
       "and",
       `port ${port}`,
     ]);
+    // Expressions the kernel runs (each instruction class, the netfilter
+    // path, a load past the snap length), each with what only this test
+    // sends, so that other traffic meanwhile cannot count.
+    const inKernel: [string[], string][] = [
+      [[], `port ${port} and tcp[tcpflags] & (tcp-syn|tcp-fin) != 0`],
+      [[], `port ${port} and greater 200 and not ip6`],
+      [[], `udp dst port ${port} and udp[4:2] > 300`],
+      [[], "(icmp or icmp6) and (len = 1227 or len = 1247)"],
+      // udp[8:4] is past 28 bytes: only the whole packet can tell.
+      [["-s", "28"], `port ${port} and udp[8:4] = 0x7a7a7a7a`],
+    ];
+    const kern = [];
+    for (const [i, [pre, expr]] of inKernel.entries()) {
+      kern.push(await startRecord([...pre, "-w", `${dir}/k${i}.pcapng`, expr]));
+    }
     const py = await run("/usr/bin/python3", ["-c", MIX, String(port)]);
     assert.equal(py.code, 0, py.stderr);
     for (const host of ["127.0.0.1", "::1"]) {
-      const p = await run("ping", ["-c", "2", "-i", "0.2", host]);
+      // 1199 bytes of payload: 1227 on the wire over IPv4, 1247 over IPv6.
+      const p = await run("ping", ["-c", "2", "-i", "0.2", "-s", "1199", host]);
       assert.equal(p.code, 0, p.stderr);
     }
-    all.child.kill("SIGINT");
-    some.child.kill("SIGINT");
-    for (const r of await Promise.all([all.done, some.done])) {
-      assert.equal(r.code, 0, r.stderr);
-    }
+    for (const r of [all, some, ...kern]) r.child.kill("SIGINT");
+    const ended = await Promise.all([
+      all.done,
+      some.done,
+      ...kern.map((k) => k.done),
+    ]);
+    for (const r of ended) assert.equal(r.code, 0, r.stderr);
     const file = `${dir}/all.pcapng`;
     const tcpdump = async (expr: string, f = file) => {
       const t = await run("tcpdump", ["-nn", "-q", "-r", f, expr]);
@@ -384,6 +402,20 @@ Deno.test({
       20,
       "5 datagrams, IPv4 and IPv6, out and in",
     );
+    // In the kernel: the same packets as tcpdump's filter on the whole
+    // capture, and the kernel says it ran the expression.
+    for (const [i, [, expr]] of inKernel.entries()) {
+      const r = ended[2 + i]!;
+      assert.match(r.stderr, /filter expression in the kernel/, expr);
+      const want = await tcpdump(expr);
+      assert.ok(want > 0, `'${expr}' selects some`);
+      assert.equal(await tcpdump("", `${dir}/k${i}.pcapng`), want, expr);
+      assert.match(
+        r.stderr,
+        new RegExp(`^${want} packets received by filter$`, "m"),
+        expr,
+      );
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

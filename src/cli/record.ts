@@ -314,6 +314,7 @@ export async function runRecord(argv: string[]): Promise<number> {
       ringbufBytes: ringMiB * 1024 * 1024,
       netfilter: extra["no-netfilter"] !== true,
       ...(filter ? { filter: filter.sensor } : {}),
+      ...(prog ? { expression: prog } : {}),
     });
   } catch (e) {
     dest.close();
@@ -441,7 +442,13 @@ async function capture(
   printError(
     `listening on all sockets (eBPF cgroup_skb${
       st0.netfilter ? " + netfilter" : ""
-    }), link-type RAW (Raw IP), snapshot length ${snap} bytes`,
+    }), link-type RAW (Raw IP), snapshot length ${snap} bytes${
+      prog
+        ? `, filter expression ${
+          st0.expressionInKernel ? "in the kernel" : "in hone"
+        }`
+        : ""
+    }`,
   );
   notifyReady(`capturing with the eBPF sensor to ${dest.name}`);
   if (!st0.netfilter && st0.netfilterError) {

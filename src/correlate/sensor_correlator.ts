@@ -32,6 +32,7 @@ import type {
   SockReleaseRecord,
   SockUseRecord,
 } from "../records/mod.ts";
+import { PKT_KEPT } from "../records/mod.ts";
 import { type Held, HoldQueue } from "./hold_queue.ts";
 import { addCall, callAt, newTimeline, type Timeline } from "./timeline.ts";
 
@@ -320,6 +321,7 @@ export class SensorCorrelator {
       len: r.len,
       data: r.data,
       how: null,
+      kept: (r.flags & PKT_KEPT) !== 0,
     };
     const cookie = r.cookie;
     let pos = -1;

@@ -127,6 +127,12 @@ export interface PacketEvent {
    * drop it.
    */
   ip?: IpSummary | null;
+  /**
+   * True when the sensor ran the filter expression on the whole packet
+   * (in the kernel) and kept it: later stages need not run it again on
+   * the captured bytes.
+   */
+  kept?: boolean;
 }
 
 /** Counters for one kind of event. */

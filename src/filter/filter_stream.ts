@@ -15,7 +15,8 @@ export interface FilterCounts {
 }
 
 /**
- * Batches of events in, the same batches without the rejected packets out.
+ * Batches of events in, the same batches without the rejected packets out;
+ * packets the sensor's kernel filter already kept (`kept`) pass.
  *
  * @example Usage
  * ```ts ignore
@@ -38,7 +39,7 @@ export class PacketFilterStream
     super({
       transform(batch, controller) {
         const out = batch.filter((e) => {
-          if (e.type !== "packet") return true;
+          if (e.type !== "packet" || e.kept) return true;
           if (runFilter(prog, e.data, e.len) !== 0) return true;
           counts.rejected++;
           return false;

@@ -8,7 +8,7 @@
  */
 
 /** ABI version the layouts below describe (`HONE_ABI_VERSION`). */
-export const HONE_ABI_VERSION = 3;
+export const HONE_ABI_VERSION = 4;
 
 /** Record type: a packet (`struct hone_packet` + data). */
 export const REC_PACKET = 1;
@@ -51,6 +51,8 @@ export const PKT_TASK = 1 << 1;
 export const PKT_CTX_UNKNOWN = 1 << 2;
 /** Packet flag: only the linear part of the packet could be read. */
 export const PKT_LINEAR = 1 << 3;
+/** Packet flag: the filter expression ran in the kernel and kept it. */
+export const PKT_KEPT = 1 << 4;
 
 /** Fork flag: the new task is a thread of an existing process. */
 export const FORK_THREAD = 1 << 0;
@@ -87,6 +89,8 @@ export const OPT_NO_SNAPSHOT = 1 << 1;
 export const STAT_NETFILTER = 1 << 0;
 /** Stats flag: netfilter was asked for but is unavailable. */
 export const STAT_NF_FAILED = 1 << 1;
+/** Stats flag: the filter expression runs in the kernel. */
+export const STAT_CBPF = 1 << 2;
 
 /** `hone_record_size()` argument for `struct hone_rec_hdr`. */
 export const SIZEOF_REC_HDR = 0x100;
@@ -221,8 +225,25 @@ export const OPTIONS = {
   filterComm: 560,
   filterNpids: 576,
   filterPids: 580,
-  size: 840,
+  cbpfLen: 836,
+  cbpf: 840,
+  size: 2888,
 } as const;
+
+/** Most instructions of a filter expression the kernel runs (`HONE_CBPF_MAX`). */
+export const CBPF_MAX = 256;
+
+/** `struct hone_cbpf_insn`: one classic BPF instruction (8 bytes). */
+export interface CbpfInsn {
+  /** Opcode (u16). */
+  code: number;
+  /** Jump offset if true (u8). */
+  jt: number;
+  /** Jump offset if false (u8). */
+  jf: number;
+  /** Constant (u32). */
+  k: number;
+}
 
 /** `struct hone_options.filter`: tgid in the list. */
 export const FILTER_PID = 1 << 0;

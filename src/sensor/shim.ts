@@ -11,6 +11,8 @@
  */
 
 import {
+  CBPF_MAX,
+  type CbpfInsn,
   CGROUP_PATH_MAX,
   FILTER_CGROUP,
   FILTER_CHILDREN,
@@ -22,6 +24,7 @@ import {
   OPT_NETFILTER,
   OPT_NO_SNAPSHOT,
   OPTIONS,
+  STAT_CBPF,
   STAT_NETFILTER,
   STAT_NF_FAILED,
   STATS,
@@ -75,6 +78,14 @@ export interface SensorOptions {
    */
   filter?: ProcessFilter;
   /**
+   * The filter expression as classic BPF (libpcap's, link type RAW), run
+   * in the kernel on each packet when it has at most 256 instructions and
+   * the kernel has bpf_loop; {@linkcode SensorStats.expressionInKernel}
+   * says whether it does. Packets it kept carry `kept`.
+   * @default {undefined}
+   */
+  expression?: readonly CbpfInsn[];
+  /**
    * Size of the batch buffer each poll fills, in bytes.
    * @default {8388608}
    */
@@ -124,6 +135,8 @@ export interface SensorStats {
   snaplen: number;
   /** Whether the netfilter hooks are attached. */
   netfilter: boolean;
+  /** Whether the filter expression runs in the kernel. */
+  expressionInKernel: boolean;
   /** Why netfilter is off when it was asked for, else undefined. */
   netfilterError: string | undefined;
 }
@@ -334,6 +347,17 @@ function encodeOptions(options: SensorOptions): Uint8Array<ArrayBuffer> {
     );
   }
   bytes.set(path, OPTIONS.cgroupPath);
+  const x = options.expression;
+  if (x && x.length > 0 && x.length <= CBPF_MAX) {
+    view.setUint32(OPTIONS.cbpfLen, x.length, true);
+    x.forEach((i, n) => {
+      const at = OPTIONS.cbpf + 8 * n;
+      view.setUint16(at, i.code, true);
+      view.setUint8(at + 2, i.jt);
+      view.setUint8(at + 3, i.jf);
+      view.setUint32(at + 4, i.k >>> 0, true);
+    });
+  }
   const f = options.filter;
   if (f) {
     let kinds = 0;
@@ -388,6 +412,7 @@ function decodeStats(bytes: Uint8Array<ArrayBuffer>): SensorStats {
     ringbufBytes: u64(STATS.ringbufBytes),
     snaplen: view.getUint32(STATS.snaplen, true),
     netfilter: (flags & STAT_NETFILTER) !== 0,
+    expressionInKernel: (flags & STAT_CBPF) !== 0,
     netfilterError: flags & STAT_NF_FAILED
       ? describeErrno(nfError) + hint("netfilter", nfError)
       : undefined,
