@@ -21,7 +21,7 @@ BUILD := $(CURDIR)/build
 # tshark/tcpdump check files in tests; bpftool and libbpf-dev build the BPF
 # side; iproute2 and iputils-ping make test traffic; jq for the README.
 APT_PACKAGES := tshark tcpdump bpftool libbpf-dev iproute2 iputils-ping jq python3 \
-	procps psmisc logrotate libpcap0.8 systemd
+	procps psmisc logrotate libpcap0.8 systemd mmdebstrap
 export DENO_NO_UPDATE_CHECK := 1
 # Caches stay inside the tree, so a bare environment (no HOME) works too.
 export DENO_DIR := $(TOOLS)/deno-dir
@@ -39,7 +39,7 @@ TS_SOURCES := main.ts deno.json $(shell find src -name '*.ts' ! -name '*_test.ts
 FFI_SOURCES := $(wildcard ffi/*.c ffi/*.h ffi/Makefile) kmod/honeevent.h
 LAUNCHER_SOURCES := $(wildcard ffi/launcher/*)
 
-.PHONY: all setup setup-apt setup-npm build run test check fmt lint clean install \
+.PHONY: all setup setup-apt setup-npm build run test check fmt lint clean install tshark46 \
 	sample dist kmod kmod-setup kmod-test
 
 all: build
@@ -92,9 +92,26 @@ run: build
 	dist/hone record --snaplen 128
 
 # Every test, against the built binary; the summary line closes the output.
-test: build
+test: build tshark46
 	$(Q)HONE_BIN=$(CURDIR)/dist/hone HONE_SHIM=$(BUILD)/ffi/libhone.so \
+		HONE_TSHARK46_ROOT=$(TSHARK46_ROOT) \
 		$(DENO) test -A --no-lock --doc
+
+# A Debian forky tree with its tshark (4.6), for the test that Wireshark
+# 4.6 shows each packet's process (Debian 12 has 4.0). From Debian's
+# archive with mmdebstrap; about 290 MB, made once. The archive's Release
+# files may have passed their Valid-Until: the check is off for this tree.
+TSHARK46_ROOT := $(BUILD)/tshark46
+tshark46: $(TSHARK46_ROOT)/.done
+$(TSHARK46_ROOT)/.done: | setup-apt
+	@echo "  DEBOOT  $(TSHARK46_ROOT) (forky, tshark)"
+	$(Q)rm -rf $(TSHARK46_ROOT) && mmdebstrap --quiet --variant=apt \
+		--include=tshark \
+		--aptopt='Acquire::Check-Valid-Until "false"' \
+		--dpkgopt='path-exclude=/usr/share/doc/*' \
+		--dpkgopt='path-exclude=/usr/share/man/*' \
+		forky $(TSHARK46_ROOT) http://deb.debian.org/debian >/dev/null
+	$(Q)chroot $(TSHARK46_ROOT) tshark --version | head -1 && touch $@
 
 # Everything that ships: dist/hone and the prebuilt kernel modules.
 dist: build kmod
