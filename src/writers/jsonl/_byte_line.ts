@@ -22,6 +22,10 @@ export class ByteLine {
   buf: Uint8Array = new Uint8Array(1 << 16);
   /** Bytes printed so far. */
   pos = 0;
+  /** The seconds {@linkcode ByteLine.ts} printed last, and their digits. */
+  #sec = -1;
+  #secDigits = new Uint8Array(16);
+  #secLen = 0;
 
   /**
    * Makes room for `n` more bytes. Every writer method but
@@ -200,8 +204,21 @@ export class ByteLine {
       (nsec | 0) === nsec && nsec >= 0 && nsec < 1e9 && sec >= 0 &&
       Number.isSafeInteger(sec)
     ) {
-      this.num(sec);
-      this.buf[this.pos++] = 46;
+      // Lines come in time order: the seconds are mostly the last ones.
+      const b = this.buf;
+      if (sec === this.#sec) {
+        const d = this.#secDigits;
+        let p = this.pos;
+        for (let i = 0; i < this.#secLen; i++) b[p++] = d[i]!;
+        this.pos = p;
+      } else {
+        const p = this.pos;
+        this.num(sec);
+        this.#secLen = this.pos - p;
+        for (let i = 0; i < this.#secLen; i++) this.#secDigits[i] = b[p + i]!;
+        this.#sec = sec;
+      }
+      b[this.pos++] = 46;
       this.padded(nsec, 9);
       return;
     }

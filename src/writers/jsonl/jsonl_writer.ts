@@ -33,6 +33,7 @@ import {
 import { ProcTable } from "../../events/mod.ts";
 import { jsonString } from "../../format/mod.ts";
 import { ByteLine } from "./_byte_line.ts";
+import { FlowCache } from "./_flow_cache.ts";
 
 /** Options of {@linkcode JsonlWriter}. */
 export interface JsonlWriterOptions {
@@ -113,6 +114,21 @@ const K_NULL = utf8.encode("null");
 
 /** Most comm strings whose JSON literal {@linkcode JsonlWriter} keeps. */
 const MAX_LITERALS = 4096;
+/** Most connections whose last printed fields {@linkcode JsonlWriter} keeps. */
+const MAX_CONN_LINES = 4096;
+
+/**
+ * What a connection's last packet line printed from `"pid"` to the
+ * connection id, reused for its next packet while the values match.
+ */
+interface ProcLine {
+  pid: number | null;
+  tid: number | null;
+  how: string | null;
+  comm: Uint8Array;
+  /** The printed part, or null before the first packet. */
+  bytes: Uint8Array | null;
+}
 
 function j(x: string | null): string {
   return x === null ? "null" : jsonString(x);
@@ -131,6 +147,30 @@ function address(
     o.ipv4(d, src ? 12 : 16);
     o.buf[o.pos++] = 34;
   } else o.ascii(`"${formatAddress(d, ip, src)}"`);
+}
+
+/** Prints a packet line's flow part: `"ipv"` to the ports or ICMP type and code. */
+function printFlow(o: ByteLine, d: Uint8Array, ip: IpSummary): void {
+  o.bytes(K_IPV);
+  o.num(ip.version);
+  o.bytes(K_PROTO);
+  o.ascii(ip.proto < 0 ? "null" : PROTO_JSON[ip.proto]!);
+  o.bytes(K_SRC);
+  address(o, d, ip, true);
+  o.bytes(K_DST);
+  address(o, d, ip, false);
+  if (ip.sport >= 0) {
+    o.bytes(K_SPORT);
+    o.num(ip.sport);
+    o.bytes(K_DPORT);
+    o.num(ip.dport);
+  }
+  if (ip.icmpType >= 0) {
+    o.bytes(K_ICMP_TYPE);
+    o.num(ip.icmpType);
+    o.bytes(K_ICMP_CODE);
+    o.num(ip.icmpCode);
+  }
 }
 
 /** Prints a number, or `null`. */
@@ -173,6 +213,8 @@ export class JsonlWriter {
   #procs = new ProcTable();
   #ip = emptySummary();
   #literals = new Map<string, Uint8Array>();
+  #lines = new Map<number, ProcLine>();
+  #flows = new FlowCache();
   #out = new ByteLine();
 
   /**
@@ -256,46 +298,51 @@ export class JsonlWriter {
     if (e.dir !== "in" && e.dir !== "out") {
       o.text(e.dir === null ? "null" : `"${e.dir}"`);
     }
-    o.bytes(K_PID);
-    num(o, e.pid);
-    o.bytes(K_TID);
-    num(o, e.tid);
-    o.bytes(K_HOW);
     const how = e.how ?? null;
-    if (how === null) o.bytes(K_NULL);
-    else {
-      const lit = HOW_JSON.get(how);
-      if (lit !== undefined) o.bytes(lit);
-      else o.text(jsonString(how));
+    const line = e.conn === null ? null : this.#line(e.conn);
+    if (
+      line !== null && line.bytes !== null && line.pid === e.pid &&
+      line.tid === e.tid && line.how === how && line.comm === comm
+    ) {
+      o.buf.set(line.bytes, o.pos);
+      o.pos += line.bytes.length;
+    } else {
+      const start = o.pos;
+      o.bytes(K_PID);
+      num(o, e.pid);
+      o.bytes(K_TID);
+      num(o, e.tid);
+      o.bytes(K_HOW);
+      if (how === null) o.bytes(K_NULL);
+      else {
+        const lit = HOW_JSON.get(how);
+        if (lit !== undefined) o.bytes(lit);
+        else o.text(jsonString(how));
+      }
+      o.bytes(K_COMM);
+      o.bytes(comm);
+      o.bytes(K_CONN);
+      num(o, e.conn);
+      if (line !== null) {
+        line.pid = e.pid;
+        line.tid = e.tid;
+        line.how = how;
+        line.comm = comm;
+        line.bytes = o.buf.slice(start, o.pos);
+      }
     }
-    o.bytes(K_COMM);
-    o.bytes(comm);
-    o.bytes(K_CONN);
-    num(o, e.conn);
     o.bytes(K_LEN);
     num(o, e.len);
     o.bytes(K_CAPLEN);
     o.num(d.length);
     if (ip.version !== 0) {
-      o.bytes(K_IPV);
-      o.num(ip.version);
-      o.bytes(K_PROTO);
-      o.ascii(ip.proto < 0 ? "null" : PROTO_JSON[ip.proto]!);
-      o.bytes(K_SRC);
-      address(o, d, ip, true);
-      o.bytes(K_DST);
-      address(o, d, ip, false);
-      if (ip.sport >= 0) {
-        o.bytes(K_SPORT);
-        o.num(ip.sport);
-        o.bytes(K_DPORT);
-        o.num(ip.dport);
-      }
-      if (ip.icmpType >= 0) {
-        o.bytes(K_ICMP_TYPE);
-        o.num(ip.icmpType);
-        o.bytes(K_ICMP_CODE);
-        o.num(ip.icmpCode);
+      const f = e.conn === null
+        ? null
+        : this.#flows.slot(e.conn, e.dir === "out");
+      if (f === null || !this.#flows.copy(o, f, d, ip)) {
+        const start = o.pos;
+        printFlow(o, d, ip);
+        if (f !== null) this.#flows.keep(o, start, f, d, ip);
       }
     }
     if (this.#opts.data) {
@@ -304,6 +351,23 @@ export class JsonlWriter {
       o.bytes(K_QUOTE);
     }
     o.bytes(K_END);
+  }
+
+  /** The process part of connection `conn`'s last line, made on first use. */
+  #line(conn: number): ProcLine {
+    let line = this.#lines.get(conn);
+    if (line === undefined) {
+      if (this.#lines.size >= MAX_CONN_LINES) this.#lines.clear();
+      line = {
+        pid: null,
+        tid: null,
+        how: null,
+        comm: K_NULL,
+        bytes: null,
+      };
+      this.#lines.set(conn, line);
+    }
+    return line;
   }
 
   /** The JSON value of a process's comm, its literal made once per name. */

@@ -27,6 +27,7 @@ import {
 import { ProcTable } from "../../events/mod.ts";
 import { formatTs } from "../jsonl/jsonl_writer.ts";
 import { ByteLine } from "../jsonl/_byte_line.ts";
+import { FlowCache } from "../jsonl/_flow_cache.ts";
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
@@ -111,6 +112,7 @@ export class TextWriter {
   #head: string | null = null;
   #section: SectionEvent | null = null;
   #out = new ByteLine();
+  #flows = new FlowCache();
 
   /**
    * Encodes a batch of events.
@@ -207,15 +209,23 @@ export class TextWriter {
       ip.version === 4 && ip.headerLen >= 0 && ip.l4 === ip.headerLen &&
       (p === 6 || p === 17) && ip.sport >= 0
     ) {
-      // The common case, printed straight: "TCPv4 a:p -> b:q".
-      o.bytes(p === 6 ? K_TCPV4 : K_UDPV4);
-      o.ipv4(d, 12);
-      o.buf[o.pos++] = 58;
-      o.num(ip.sport);
-      o.bytes(K_ARROW);
-      o.ipv4(d, 16);
-      o.buf[o.pos++] = 58;
-      o.num(ip.dport);
+      // The common case, printed straight (or copied from the connection's
+      // last line): "TCPv4 a:p -> b:q".
+      const f = e.conn === null
+        ? null
+        : this.#flows.slot(e.conn, e.dir === "out");
+      if (f === null || !this.#flows.copy(o, f, d, ip)) {
+        const start = o.pos;
+        o.bytes(p === 6 ? K_TCPV4 : K_UDPV4);
+        o.ipv4(d, 12);
+        o.buf[o.pos++] = 58;
+        o.num(ip.sport);
+        o.bytes(K_ARROW);
+        o.ipv4(d, 16);
+        o.buf[o.pos++] = 58;
+        o.num(ip.dport);
+        if (f !== null) this.#flows.keep(o, start, f, d, ip);
+      }
     } else o.text(protoPart(d, ip));
     o.buf[o.pos++] = 32;
     o.num(e.len);
