@@ -243,19 +243,21 @@ Deno.test("PcapngWriter writes Wireshark 4.7's process block only when asked, as
   assert.ok(at < indexOfBytes(bytes, [0x06, 0, 0, 0]), "before the EPB");
 });
 
+/** A 40-byte loopback packet sent by pid 7, its bytes all 0x45. */
+const LOOP_SENT: PacketEvent = {
+  type: "packet",
+  sec: 5,
+  nsec: 1,
+  dir: "out",
+  pid: 7,
+  tid: 8,
+  conn: 9,
+  len: 40,
+  data: new Uint8Array(40).fill(0x45),
+};
+
 Deno.test("PcapngWriter loopbackOnce: a received copy becomes a copy block, read back as the same packet", () => {
-  const base: PacketEvent = {
-    type: "packet",
-    sec: 5,
-    nsec: 1,
-    dir: "out",
-    pid: 7,
-    tid: 8,
-    conn: 9,
-    len: 40,
-    data: new Uint8Array(40).fill(0x45),
-    how: "sender",
-  };
+  const base: PacketEvent = { ...LOOP_SENT, how: "sender" };
   const events: HoneEvent[] = [
     base,
     { ...base, nsec: 2, dir: "in", pid: 10, tid: null, how: "reader" },
@@ -271,17 +273,7 @@ Deno.test("PcapngWriter loopbackOnce: a received copy becomes a copy block, read
 });
 
 Deno.test("PcapngWriter loopbackOnce: the section says it has copy blocks; without that a reader keeps packets only after the first", () => {
-  const base: PacketEvent = {
-    type: "packet",
-    sec: 5,
-    nsec: 1,
-    dir: "out",
-    pid: 7,
-    tid: 8,
-    conn: 9,
-    len: 40,
-    data: new Uint8Array(40).fill(0x45),
-  };
+  const base = LOOP_SENT;
   const events: HoneEvent[] = [
     base,
     { ...base, nsec: 2, dir: "in", pid: 10 },
