@@ -420,3 +420,31 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name:
+    "hone record: an expression over 256 instructions runs in hone, and still filters",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  // 40 ports, each tested for TCP, UDP and SCTP over IPv4 and IPv6.
+  const ports = Array.from({ length: 40 }, (_, i) => `port ${i + 1}`);
+  const port = 40000 + (Deno.pid % 20000);
+  const expr = `${ports.join(" or ")} or udp port ${port}`;
+  const rec = await startRecord(["-F", "json", expr]);
+  assert.match(rec.stderr(), /filter expression in hone/);
+  const py = await run("/usr/bin/python3", ["-c", MIX, String(port)]);
+  assert.equal(py.code, 0, py.stderr);
+  rec.child.kill("SIGINT");
+  const r = await rec.done;
+  assert.equal(r.code, 0, r.stderr);
+  const mine = jsonLines(new TextDecoder().decode(r.stdout)).filter((e) =>
+    e.type === "packet" && (e.sport === port || e.dport === port)
+  );
+  // UDP's 5 datagrams over IPv4 and IPv6, sent and received; no TCP.
+  assert.deepEqual(
+    [mine.length, new Set(mine.map((e) => e.proto))],
+    [20, new Set(["udp"])],
+  );
+});
