@@ -73,9 +73,6 @@ export function validProgram(prog: readonly BpfInsn[]): boolean {
   return (prog.at(-1)!.code & 0x07) === RET;
 }
 
-/** The scratch memory (M[0..15]) of {@linkcode runFilter}. */
-const SCRATCH = new Uint32Array(16);
-
 /** A big-endian load of `size` bytes at `k`, or -1 past the bytes. */
 function load(p: Uint8Array, k: number, size: number): number {
   if (k < 0 || k + size > p.length) return -1;
@@ -91,6 +88,8 @@ function load(p: Uint8Array, k: number, size: number): number {
  * @param prog A program that passed {@linkcode validProgram}.
  * @param p The captured bytes (here from the IP header: link type RAW).
  * @param wirelen The packet's length on the wire.
+ * @param mem The scratch memory M[0..15], zeroed here: give one to reuse
+ *   it across runs (a run never yields).
  * @returns The program's return: 0 rejects the packet.
  *
  * @example Usage
@@ -111,11 +110,10 @@ export function runFilter(
   prog: readonly BpfInsn[],
   p: Uint8Array,
   wirelen: number,
+  mem: Uint32Array = new Uint32Array(16),
 ): number {
   let a = 0, x = 0, pc = 0;
-  // One scratch memory for every run (a run never yields): no allocation
-  // per packet; zeroed as a fresh one would be.
-  const mem = SCRATCH.fill(0);
+  mem.fill(0);
   for (;;) {
     const i = prog[pc++];
     if (i === undefined) return 0;

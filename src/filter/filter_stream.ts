@@ -36,11 +36,13 @@ export class PacketFilterStream
    */
   constructor(prog: readonly BpfInsn[]) {
     const counts: FilterCounts = { rejected: 0 };
+    // The program's scratch memory, one for every packet.
+    const mem = new Uint32Array(16);
     super({
       transform(batch, controller) {
         const out = batch.filter((e) => {
           if (e.type !== "packet" || e.kept) return true;
-          if (runFilter(prog, e.data, e.len) !== 0) return true;
+          if (runFilter(prog, e.data, e.len, mem) !== 0) return true;
           counts.rejected++;
           return false;
         });

@@ -7,6 +7,7 @@
  */
 
 import type {
+  Attribution,
   Direction,
   HoneEvent,
   PacketEvent,
@@ -87,6 +88,22 @@ export interface DecoderState {
   recentOrd: Float64Array;
   /** Whether this section keeps its packets in `recent` (it has copy blocks). */
   keepRecent: boolean;
+  /** What the current packet's options say (one object, reused). */
+  packetOptions: PacketOptions;
+}
+
+/** What a packet's options say: direction, process, connection, how. */
+export interface PacketOptions {
+  /** Direction (EPB flags). */
+  dir: Direction;
+  /** Process id. */
+  pid: number | null;
+  /** Thread id. */
+  tid: number | null;
+  /** Connection id. */
+  conn: number | null;
+  /** How the pid was known. */
+  how: Attribution | null;
 }
 
 /** Most packets a section keeps for the copy blocks that refer to them. */
@@ -114,6 +131,7 @@ export function newDecoderState(): DecoderState {
     recent: new Array(MAX_RECENT_PACKETS),
     recentOrd: new Float64Array(MAX_RECENT_PACKETS).fill(-1),
     keepRecent: false,
+    packetOptions: { dir: null, pid: null, tid: null, conn: null, how: null },
   };
 }
 

@@ -38,6 +38,7 @@ import {
   MAX_RECENT_PACKETS,
   optionAt,
   packetEvent,
+  type PacketOptions,
   pad4,
   stamp,
   wideId,
@@ -265,23 +266,6 @@ export function decodeEpb(
   s.epbs++;
 }
 
-/** What a packet's options say (one object, reused for every packet). */
-interface PacketOptions {
-  dir: Direction;
-  pid: number | null;
-  tid: number | null;
-  conn: number | null;
-  how: Attribution | null;
-}
-
-const packetOptions: PacketOptions = {
-  dir: null,
-  pid: null,
-  tid: null,
-  conn: null,
-  how: null,
-};
-
 /**
  * Reads the options of a packet (EPB) or packet copy block from `p` to
  * `end`: direction, pid, tid, connection, how the pid was known.
@@ -294,7 +278,7 @@ function readPacketOptions(
   end: number,
 ): PacketOptions {
   const le = s.le;
-  const po = packetOptions;
+  const po = s.packetOptions;
   po.dir = null;
   po.pid = null;
   po.tid = null;
