@@ -47,7 +47,8 @@ export interface OutputOptions {
    * which has nothing else to do). Async writes let signals through while
    * a pipe is full.
    *
-   * @default {false}
+   * @default {true for a regular file or /dev/null (a write there never
+   * waits on a reader), false otherwise}
    */
   sync?: boolean;
   /** A file that must not be the output (`hone read`'s input). */
@@ -228,12 +229,13 @@ export function openOutput(
   path: string | null,
   options: OutputOptions = {},
 ): Output {
-  const sync = options.sync ?? false;
   const notSameAs = options.notSameAs ?? null;
   if (path === null || path === "-") {
-    if (notSameAs && sameAsInput(Deno.statSync("/proc/self/fd/1"), notSameAs)) {
+    const st = Deno.statSync("/proc/self/fd/1");
+    if (notSameAs && sameAsInput(st, notSameAs)) {
       throw new OutputRefusedError("refusing to overwrite the input file");
     }
+    const sync = options.sync ?? neverWaits(st);
     return {
       name: "stdout",
       write: sync
@@ -250,8 +252,10 @@ export function openOutput(
     }
   }
   const f = openPath(path, Deno.uid() ?? 0, options.append ?? false);
+  const st = f.statSync();
+  const sync = options.sync ?? neverWaits(st);
   // The end of the last whole write: where a failed write is cut back to.
-  let good = options.append ? f.statSync().size : 0;
+  let good = options.append ? st.size : 0;
   return {
     name: path,
     async write(b) {
@@ -276,6 +280,18 @@ export function openOutput(
     },
     close: () => f.close(),
   };
+}
+
+/** /dev/null's device number (major 1, minor 3). */
+const DEV_NULL = (1 << 8) | 3;
+
+/**
+ * Whether a write to this file returns without waiting for anyone: a
+ * regular file or /dev/null, not a pipe, socket or terminal.
+ */
+function neverWaits(st: Deno.FileInfo): boolean {
+  return st.isFile === true ||
+    (st.isCharDevice === true && st.rdev === DEV_NULL);
 }
 
 function sameAsInput(st: Deno.FileInfo, input: Deno.FileInfo): boolean {

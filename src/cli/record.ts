@@ -406,6 +406,8 @@ async function capture(
   const names = loadNames();
   const corr = new SensorCorrelator({
     clockOffset: [Number(offSec), Number(off - offSec * 1_000_000_000n)],
+    // pcapng does not print the header summaries: none kept per packet.
+    keepSummaries: args.format !== "pcapng",
     userName: names.user,
     groupName: names.group,
     argvOf: (pid) => {

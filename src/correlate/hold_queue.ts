@@ -12,6 +12,13 @@ import type { HoneEvent } from "../events/mod.ts";
 /** Most events queued behind waiting packets before the oldest are let go. */
 export const MAX_QUEUED = 1 << 16;
 
+/**
+ * Queued packets' bytes are copied into slabs of this size (a view each),
+ * not into an ArrayBuffer each: an ArrayBuffer per packet made garbage
+ * collection the biggest cost of a flood.
+ */
+export const SLAB_BYTES = 1 << 20;
+
 /** An event in the queue. */
 export interface Held {
   /** The event. */
@@ -50,6 +57,8 @@ export class HoldQueue {
   #waiting = 0;
   #ready: HoneEvent[] = [];
   #max: number;
+  #slab = new Uint8Array(SLAB_BYTES);
+  #slabAt = 0;
 
   /**
    * Makes a queue.
@@ -97,8 +106,25 @@ export class HoldQueue {
 
   #enqueue(h: Held): void {
     // Queued events outlive the batch buffer their bytes point into.
-    if (h.event.type === "packet") h.event.data = h.event.data.slice();
+    if (h.event.type === "packet") h.event.data = this.#own(h.event.data);
     this.#queue.push(h);
+  }
+
+  // A copy of d in the current slab (a fresh one when it is full); a
+  // large packet gets its own buffer.
+  #own(d: Uint8Array): Uint8Array {
+    const n = d.length;
+    if (n > SLAB_BYTES >> 4) return d.slice();
+    if (this.#slabAt + n > SLAB_BYTES) {
+      this.#slab = new Uint8Array(SLAB_BYTES);
+      this.#slabAt = 0;
+    }
+    const at = this.#slabAt;
+    const v = this.#slab.subarray(at, at + n);
+    v.set(d);
+    // Each copy starts 8-aligned, like the sensor's records.
+    this.#slabAt = (at + n + 7) & ~7;
+    return v;
   }
 
   /**

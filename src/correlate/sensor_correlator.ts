@@ -18,7 +18,13 @@ import type {
   PacketEvent,
   ProcessEvent,
 } from "../events/mod.ts";
-import { formatAddress, type IpSummary, packetSummary } from "../format/mod.ts";
+import {
+  emptySummary,
+  formatAddress,
+  type IpSummary,
+  packetSummary,
+  summarizeIp,
+} from "../format/mod.ts";
 import { processEvent } from "../events/mod.ts";
 import { setBounded } from "../events/mod.ts";
 import type {
@@ -63,6 +69,14 @@ export interface CorrelatorOptions {
   exePath?: (pid: number) => string | null;
   /** Full argv of a live process (e.g. /proc/PID/cmdline), when the kernel's copy was cut. */
   argvOf?: (pid: number) => string[] | null;
+  /**
+   * Keep each packet's header summary on its event (`ip`), for writers
+   * that print it (JSON, text); without, one scratch summary is reused and
+   * nothing is allocated per packet for it (pcapng).
+   *
+   * @default {true}
+   */
+  keepSummaries?: boolean;
 }
 
 interface Owner {
@@ -151,9 +165,13 @@ export class SensorCorrelator {
       groupName: () => null,
       exePath: () => null,
       argvOf: () => null,
+      keepSummaries: true,
       ...options,
     };
   }
+
+  /** The summary reused when summaries are not kept. */
+  #scratch = emptySummary();
 
   // Wall-clock time of the record last stamped (no array per record).
   #sec = 0;
@@ -327,7 +345,9 @@ export class SensorCorrelator {
     let pos = -1;
     let tcp = false;
     if (cookie) {
-      const ip = packetSummary(e);
+      const ip = this.#o.keepSummaries
+        ? packetSummary(e)
+        : summarizeIp(e.data, this.#scratch);
       this.#learnEndpoints(cookie, out, e.data, ip);
       tcp = ip.tcpSeq >= 0;
       if (!tcp && !out) {
