@@ -20,7 +20,7 @@ import type {
   StatsEvent,
 } from "../events/mod.ts";
 import { setBounded } from "../events/mod.ts";
-import { strftime } from "../format/strftime.ts";
+import { strftime } from "../format/mod.ts";
 import {
   ENCODED_BATCH_EVENTS,
   type Encoder,

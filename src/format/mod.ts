@@ -11,3 +11,4 @@ export * from "./guid.ts";
 export * from "./ip.ts";
 export * from "./pcapng_codes.ts";
 export * from "./time.ts";
+export * from "./strftime.ts";

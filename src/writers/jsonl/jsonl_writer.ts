@@ -32,8 +32,8 @@ import {
 } from "../../format/mod.ts";
 import { ProcTable } from "../../events/mod.ts";
 import { jsonString } from "../../format/mod.ts";
-import { ByteLine } from "./_byte_line.ts";
-import { FlowCache } from "./_flow_cache.ts";
+import { ByteLine } from "../_byte_line.ts";
+import { FlowCache } from "../_flow_cache.ts";
 
 /** Options of {@linkcode JsonlWriter}. */
 export interface JsonlWriterOptions {

@@ -26,8 +26,8 @@ import {
 } from "../../format/mod.ts";
 import { ProcTable } from "../../events/mod.ts";
 import { formatTs } from "../jsonl/jsonl_writer.ts";
-import { ByteLine } from "../jsonl/_byte_line.ts";
-import { FlowCache } from "../jsonl/_flow_cache.ts";
+import { ByteLine } from "../_byte_line.ts";
+import { FlowCache } from "../_flow_cache.ts";
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { IpSummary } from "../../format/mod.ts";
+import type { IpSummary } from "../format/mod.ts";
 import type { ByteLine } from "./_byte_line.ts";
 
 /** Most connections a {@linkcode FlowCache} keeps. */

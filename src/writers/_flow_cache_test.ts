@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import type { HoneEvent, PacketEvent } from "../../events/types.ts";
-import { processEvent } from "../../events/types.ts";
-import { TextWriter } from "../text/text_writer.ts";
-import { JsonlWriter } from "./jsonl_writer.ts";
+import type { HoneEvent, PacketEvent } from "../events/types.ts";
+import { processEvent } from "../events/types.ts";
+import { TextWriter } from "./text/text_writer.ts";
+import { JsonlWriter } from "./jsonl/jsonl_writer.ts";
 
 /** A UDP/IPv4 packet from a.b.c.d:sport to 10.0.0.9:dport. */
 function udp4(src: number[], sport: number, dport: number): Uint8Array {
