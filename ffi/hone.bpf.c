@@ -61,8 +61,9 @@ struct {
 } hone_counters SEC(".maps");
 
 /*
- * What hone knows of a socket: cookie -> users and counters (see
- * struct hone_sock_use). A user is tgid << 32 | tid, as
+ * What hone knows of a socket, kept on the socket itself (socket-local
+ * storage: no hashing, no table to fill or evict, freed with the socket):
+ * users and counters (see struct hone_sock_use). A user is tgid << 32 | tid, as
  * bpf_get_current_pid_tgid() returns it; 0 is nobody. Index 0 of the
  * arrays is the send direction, 1 the receive direction.
  */
@@ -75,9 +76,9 @@ struct hone_sock_state {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, HONE_SOCK_TABLE);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct hone_sock_state);
 } hone_socks SEC(".maps");
 
@@ -737,7 +738,8 @@ int hone_sk_create(struct bpf_sock *sk)
 			return 1;
 		want_sock(cookie);
 	}
-	bpf_map_update_elem(&hone_socks, &cookie, &st, BPF_ANY);
+	bpf_sk_storage_get(&hone_socks, sk, &st,
+			   BPF_SK_STORAGE_GET_F_CREATE);
 	count(HONE_C_SOCK_SEEN);
 	r = bpf_ringbuf_reserve(&hone_rb, sizeof(*r), 0);
 	if (!r) {
@@ -767,7 +769,6 @@ int hone_sk_release(struct bpf_sock *sk)
 	__u64 cookie = bpf_get_socket_cookie(sk);
 	struct hone_sock_release *r;
 
-	bpf_map_delete_elem(&hone_socks, &cookie);
 	if (hone_pid && self_sockets &&
 	    !bpf_map_delete_elem(&hone_self, &cookie)) {
 		__sync_fetch_and_add(&self_sockets, -1);
@@ -830,14 +831,13 @@ static __always_inline int on_use(struct sock *sk, int ret, __u32 dir)
 			return 0;
 		want_sock(cookie);
 	}
-	st = bpf_map_lookup_elem(&hone_socks, &cookie);
+	st = bpf_sk_storage_get(&hone_socks, sk, 0, 0);
 	if (!st) {
-		if (!bpf_map_update_elem(&hone_socks, &cookie, &zero,
-					 BPF_NOEXIST))
-			flags = HONE_USE_FIRST;
-		st = bpf_map_lookup_elem(&hone_socks, &cookie);
+		st = bpf_sk_storage_get(&hone_socks, sk, &zero,
+					BPF_SK_STORAGE_GET_F_CREATE);
 		if (!st)
 			return 0;
+		flags = HONE_USE_FIRST;
 	}
 	bytes = __sync_fetch_and_add(&st->bytes[d], (__u32)ret);
 	calls = __sync_fetch_and_add(&st->calls[d], 1);
@@ -1169,7 +1169,7 @@ int hone_snap(struct bpf_iter__task_file *ctx)
 	}
 	/* The holder's tid is not known: a thread's use will say it. */
 	st.user = (__u64)r.pid << 32;
-	bpf_map_update_elem(&hone_socks, &r.cookie, &st, BPF_NOEXIST);
+	bpf_sk_storage_get(&hone_socks, sk, &st, BPF_SK_STORAGE_GET_F_CREATE);
 	hdr_fill(&r.hdr, HONE_REC_SNAP_SOCKET, sizeof(r));
 	r.fd = ctx->fd;
 	r.type = sk->sk_type;

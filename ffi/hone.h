@@ -45,7 +45,8 @@
 #define HONE_ARGV_MAX		4096
 #define HONE_EXE_MAX		1024
 #define HONE_EXE_DEPTH		32	/* path components of the exe */
-/* Sockets whose users and counters the sensor keeps (an LRU table). */
+/* Sockets a process filter remembers as wanted (an LRU table). The users
+ * and counters of every socket live on the socket (socket-local storage). */
 #define HONE_SOCK_TABLE		65536
 #define HONE_COMM_LEN		16
 
@@ -124,8 +125,7 @@ struct hone_sock_release {
  * recvmmsg: one per message, read, io_uring), counted from when hone
  * first saw the socket: its SOCK_CREATE, its SNAP_SOCKET, or the call
  * whose record carries HONE_USE_FIRST (accepted sockets, sockets used
- * between the attach and the snapshot, sockets the snapshot missed, and
- * sockets whose state the LRU table of HONE_SOCK_TABLE forgot): all
+ * between the attach and the snapshot, and sockets the snapshot missed): all
  * counters are 0 just before that point. A HONE_USE_FIRST record wins
  * over the SNAP_SOCKET of the same socket, which hone_poll() hands out
  * first although the snapshot was taken later. A call counts when it
