@@ -14,7 +14,9 @@
 #   SNAPLEN   -s of both captures (default 128)
 #   CONFIGS   which configurations, in order (default "none tcpdump hone");
 #             "sensor" adds hone's eBPF sensor with a consumer that only
-#             counts (bench/flood_sensor_only.ts): the kernel-side cost
+#             counts (bench/flood_sensor_only.ts): the kernel-side cost;
+#             "devcat" (with honeevent.ko loaded) a `cat /dev/hone` reader
+#             at snap length SNAPLEN: the module's own cost, no hone
 #   DENO      deno for "sensor" (default: .tools/node_modules/deno/deno)
 #   SENSOR_ENV  environment for "sensor", e.g. "WAKEUP_BYTES=1"
 #   SENSOR_LIB  libhone.so for "sensor" (default: dist/hone's own)
@@ -116,9 +118,9 @@ wait_for() { # FILE REGEX SECONDS PID -> 0 when FILE matches
   done
   return 1
 }
-stop() { # PID: SIGINT, wait up to 60 s, then SIGKILL
+stop() { # PID [SIGNAL]: SIGINT (or SIGNAL), wait up to 60 s, then SIGKILL
   local i
-  kill -INT "$1" 2>/dev/null || return 0
+  kill "-${2:-INT}" "$1" 2>/dev/null || return 0
   for ((i = 0; i < 1200; i++)); do
     kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null || true; return 0; }
     sleep 0.05
@@ -189,6 +191,18 @@ one_run() {
       wait_for "$err" 'listening on' 60 "$CAP_PID" ||
         { echo "flood_bench: sensor did not start" >&2; cat "$err" >&2; exit 1; }
       ;;
+    devcat)
+      # The kernel module alone: a reader that only copies /dev/hone away.
+      [[ -c /dev/hone && -r /sys/kernel/debug/honeevent/stats ]] ||
+        { echo "flood_bench: devcat needs honeevent.ko loaded and debugfs" >&2; exit 1; }
+      echo "$SNAPLEN" >/sys/module/honeevent/parameters/snaplen
+      cat /dev/hone >/dev/null 2>"$err" &
+      CAP_PID=$!
+      for ((i = 0; i < 100; i++)); do
+        grep -q '^reader ' /sys/kernel/debug/honeevent/stats && break
+        sleep 0.05
+      done
+      ;;
     hone | honeB)
       local -a cmd=("${HONE_CMD[@]}")
       [[ $cfg == honeB ]] && cmd=("${HONE_B_CMD[@]}")
@@ -233,10 +247,17 @@ one_run() {
   if [[ -n $CAP_PID ]]; then
     sleep 0.5
     c1=$(cpu_ticks "$CAP_PID")
-    stop "$CAP_PID"
+    # The module's counts for its reader: packets delivered/dropped.
+    local rd=
+    [[ $cfg == devcat ]] && rd=$(grep -m1 '^reader ' /sys/kernel/debug/honeevent/stats)
+    # A background job of a script ignores SIGINT: cat gets SIGTERM.
+    stop "$CAP_PID" "$([[ $cfg == devcat ]] && echo TERM || echo INT)"
     CAP_PID=
     cpu=$(awk -v a="$c0" -v b="$c1" -v t="$TCK" 'BEGIN{printf "%.2f", (b-a)/t}')
-    if [[ $cfg == tcpdump ]]; then
+    if [[ $cfg == devcat ]]; then
+      cap=$(sed -E 's|.* packet ([0-9]+)/([0-9]+).*|\1|' <<<"$rd")
+      lost=$(sed -E 's|.* packet ([0-9]+)/([0-9]+).*|\2|' <<<"$rd")
+    elif [[ $cfg == tcpdump ]]; then
       cap=$(num "$err" 'packets? captured')
       drop=$(num "$err" 'packets? dropped by kernel')
       lost=$drop
@@ -280,7 +301,7 @@ END {
   for (i = 1; i <= nc; i++) {
     c = order[i]; n = cnt[c]
     for (k = 1; k <= n; k++) { a[k] = pps[c, k] } ; mp[c] = median(a, n)
-    for (k = 1; k <= n; k++) { copies = (c ~ /^hone/ || c == "sensor") ? 2 : 1; a[k] = (cap[c, k] == "-") ? -1 : 100 * cap[c, k] / (copies * pk[c, k]) } ; mk[c] = median(a, n)
+    for (k = 1; k <= n; k++) { copies = (c ~ /^hone/ || c == "sensor" || c == "devcat") ? 2 : 1; a[k] = (cap[c, k] == "-") ? -1 : 100 * cap[c, k] / (copies * pk[c, k]) } ; mk[c] = median(a, n)
     for (k = 1; k <= n; k++) { a[k] = (lost[c, k] == "-") ? -1 : lost[c, k] } ; ml[c] = median(a, n)
     maxl[c] = 0; for (k = 1; k <= n; k++) if (lost[c, k] != "-" && lost[c, k] > maxl[c]) maxl[c] = lost[c, k]
     for (k = 1; k <= n; k++) { a[k] = (cpu[c, k] == "-") ? -1 : cpu[c, k] * 1e6 / pk[c, k] } ; mc[c] = median(a, n)
@@ -291,9 +312,9 @@ END {
   print "|---|---|---|---|---|---|---|"
   for (i = 1; i <= nc; i++) {
     c = order[i]
-    name = c == "none" ? "nothing attached" : c == "tcpdump" ? "`tcpdump -i lo -s " snap " -w /dev/null`" : c == "sensor" ? "hone eBPF sensor, null consumer" : c == "honeB" ? "HONE_B record -s " snap " -w /dev/null" : "`hone record -s " snap " -w /dev/null`"
+    name = c == "none" ? "nothing attached" : c == "tcpdump" ? "`tcpdump -i lo -s " snap " -w /dev/null`" : c == "sensor" ? "hone eBPF sensor, null consumer" : c == "devcat" ? "`cat /dev/hone > /dev/null` (the module alone)" : c == "honeB" ? "HONE_B record -s " snap " -w /dev/null" : "`hone record -s " snap " -w /dev/null`"
     ratio = base ? sprintf("%.2f", mp[c] / base) : "–"
-    kept = mk[c] < 0 ? "–" : sprintf("%.1f %%%s", mk[c], (c ~ /^hone/ || c == "sensor") ? " of 2 per pkt" : "")
+    kept = mk[c] < 0 ? "–" : sprintf("%.1f %%%s", mk[c], (c ~ /^hone/ || c == "sensor" || c == "devcat") ? " of 2 per pkt" : "")
     l = ml[c] < 0 ? "–" : sprintf("%d, %d", ml[c], maxl[c])
     cp = mc[c] < 0 ? "–" : sprintf("%.2f", mc[c])
     printf "| %s | %.0f k | %s | %s | %s | %s | %.2f, %d/%d |\n", name, mp[c] / 1000, ratio, kept, l, cp, mo[c], dirty[c], n
