@@ -245,4 +245,39 @@ if insmod "$KO" hostid_type=1 hostid=$GUID 'comment=hello\040world'; then
 else
 	notok "insmod with hostid and comment"
 fi
+# ---- the eBPF sensor on this kernel ----
+# It needs what 6.1 lacks (bpf_get_current_pid_tgid in cgroup_skb programs,
+# the sock_send_length/sock_recv_length tracepoints): there, one line that
+# names the kernel; on 6.12, a capture with its expression in the kernel.
+phase "eBPF sensor"
+grep -q ' cgroup2 ' /proc/mounts ||
+	{ mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup; }
+$HONE record --sensor ebpf -s 64 -c 2 -F json icmp \
+	>"$OUT/ebpf.json" 2>"$OUT/ebpf.err" &
+re=$!
+for i in $(seq 600); do
+	grep -q 'listening on' "$OUT/ebpf.err" 2>/dev/null && break
+	kill -0 $re 2>/dev/null || break
+	sleep 0.1
+done
+kver=$(uname -r)
+case $kver in
+6.1.*)
+	wait $re
+	rc=$?
+	check "6.1: the eBPF sensor refuses in one line naming the kernel (exit $rc)" \
+		sh -c "[ $rc = 1 ] && [ \$(wc -l <'$OUT/ebpf.err') = 1 ] &&
+			grep -qF '$kver' '$OUT/ebpf.err'"
+	;;
+*)
+	ping -c 2 -i 0.2 127.0.0.1 >/dev/null
+	wait $re
+	rc=$?
+	check "the eBPF sensor records ping's packets with its pid, the expression in the kernel" \
+		sh -c "[ $rc = 0 ] &&
+			grep -q 'filter expression in the kernel' '$OUT/ebpf.err' &&
+			grep -q '\"comm\":\"ping\"' '$OUT/ebpf.json'"
+	;;
+esac
+
 phase "done"
