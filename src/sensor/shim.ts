@@ -225,6 +225,23 @@ const ERRNO: Record<number, [string, string]> = {
 };
 
 /** Says what is probably missing for an errno at a step. */
+/**
+ * Why a load failed when the kernel is too old for the sensor: a helper
+ * the verifier does not know in that program type, or a kernel before
+ * 6.3 (no sock_send_length/sock_recv_length tracepoints). Debian 12's 6.1
+ * fails this way; its 6.12 works.
+ */
+function kernelHint(step: string, log: string): string | null {
+  if (!step.startsWith("load")) return null;
+  const release = Deno.osRelease();
+  const unknown = /unknown func (bpf_\w+)/.exec(log)?.[1];
+  const [major = 0, minor = 0] = release.split(".").map((x) => parseInt(x));
+  if (!unknown && (major > 6 || (major === 6 && minor >= 3))) return null;
+  return ` (this kernel, ${release}, is too old for the eBPF sensor${
+    unknown ? `: its programs may not call ${unknown}` : ""
+  }; it works on 6.12 and later, e.g. Debian 12's 6.12 from bookworm-backports; or load hone's kernel module and use --sensor kmod)`;
+}
+
 function hint(step: string, errno: number): string {
   if (errno === 1 || (errno === 13 && !step.startsWith("load"))) {
     return " (are you root? CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN are needed)";
@@ -462,7 +479,7 @@ export function openSensor(options: SensorOptions = {}): Sensor {
     lib.close();
     throw new SensorError(
       `Cannot start the eBPF sensor: ${step} failed: ${describeErrno(-rc)}` +
-        hint(step, -rc),
+        (kernelHint(step, log) ?? hint(step, -rc)),
       step,
       -rc,
       log,
