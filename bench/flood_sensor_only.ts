@@ -10,8 +10,9 @@
  * Environment: WAKEUP_BYTES (0 = the shim's default, 256 KiB; 1 = every
  * record), RINGBUF_MIB (default 16), NETFILTER (1; 0 = off).
  * Stops at SIGINT and prints hone record's counters to stderr.
- * Uses only the fixed start of struct hone_options and hone_stats, which
- * ABI 1 and 2 share.
+ * Sets only the fixed start of struct hone_options (every ABI has it) in a
+ * buffer of the library's own size of the struct, the rest zero (no
+ * filter, no expression); reads the fixed start of hone_stats.
  */
 
 const [lib, snapArg] = Deno.args;
@@ -28,11 +29,13 @@ const dl = Deno.dlopen(lib, {
   },
   hone_stats: { parameters: ["buffer"], result: "i32" },
   hone_abi_version: { parameters: [], result: "u32" },
+  hone_record_size: { parameters: ["u32"], result: "u32" },
   hone_strerror_step: { parameters: [], result: "pointer" },
   hone_stop: { parameters: [], result: "void" },
 });
 const s = dl.symbols;
-const opts = new Uint8Array(544);
+// HONE_SIZEOF_OPTIONS: the whole struct, which hone_start() reads.
+const opts = new Uint8Array(s.hone_record_size(0x101));
 const ov = new DataView(opts.buffer);
 ov.setUint32(0, s.hone_abi_version(), true);
 ov.setUint32(4, Deno.env.get("NETFILTER") === "0" ? 0 : 1, true);
