@@ -33,7 +33,7 @@ import {
 import { ProcTable } from "../../events/mod.ts";
 import { jsonString } from "../../format/mod.ts";
 import { ByteLine } from "../_byte_line.ts";
-import { FlowCache } from "../_flow_cache.ts";
+import { LineCache } from "../_line_cache.ts";
 
 /** Options of {@linkcode JsonlWriter}. */
 export interface JsonlWriterOptions {
@@ -114,22 +114,6 @@ const K_NULL = utf8.encode("null");
 
 /** Most comm strings whose JSON literal {@linkcode JsonlWriter} keeps. */
 const MAX_LITERALS = 4096;
-/** Most connections whose last printed fields {@linkcode JsonlWriter} keeps. */
-const MAX_CONN_LINES = 4096;
-
-/**
- * What a connection's last packet line printed from `"pid"` to the
- * connection id, reused for its next packet while the values match.
- */
-interface ProcLine {
-  pid: number | null;
-  tid: number | null;
-  how: string | null;
-  comm: Uint8Array;
-  /** The printed part, or null before the first packet. */
-  bytes: Uint8Array | null;
-}
-
 function j(x: string | null): string {
   return x === null ? "null" : jsonString(x);
 }
@@ -213,8 +197,7 @@ export class JsonlWriter {
   #procs = new ProcTable();
   #ip = emptySummary();
   #literals = new Map<string, Uint8Array>();
-  #lines = new Map<number, ProcLine>();
-  #flows = new FlowCache();
+  #lines = new LineCache();
   #out = new ByteLine();
 
   /**
@@ -299,14 +282,13 @@ export class JsonlWriter {
       o.text(e.dir === null ? "null" : `"${e.dir}"`);
     }
     const how = e.how ?? null;
-    const line = e.conn === null ? null : this.#line(e.conn);
+    // What this connection's last line in this direction printed.
+    const line = e.conn === null
+      ? null
+      : this.#lines.slot(e.conn, e.dir === "out");
     if (
-      line !== null && line.bytes !== null && line.pid === e.pid &&
-      line.tid === e.tid && line.how === how && line.comm === comm
+      line === null || !this.#lines.copyProc(o, line, e.pid, e.tid, how, comm)
     ) {
-      o.buf.set(line.bytes, o.pos);
-      o.pos += line.bytes.length;
-    } else {
       const start = o.pos;
       o.bytes(K_PID);
       num(o, e.pid);
@@ -324,11 +306,7 @@ export class JsonlWriter {
       o.bytes(K_CONN);
       num(o, e.conn);
       if (line !== null) {
-        line.pid = e.pid;
-        line.tid = e.tid;
-        line.how = how;
-        line.comm = comm;
-        line.bytes = o.buf.slice(start, o.pos);
+        this.#lines.keepProc(o, start, line, e.pid, e.tid, how, comm);
       }
     }
     o.bytes(K_LEN);
@@ -336,13 +314,10 @@ export class JsonlWriter {
     o.bytes(K_CAPLEN);
     o.num(d.length);
     if (ip.version !== 0) {
-      const f = e.conn === null
-        ? null
-        : this.#flows.slot(e.conn, e.dir === "out");
-      if (f === null || !this.#flows.copy(o, f, d, ip)) {
+      if (line === null || !this.#lines.copy(o, line, d, ip)) {
         const start = o.pos;
         printFlow(o, d, ip);
-        if (f !== null) this.#flows.keep(o, start, f, d, ip);
+        if (line !== null) this.#lines.keep(o, start, line, d, ip);
       }
     }
     if (this.#opts.data) {
@@ -351,23 +326,6 @@ export class JsonlWriter {
       o.bytes(K_QUOTE);
     }
     o.bytes(K_END);
-  }
-
-  /** The process part of connection `conn`'s last line, made on first use. */
-  #line(conn: number): ProcLine {
-    let line = this.#lines.get(conn);
-    if (line === undefined) {
-      if (this.#lines.size >= MAX_CONN_LINES) this.#lines.clear();
-      line = {
-        pid: null,
-        tid: null,
-        how: null,
-        comm: K_NULL,
-        bytes: null,
-      };
-      this.#lines.set(conn, line);
-    }
-    return line;
   }
 
   /** The JSON value of a process's comm, its literal made once per name. */

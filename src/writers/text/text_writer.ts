@@ -27,7 +27,7 @@ import {
 import { ProcTable } from "../../events/mod.ts";
 import { formatTs } from "../jsonl/jsonl_writer.ts";
 import { ByteLine } from "../_byte_line.ts";
-import { FlowCache } from "../_flow_cache.ts";
+import { LineCache } from "../_line_cache.ts";
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
@@ -112,7 +112,7 @@ export class TextWriter {
   #head: string | null = null;
   #section: SectionEvent | null = null;
   #out = new ByteLine();
-  #flows = new FlowCache();
+  #lines = new LineCache();
 
   /**
    * Encodes a batch of events.
@@ -213,8 +213,8 @@ export class TextWriter {
       // last line): "TCPv4 a:p -> b:q".
       const f = e.conn === null
         ? null
-        : this.#flows.slot(e.conn, e.dir === "out");
-      if (f === null || !this.#flows.copy(o, f, d, ip)) {
+        : this.#lines.slot(e.conn, e.dir === "out");
+      if (f === null || !this.#lines.copy(o, f, d, ip)) {
         const start = o.pos;
         o.bytes(p === 6 ? K_TCPV4 : K_UDPV4);
         o.ipv4(d, 12);
@@ -224,7 +224,7 @@ export class TextWriter {
         o.ipv4(d, 16);
         o.buf[o.pos++] = 58;
         o.num(ip.dport);
-        if (f !== null) this.#flows.keep(o, start, f, d, ip);
+        if (f !== null) this.#lines.keep(o, start, f, d, ip);
       }
     } else o.text(protoPart(d, ip));
     o.buf[o.pos++] = 32;

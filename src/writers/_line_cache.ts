@@ -1,7 +1,9 @@
 /**
- * The printed flow part of a connection's last packet line (addresses,
- * protocol, ports), for each direction, so the JSON-lines and text writers
- * copy it for the connection's next packet instead of printing it again.
+ * The printed parts of a connection's last packet line, for each
+ * direction: the flow part (addresses, protocol, ports) and the process
+ * part (pid to connection id, JSON only), so the JSON-lines and text
+ * writers copy them for the connection's next packet in that direction
+ * instead of printing them again.
  *
  * @module
  */
@@ -9,11 +11,19 @@
 import type { IpSummary } from "../format/mod.ts";
 import type { ByteLine } from "./_byte_line.ts";
 
-/** Most connections a {@linkcode FlowCache} keeps. */
+/** Most connections a {@linkcode LineCache} keeps. */
 const MAX_CONNS = 4096;
 
-/** A printed flow part and what it was printed from. */
-export interface FlowLine {
+/** A connection's printed parts in one direction, and what they came from. */
+export interface ConnLine {
+  /** The process part's values. */
+  pid: number | null;
+  tid: number | null;
+  how: string | null;
+  comm: Uint8Array | null;
+  /** The printed process part, or null before the first. */
+  proc: Uint8Array | null;
+  /** The flow part's values. */
   version: number;
   proto: number;
   sport: number;
@@ -22,12 +32,17 @@ export interface FlowLine {
   icmpCode: number;
   /** Source and destination address bytes (8 or 32). */
   addrs: Uint8Array;
-  /** The printed part, or null before the first. */
+  /** The printed flow part, or null before the first. */
   bytes: Uint8Array | null;
 }
 
-function newFlowLine(): FlowLine {
+function newConnLine(): ConnLine {
   return {
+    pid: null,
+    tid: null,
+    how: null,
+    comm: null,
+    proc: null,
     version: 0,
     proto: -1,
     sport: -1,
@@ -45,7 +60,7 @@ function addrsAt(ip: IpSummary): number {
 }
 
 /**
- * Flow parts by connection and direction.
+ * Printed parts by connection and direction.
  *
  * @example Usage
  * ```ts ignore
@@ -57,8 +72,8 @@ function addrsAt(ip: IpSummary): number {
  * }
  * ```
  */
-export class FlowCache {
-  #conns = new Map<number, [FlowLine, FlowLine]>();
+export class LineCache {
+  #conns = new Map<number, [ConnLine, ConnLine]>();
 
   /**
    * The slot of a connection's outbound or other packets.
@@ -67,11 +82,11 @@ export class FlowCache {
    * @param out Whether the packet is outbound.
    * @returns Its slot, made on first use.
    */
-  slot(conn: number, out: boolean): FlowLine {
+  slot(conn: number, out: boolean): ConnLine {
     let c = this.#conns.get(conn);
     if (c === undefined) {
       if (this.#conns.size >= MAX_CONNS) this.#conns.clear();
-      c = [newFlowLine(), newFlowLine()];
+      c = [newConnLine(), newConnLine()];
       this.#conns.set(conn, c);
     }
     return c[out ? 0 : 1];
@@ -86,7 +101,7 @@ export class FlowCache {
    * @param ip Their summary.
    * @returns Whether it printed.
    */
-  copy(o: ByteLine, f: FlowLine, d: Uint8Array, ip: IpSummary): boolean {
+  copy(o: ByteLine, f: ConnLine, d: Uint8Array, ip: IpSummary): boolean {
     const b = f.bytes;
     const at = addrsAt(ip);
     if (
@@ -114,7 +129,7 @@ export class FlowCache {
   keep(
     o: ByteLine,
     start: number,
-    f: FlowLine,
+    f: ConnLine,
     d: Uint8Array,
     ip: IpSummary,
   ): void {
@@ -129,5 +144,61 @@ export class FlowCache {
     const n = ip.version === 4 ? 8 : 32;
     for (let i = 0; i < n; i++) f.addrs[i] = d[at + i]!;
     f.bytes = o.buf.slice(start, o.pos);
+  }
+
+  /**
+   * Prints the slot's process part if it was printed from the same values.
+   *
+   * @param o Where to print (room made).
+   * @param f The slot.
+   * @param pid The packet's pid.
+   * @param tid Its tid.
+   * @param how How the pid was known.
+   * @param comm The printed comm (the same array for the same comm).
+   * @returns Whether it printed.
+   */
+  copyProc(
+    o: ByteLine,
+    f: ConnLine,
+    pid: number | null,
+    tid: number | null,
+    how: string | null,
+    comm: Uint8Array,
+  ): boolean {
+    const b = f.proc;
+    if (
+      b === null || f.pid !== pid || f.tid !== tid || f.how !== how ||
+      f.comm !== comm
+    ) return false;
+    o.buf.set(b, o.pos);
+    o.pos += b.length;
+    return true;
+  }
+
+  /**
+   * Keeps what was printed since `start` as the slot's process part.
+   *
+   * @param o Where it was printed.
+   * @param start Where it starts.
+   * @param f The slot.
+   * @param pid The packet's pid.
+   * @param tid Its tid.
+   * @param how How the pid was known.
+   * @param comm The printed comm.
+   */
+  keepProc(
+    o: ByteLine,
+    start: number,
+    f: ConnLine,
+    pid: number | null,
+    tid: number | null,
+    how: string | null,
+    comm: Uint8Array,
+  ): void {
+    f.pid = pid;
+    f.tid = tid;
+    f.how = how;
+    f.comm = comm;
+    f.proc = o.buf.slice(start, o.pos);
   }
 }
