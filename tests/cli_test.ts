@@ -343,6 +343,7 @@ Deno.test("hone read -w creates a 0600 pcapng that reads back the same", async (
     new Uint8Array([0x0a, 0x0d, 0x0d, 0x0a]),
   );
   await Deno.remove(dir, { recursive: true });
+  await Deno.remove(f);
 });
 
 Deno.test("hone read of malformed input: one line with the offset, exit 1, records before kept", async () => {

@@ -45,7 +45,26 @@ import {
 } from "./_decoder_state.ts";
 import { decodeConnectionBlock, decodeProcessBlock } from "./hone_blocks.ts";
 
-const HOWS: ReadonlySet<string> = new Set(ATTRIBUTIONS);
+/** Each attribution word as the bytes of its option, for a match without decoding. */
+const HOW_BYTES: readonly [Attribution, Uint8Array][] = ATTRIBUTIONS.map((
+  h,
+) => [h, new TextEncoder().encode(h)]);
+
+/**
+ * The attribution word an option of `n` bytes at `o` holds (trailing NULs
+ * ignored), or null for anything else: compared as bytes, as this runs
+ * for every packet.
+ */
+function howAt(buf: Uint8Array, o: number, n: number): Attribution | null {
+  while (n > 0 && buf[o + n - 1] === 0) n--;
+  for (const [h, w] of HOW_BYTES) {
+    if (w.length !== n) continue;
+    let i = 0;
+    while (i < n && buf[o + i] === w[i]) i++;
+    if (i === n) return h;
+  }
+  return null;
+}
 
 /** Decodes one block (its body from `start` to `end`), by type. */
 export function decodeBlock(
@@ -295,8 +314,8 @@ function readPacketOptions(
       case C.EPB_HONE_HOW_LEGACY: {
         // The legacy code is also Apple's u32 process index: only a known
         // word is taken as "how".
-        const h = decodeText(buf.subarray(o, o + n));
-        if (HOWS.has(h)) po.how = h as Attribution;
+        const h = howAt(buf, o, n);
+        if (h !== null) po.how = h;
         break;
       }
       case C.EPB_FLAGS:
