@@ -739,3 +739,29 @@ Deno.test("CaptureDecoder joins a large block that arrives in many chunks", () =
   assert.equal(d.notes.unknownBlocks, 1);
   assert.deepEqual(out.map((e) => e.type), ["section", "packet"]);
 });
+
+Deno.test("CaptureDecoder takes an attribution option only when it holds a known word", () => {
+  const le = true;
+  const B = () => new Bytes(le);
+  const pkt = (opt: Bytes) => epb(le, 1n, udp4(1, 2), 32, opt.end());
+  const hows = decodeAll(concat(
+    shb(le),
+    idb(le, 101, 0),
+    pkt(B().opt(0xf0e1, "reader")),
+    pkt(B().opt(0xf0e1, "sender\0\0")), // NULs added by some writers
+    pkt(B().opt(0xf0e1, "readers")),
+    pkt(B().opt(0xf0e1, "")),
+    pkt(B().optU32(0x8001, 3)), // Apple's process index, the legacy code
+    pkt(B().opt(0x8001, "creator")),
+    pkt(B().opt(0xf0e1, [0xff, 0x65])),
+  )).filter((e): e is PacketEvent => e.type === "packet").map((p) => p.how);
+  assert.deepEqual(hows, [
+    "reader",
+    "sender",
+    undefined,
+    undefined,
+    undefined,
+    "creator",
+    undefined,
+  ]);
+});
