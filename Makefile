@@ -92,7 +92,7 @@ run: build
 	dist/hone record --snaplen 128
 
 # Every test, against the built binary; the summary line closes the output.
-test: build tshark46
+test: build tshark46 kmod
 	$(Q)HONE_BIN=$(CURDIR)/dist/hone HONE_SHIM=$(BUILD)/ffi/libhone.so \
 		HONE_TSHARK46_ROOT=$(TSHARK46_ROOT) \
 		$(DENO) test -A --no-lock --doc
@@ -141,10 +141,8 @@ dist/kmod/%/honeevent.ko: $(KMOD_SOURCES)
 		{ cat $(BUILD)/kmod/$*/build.log; exit 1; }
 	$(Q)strip --strip-debug -o $@ $(BUILD)/kmod/$*/src/honeevent.ko
 
-# Only the module tests: every kernel of the matrix in qemu. Not yet part of
-# `make test` (issue 9 is in progress): tests/kmod/deno_suite.ts runs the same
-# harness from Deno's runner and becomes tests/kmod_test.ts once it is proven
-# in CI.
+# Only the module tests: every kernel of the matrix in qemu (make test runs
+# them too, through tests/kmod_test.ts).
 kmod-test: kmod
 	$(Q)tests/kmod/run
 

@@ -192,6 +192,7 @@ void hone_sock_exit(void);
 struct sock;
 void hone_sock_snapshot(struct hone_reader *r, struct sock *sk,
 			struct hone_event *ev);
+void hone_sock_seen(struct sock *sk, u32 tgid);
 u32 hone_sock_count(void);
 struct sk_buff;
 int hone_l4(const struct sk_buff *skb, int nh, u8 family, u8 *proto);

@@ -327,6 +327,11 @@ static int hone_open(struct inode *inode, struct file *file)
 	atomic_inc(&hone_nreaders);
 	mutex_unlock(&hone_readers_mutex);
 	file->private_data = r;
+	/*
+	 * Who holds the sockets open now, before the first read stages the
+	 * snapshot: packets that come meanwhile go to them.
+	 */
+	hone_snapshot(NULL);
 	return stream_open(inode, file);
 
 out_free_ring:

@@ -268,8 +268,12 @@ static void hone_snap_sockets(struct hone_reader *r, struct task_struct *t,
 			more = iterate_fd(t->files, start, hone_fd_sock, &fds);
 		task_unlock(t);
 		for (i = 0; i < fds.n; i++) {
-			ev = *proc;
-			hone_sock_snapshot(r, fds.sk[i], &ev);
+			if (r) {
+				ev = *proc;
+				hone_sock_snapshot(r, fds.sk[i], &ev);
+			} else {
+				hone_sock_seen(fds.sk[i], t->tgid);
+			}
 			sock_put(fds.sk[i]);
 		}
 		start = fds.next;
@@ -328,7 +332,10 @@ static void hone_snap_task(struct hone_reader *r, struct task_struct *t,
  * Stages a process event for every process, oldest first, each followed
  * by a connection open event for every inet socket in its file table
  * (so a socket shared by several processes appears once for each), all
- * time-stamped with the process's start time. Process context.
+ * time-stamped with the process's start time. With @r NULL, stages
+ * nothing: the socket table learns who holds each socket (at open, so
+ * that packets before the first read have their process). Process
+ * context.
  */
 int hone_snapshot(struct hone_reader *r)
 {
@@ -357,7 +364,10 @@ int hone_snapshot(struct hone_reader *r)
 	}
 	rcu_read_unlock();
 	for (i = 0; i < n; i++) {
-		hone_snap_task(r, tasks[i], path, argv);
+		if (r)
+			hone_snap_task(r, tasks[i], path, argv);
+		else if (!(tasks[i]->flags & PF_KTHREAD))
+			hone_snap_sockets(NULL, tasks[i], NULL);
 		put_task_struct(tasks[i]);
 		cond_resched();
 	}

@@ -37,7 +37,9 @@
  * socket's last sender, else its last reader, else its creator. An inbound
  * packet belongs to the socket's last reader (the thread blocked in or
  * last returned from recv/accept on it), else its creator or holder; a
- * connection not yet accepted to its listener's. Echo replies go to the
+ * connection not yet accepted to its listener's. A datagram for a socket
+ * several file tables may hold, while no thread waits in recv on it, is
+ * held until one enters recv there: that thread reads it. Echo replies go to the
  * socket that sent the request, ICMP errors to the socket of the packet
  * they quote. See kmod/README.md for what this rule cannot see.
  */
@@ -71,6 +73,9 @@
 #define HONE_SK_BITS	12
 #define HONE_SK_MAX	65536
 #define HONE_ECHOES	64
+/* Datagrams held for their reader: per socket, and in all. */
+#define HONE_HELD_SK	64
+#define HONE_HELD_MAX	4096
 
 /* struct hone_sk.flags */
 #define HONE_SK_OPENED	0	/* its open event was sent */
@@ -85,7 +90,21 @@ struct hone_sk {
 	unsigned long flags;
 	u64 tx;			/* last sender, tgid << 32 | tid */
 	u64 rx;			/* last reader, tgid << 32 | tid */
+	u64 rx_in;		/* the thread in recv on it now, or 0 */
+	struct sk_buff_head held;	/* datagrams waiting for a reader */
 };
+
+/*
+ * What a held datagram carries in its clone's control buffer: its
+ * arrival and who it would have gone to then.
+ */
+struct hone_held_cb {
+	u64 ts;
+	u64 guess;		/* tgid << 32 | tid, or 0 */
+	u8 how;
+};
+
+static atomic_t hone_held_count = ATOMIC_INIT(0);
 
 static struct hlist_head hone_sk_hash[1 << HONE_SK_BITS];
 static DEFINE_SPINLOCK(hone_sk_lock);
@@ -133,11 +152,26 @@ static struct hone_sk *hone_sk_find(const struct sock *sk)
 	return NULL;
 }
 
+/* After the grace period: no hook can hold a datagram on e any more. */
+static void hone_sk_free_rcu(struct rcu_head *head)
+{
+	struct hone_sk *e = container_of(head, struct hone_sk, rcu);
+	struct sk_buff *skb;
+
+	/* Held past its socket's close (which delivers them): lost. */
+	while ((skb = __skb_dequeue(&e->held))) {
+		atomic_dec(&hone_held_count);
+		atomic64_inc(&hone_lost.n[HONE_PKT]);
+		kfree_skb(skb);
+	}
+	kfree(e);
+}
+
 static void hone_sk_free(struct hone_sk *e)
 {
 	hlist_del_rcu(&e->node);
 	atomic_dec(&hone_sk_count);
-	kfree_rcu(e, rcu);
+	call_rcu(&e->rcu, hone_sk_free_rcu);
 }
 
 /*
@@ -164,6 +198,7 @@ static struct hone_sk *hone_sk_get(const struct sock *sk, bool fresh)
 		return NULL;
 	}
 	e->sk = sk;
+	skb_queue_head_init(&e->held);
 	e->id = atomic_inc_return(&hone_sk_ids);
 	if (!e->id)
 		e->id = atomic_inc_return(&hone_sk_ids);
@@ -213,6 +248,83 @@ static void hone_sk_flush(void)
 static u64 hone_me(void)
 {
 	return (u64)current->tgid << 32 | (u32)current->pid;
+}
+
+static void hone_pick(struct hone_event *ev, u64 who, u8 how)
+{
+	ev->pid = who >> 32;
+	ev->tid = (u32)who;
+	ev->how = how;
+}
+
+/*
+ * Delivers the datagrams held on e: read by @who, or with @who 0 (their
+ * socket closes unread) to whom they would have gone when they came.
+ */
+static void hone_held_flush(struct hone_sk *e, u64 who)
+{
+	const struct hone_held_cb *cb;
+	struct hone_event ev;
+	struct sk_buff *skb;
+
+	while ((skb = skb_dequeue(&e->held))) {
+		atomic_dec(&hone_held_count);
+		cb = (const struct hone_held_cb *)skb->cb;
+		ev = (struct hone_event){ .kind = HONE_PKT, .what = HONE_IN,
+					  .ts = cb->ts, .conn = e->id,
+					  .skb = skb, .sk = e->sk };
+		if (who)
+			hone_pick(&ev, who, HONE_HOW_READER);
+		else if (cb->guess)
+			hone_pick(&ev, cb->guess, cb->how);
+		hone_deliver(&ev);
+		consume_skb(skb);
+	}
+}
+
+/*
+ * An inbound datagram (not TCP: a stream's segments keep their order) on
+ * a socket that more than one file table may hold (shared after fork or
+ * passed), while no thread waits in recv on it: which process reads it is
+ * not known yet. Held (a clone) until a thread enters recv on the socket,
+ * or it closes. Returns whether it was held.
+ */
+static bool hone_hold(struct hone_sk *e, struct sock *sk,
+		      struct sk_buff *skb, const struct hone_event *ev)
+{
+	struct hone_held_cb *cb;
+	struct socket *sock;
+	struct file *file;
+	struct sk_buff *c;
+	u64 who;
+
+	if (sk->sk_protocol == IPPROTO_TCP || READ_ONCE(e->rx_in))
+		return false;
+	sock = READ_ONCE(sk->sk_socket);
+	file = sock ? READ_ONCE(sock->file) : NULL;
+	if (!file || file_count(file) < 2 ||
+	    skb_queue_len(&e->held) >= HONE_HELD_SK)
+		return false;
+	if (atomic_inc_return(&hone_held_count) > HONE_HELD_MAX)
+		goto out_uncount;
+	c = skb_clone(skb, GFP_ATOMIC);
+	if (!c)
+		goto out_uncount;
+	cb = (struct hone_held_cb *)c->cb;
+	cb->ts = ev->ts;
+	cb->guess = (u64)ev->pid << 32 | ev->tid;
+	cb->how = ev->how;
+	skb_queue_tail(&e->held, c);
+	/* Pairs with hone_use(): a reader that came meanwhile takes it. */
+	smp_mb();
+	who = READ_ONCE(e->rx_in);
+	if (who)
+		hone_held_flush(e, who);
+	return true;
+
+out_uncount:
+	atomic_dec(&hone_held_count);
+	return false;
 }
 
 /* The open event of e, once: pid is its holder. */
@@ -270,6 +382,20 @@ void hone_sock_snapshot(struct hone_reader *r, struct sock *sk,
 	ev->path = NULL;
 	ev->argv = NULL;
 	hone_stage_event(r, ev);
+}
+
+/* A reader's open found sk in tgid's file table: its holder, if none. */
+void hone_sock_seen(struct sock *sk, u32 tgid)
+{
+	struct hone_sk *e;
+
+	rcu_read_lock();
+	e = hone_sk_get(sk, false);
+	if (e && !READ_ONCE(e->holder)) {
+		WRITE_ONCE(e->how, HONE_HOW_SNAPSHOT);
+		WRITE_ONCE(e->holder, tgid);
+	}
+	rcu_read_unlock();
 }
 
 /* ---- kprobes ---- */
@@ -348,8 +474,12 @@ static int hone_kp_release(struct kprobe *kp, struct pt_regs *regs)
 		return 0;
 	rcu_read_lock();
 	e = hone_sk_find(sk);
-	if (e && test_bit(HONE_SK_OPENED, &e->flags))
-		ev.conn = e->id;
+	if (e) {
+		/* Datagrams nobody will read: as they would have gone. */
+		hone_held_flush(e, 0);
+		if (test_bit(HONE_SK_OPENED, &e->flags))
+			ev.conn = e->id;
+	}
 	rcu_read_unlock();
 	if (!ev.conn)
 		return 0;
@@ -378,10 +508,17 @@ static void hone_use(struct pt_regs *regs, bool send)
 	rcu_read_lock();
 	e = hone_sk_get(sk, false);
 	if (e) {
-		if (send)
+		if (send) {
 			WRITE_ONCE(e->tx, hone_me());
-		else
+		} else {
 			WRITE_ONCE(e->rx, hone_me());
+			/* Cleared when it returns (hone_recv_ret()). */
+			WRITE_ONCE(e->rx_in, hone_me());
+			/* Pairs with hone_hold(). */
+			smp_mb();
+			if (!skb_queue_empty_lockless(&e->held))
+				hone_held_flush(e, hone_me());
+		}
 		if (!test_bit(HONE_SK_OPENED, &e->flags)) {
 			/*
 			 * Older than the snapshot's view of it: passed in
@@ -426,6 +563,52 @@ static struct kretprobe hone_krp_accept = {
 
 static struct kretprobe *hone_krps[] = {
 	&hone_krp_create, &hone_krp_accept,
+};
+
+/* A recvmsg returns: its thread no longer waits on the socket. */
+static int hone_recv_entry(struct kretprobe_instance *ri,
+			   struct pt_regs *regs)
+{
+	struct socket *sock = (struct socket *)regs_get_kernel_argument(regs, 0);
+
+	if (!hone_active() || !sock->sk || (current->flags & PF_KTHREAD))
+		return 1;
+	*(struct sock **)ri->data = sock->sk;
+	return 0;
+}
+
+static int hone_recv_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct sock *sk = *(struct sock **)ri->data;
+	struct hone_sk *e;
+
+	rcu_read_lock();
+	e = hone_sk_find(sk);
+	if (e)
+		cmpxchg(&e->rx_in, hone_me(), 0);
+	rcu_read_unlock();
+	return 0;
+}
+
+/*
+ * Optional: without them (or with every instance in use), a thread that
+ * entered recv counts as waiting there until a later return clears it,
+ * and datagrams for its socket go to it as they come.
+ */
+static struct hone_krp {
+	struct kretprobe krp;
+	bool registered;
+} hone_recv_krps[] = {
+	{ .krp = { .kp.symbol_name = "inet_recvmsg",
+		   .entry_handler = hone_recv_entry,
+		   .handler = hone_recv_ret,
+		   .data_size = sizeof(struct sock *),
+		   .maxactive = 1024 } },
+	{ .krp = { .kp.symbol_name = "inet6_recvmsg",
+		   .entry_handler = hone_recv_entry,
+		   .handler = hone_recv_ret,
+		   .data_size = sizeof(struct sock *),
+		   .maxactive = 1024 } },
 };
 
 /* Kprobes; the optional ones may be missing from a kernel. */
@@ -622,13 +805,6 @@ static struct sock *hone_full(struct sock *sk)
 	return sk_fullsock(sk) ? sk : NULL;
 }
 
-static void hone_pick(struct hone_event *ev, u64 who, u8 how)
-{
-	ev->pid = who >> 32;
-	ev->tid = (u32)who;
-	ev->how = how;
-}
-
 /* Who an entry's packet belongs to when no thread is sending it now. */
 static void hone_pick_entry(struct hone_event *ev, struct hone_sk *e,
 			    bool in)
@@ -714,6 +890,8 @@ static void hone_packet(struct sk_buff *skb, const struct nf_hook_state *st,
 		hone_pick_entry(&ev, e, in);
 		if (in && !ev.pid && full && full == sk)
 			hone_pick_listener(&ev, st->net, full);
+		if (in && full && e != echo && hone_hold(e, full, skb, &ev))
+			goto out;
 	}
 	/* An echo request: remember who asked, for the reply. */
 	if (!in && e && full) {
@@ -727,6 +905,7 @@ static void hone_packet(struct sk_buff *skb, const struct nf_hook_state *st,
 					 family);
 	}
 	hone_deliver(&ev);
+out:
 	if (ref)
 		sock_gen_put(ref);
 }
@@ -785,9 +964,21 @@ static void hone_kps_exit(void)
 		unregister_kprobes(kps, n);
 }
 
+static void hone_recv_krps_exit(void)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(hone_recv_krps); i++) {
+		if (hone_recv_krps[i].registered)
+			unregister_kretprobe(&hone_recv_krps[i].krp);
+		hone_recv_krps[i].registered = false;
+	}
+}
+
 static void hone_probes_exit(void)
 {
 	unregister_kretprobes(hone_krps, ARRAY_SIZE(hone_krps));
+	hone_recv_krps_exit();
 	hone_kps_exit();
 }
 
@@ -806,6 +997,14 @@ static int hone_probes_init(void)
 		}
 		hone_kps[i].registered = true;
 	}
+	for (i = 0; i < ARRAY_SIZE(hone_recv_krps); i++) {
+		err = register_kretprobe(&hone_recv_krps[i].krp);
+		if (err)
+			pr_info("no probe of the return of %s (%d): datagrams go to the socket's last reader\n",
+				hone_recv_krps[i].krp.kp.symbol_name, err);
+		else
+			hone_recv_krps[i].registered = true;
+	}
 	err = register_kretprobes(hone_krps, ARRAY_SIZE(hone_krps));
 	if (err) {
 		pr_err("cannot probe the returns of %s and %s: %d\n",
@@ -816,6 +1015,7 @@ static int hone_probes_init(void)
 	return 0;
 
 out_unregister:
+	hone_recv_krps_exit();
 	hone_kps_exit();
 	return err;
 }
@@ -842,6 +1042,6 @@ void hone_sock_exit(void)
 	unregister_pernet_subsys(&hone_net_ops);
 	hone_probes_exit();
 	hone_sk_flush();
-	/* kfree_rcu() of the last entries. */
+	/* The last entries' hone_sk_free_rcu(). */
 	rcu_barrier();
 }

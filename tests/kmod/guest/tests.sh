@@ -178,6 +178,22 @@ check "text: the exec of echo, argv escaped" \
 check "text: every line is printable ASCII" \
 	test -z "$(LC_ALL=C grep -n '[^ -~]' "$OUT/t.txt")"
 
+# ---- the attribution suite (tests/attribution) on the module ----
+# Every scenario of the eBPF sensor's suite, run by `hone record --sensor
+# kmod` on this kernel: each tagged packet must go to the process that
+# sent or read it (100 %), the table printed for the log.
+phase "attribution suite"
+if DENO_DIR=/tmp/deno HONE_BIN=$HONE HONE_RECORD_ARGS="--sensor kmod" \
+	NO_COLOR=1 "$TOP/.tools/node_modules/deno/deno" test -A --no-lock \
+	"$TOP/tests/attribution_test.ts" >"$OUT/attribution.log" 2>&1; then
+	ok "attribution suite, hone record --sensor kmod: $(grep -o 'overall.*' "$OUT/attribution.log")"
+else
+	notok "attribution suite, hone record --sensor kmod"
+	grep -E 'AssertionError|HONE[a-z0-9]+:|error:' "$OUT/attribution.log" |
+		head -20 | sed 's/^/#   /'
+fi
+sed -n '/^scenario /,/^overall /s/^/#   /p' "$OUT/attribution.log"
+
 # ---- readers that go away ----
 phase "unload"
 cat /dev/hone >/dev/null &
