@@ -3,11 +3,14 @@
 # (a loaded machine), and prints one line per run: its exit status, time,
 # load average and deno's summary. Every run's log is kept in DIR.
 #
-# usage: tests/repeat.sh [N] [DIR]        (default: 20 runs, a temp dir)
+# usage: tests/repeat.sh [N] [DIR] [MAKE_ARG...]   (default: 20 runs, a
+#        temp dir; e.g. TEST_ARGS=--ignore=tests/kmod_test.ts to leave out
+#        the kernel module's 5 minutes of qemu guests, run on their own)
 # A test must pass N in N: a flaky test is a bug.
 set -u
 n=${1:-20}
 dir=${2:-$(mktemp -d)}
+shift 2 2>/dev/null || shift $#
 mkdir -p "$dir"
 cd "$(dirname "$0")/.." || exit 2
 sh -c 'while :; do :; done' &
@@ -17,7 +20,7 @@ echo "commit $(git rev-parse --short HEAD), $n runs, logs in $dir"
 fails=0
 for i in $(seq 1 "$n"); do
 	s=$(date +%s)
-	make test >"$dir/run$i.log" 2>&1
+	make test "$@" >"$dir/run$i.log" 2>&1
 	rc=$?
 	[ "$rc" = 0 ] || fails=$((fails + 1))
 	sum=$(sed 's/\x1b\[[0-9;]*m//g' "$dir/run$i.log" |

@@ -178,6 +178,7 @@ kmod_boot() {
 		-kernel "$c/vmlinux" -initrd "$c/initramfs.cpio" \
 		-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
 		-virtfs "local,path=$share,mount_tag=share,security_model=none,multidevs=remap" \
+		-virtfs "local,path=$KMOD_TOP,mount_tag=top,security_model=none,readonly=on,multidevs=remap" \
 		-append "console=ttyS0 panic=-1 oops=panic panic_on_warn=1 quiet loglevel=4" \
 		</dev/null 2>&1 | tr -d '\r' | tee "$log" |
 		{ grep -av -e '^HONE-VM-EXIT: ' -e 'SeaBIOS (version' || :; }
