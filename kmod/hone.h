@@ -16,6 +16,7 @@
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
+#include <linux/timer.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 
@@ -120,6 +121,7 @@ struct hone_reader {
 	u64 hdr_end;			/* a header in the ring ends here */
 	u32 rec_off;			/* bytes of the record at tail read */
 	wait_queue_head_t wq;
+	struct timer_list wake_timer;	/* wakes a reader a batch late */
 	struct mutex read_mutex;	/* one read() at a time */
 	bool text;			/* /dev/honet */
 	u32 snaplen;			/* 0 = whole packets */

@@ -36,10 +36,12 @@
  * later (TCP from softirq: ACK-clocked data, retransmissions, ACKs) to the
  * socket's last sender, else its last reader, else its creator. An inbound
  * packet belongs to the socket's last reader (the thread blocked in or
- * last returned from recv/accept on it), else its creator or holder; a
- * connection not yet accepted to its listener's. A datagram for a socket
- * several file tables may hold, while no thread waits in recv on it, is
- * held until one enters recv there: that thread reads it. Echo replies go to the
+ * last returned from recv/accept on it), else its last sender, else its
+ * creator or holder; a
+ * connection not yet accepted to its listener's. Held until known (see
+ * hone_unknown()): a datagram for a socket several file tables may hold,
+ * while no thread waits in recv on it, until one enters recv there; the
+ * packets of a connection in an accept queue, until it is accepted. Echo replies go to the
  * socket that sent the request, ICMP errors to the socket of the packet
  * they quote. See kmod/README.md for what this rule cannot see.
  */
@@ -102,6 +104,7 @@ struct hone_held_cb {
 	u64 ts;
 	u64 guess;		/* tgid << 32 | tid, or 0 */
 	u8 how;
+	u8 dir;			/* HONE_IN, HONE_OUT */
 };
 
 static atomic_t hone_held_count = ATOMIC_INIT(0);
@@ -258,8 +261,9 @@ static void hone_pick(struct hone_event *ev, u64 who, u8 how)
 }
 
 /*
- * Delivers the datagrams held on e: read by @who, or with @who 0 (their
- * socket closes unread) to whom they would have gone when they came.
+ * Delivers the packets held on e, in order: those @who reads or sends for
+ * (a thread that entered recv, or accepted the socket), or with @who 0
+ * (nobody will) to whom each would have gone when it came.
  */
 static void hone_held_flush(struct hone_sk *e, u64 who)
 {
@@ -270,11 +274,12 @@ static void hone_held_flush(struct hone_sk *e, u64 who)
 	while ((skb = skb_dequeue(&e->held))) {
 		atomic_dec(&hone_held_count);
 		cb = (const struct hone_held_cb *)skb->cb;
-		ev = (struct hone_event){ .kind = HONE_PKT, .what = HONE_IN,
+		ev = (struct hone_event){ .kind = HONE_PKT, .what = cb->dir,
 					  .ts = cb->ts, .conn = e->id,
 					  .skb = skb, .sk = e->sk };
 		if (who)
-			hone_pick(&ev, who, HONE_HOW_READER);
+			hone_pick(&ev, who, cb->dir == HONE_IN ?
+				  HONE_HOW_READER : HONE_HOW_USER);
 		else if (cb->guess)
 			hone_pick(&ev, cb->guess, cb->how);
 		hone_deliver(&ev);
@@ -283,27 +288,49 @@ static void hone_held_flush(struct hone_sk *e, u64 who)
 }
 
 /*
- * An inbound datagram (not TCP: a stream's segments keep their order) on
- * a socket that more than one file table may hold (shared after fork or
- * passed), while no thread waits in recv on it: which process reads it is
- * not known yet. Held (a clone) until a thread enters recv on the socket,
- * or it closes. Returns whether it was held.
+ * Whether a packet's process is not known yet, so that it waits on its
+ * socket (hone_hold()):
+ * - an inbound datagram (UDP, ICMP) for a socket that more than one file
+ *   table may hold (shared after fork, passed, dup'ed) while no thread
+ *   waits in recv on it: its reader is the next thread to enter recv;
+ * - a packet of a TCP connection waiting in its listener's accept queue
+ *   (established, no file yet, no holder): whichever thread accepts it
+ *   (of several blocked in accept, the kernel picks) owns it. Both
+ *   directions wait, so the connection's packets keep their order.
  */
-static bool hone_hold(struct hone_sk *e, struct sock *sk,
-		      struct sk_buff *skb, const struct hone_event *ev)
+static bool hone_unknown(struct hone_sk *e, struct sock *sk, bool in)
 {
-	struct hone_held_cb *cb;
-	struct socket *sock;
+	struct socket *sock = READ_ONCE(sk->sk_socket);
 	struct file *file;
+	int state;
+
+	if (sk->sk_protocol == IPPROTO_TCP) {
+		state = READ_ONCE(sk->sk_state);
+		return !sock && !READ_ONCE(e->holder) &&
+		       (state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT);
+	}
+	if (!in || READ_ONCE(e->rx_in))
+		return false;
+	file = sock ? READ_ONCE(sock->file) : NULL;
+	return file && file_count(file) > 1;
+}
+
+/*
+ * Holds a packet whose process is not known yet (hone_unknown()) on its
+ * socket: a clone, delivered by hone_held_flush() when a thread enters
+ * recv on the socket or accepts it, or when it closes or is freed. At
+ * most HONE_HELD_SK per socket and HONE_HELD_MAX in all; past that, or
+ * without memory, it goes at once. Returns whether it was held.
+ */
+static bool hone_hold(struct hone_sk *e, struct sk_buff *skb,
+		      const struct hone_event *ev)
+{
+	const struct sock *sk = e->sk;
+	struct hone_held_cb *cb;
 	struct sk_buff *c;
 	u64 who;
 
-	if (sk->sk_protocol == IPPROTO_TCP || READ_ONCE(e->rx_in))
-		return false;
-	sock = READ_ONCE(sk->sk_socket);
-	file = sock ? READ_ONCE(sock->file) : NULL;
-	if (!file || file_count(file) < 2 ||
-	    skb_queue_len(&e->held) >= HONE_HELD_SK)
+	if (skb_queue_len(&e->held) >= HONE_HELD_SK)
 		return false;
 	if (atomic_inc_return(&hone_held_count) > HONE_HELD_MAX)
 		goto out_uncount;
@@ -314,10 +341,16 @@ static bool hone_hold(struct hone_sk *e, struct sock *sk,
 	cb->ts = ev->ts;
 	cb->guess = (u64)ev->pid << 32 | ev->tid;
 	cb->how = ev->how;
+	cb->dir = ev->what;
 	skb_queue_tail(&e->held, c);
-	/* Pairs with hone_use(): a reader that came meanwhile takes it. */
+	/*
+	 * Pairs with hone_use() and hone_accept_ret(): a reader or an
+	 * acceptor that came meanwhile takes it.
+	 */
 	smp_mb();
 	who = READ_ONCE(e->rx_in);
+	if (sk->sk_protocol == IPPROTO_TCP)
+		who = (u64)READ_ONCE(e->holder) << 32;
 	if (who)
 		hone_held_flush(e, who);
 	return true;
@@ -454,11 +487,17 @@ static int hone_accept_ret(struct kretprobe_instance *ri,
 			   struct pt_regs *regs)
 {
 	struct sock *sk = (struct sock *)regs_return_value(regs);
+	struct hone_sk *e;
 
 	if (!sk || IS_ERR(sk) || !hone_active())
 		return 0;
 	rcu_read_lock();
 	hone_sk_made(sk, false);
+	/* Pairs with hone_hold(): what came before the accept is ours. */
+	smp_mb();
+	e = hone_sk_find(sk);
+	if (e && !skb_queue_empty_lockless(&e->held))
+		hone_held_flush(e, hone_me());
 	rcu_read_unlock();
 	return 0;
 }
@@ -475,7 +514,7 @@ static int hone_kp_release(struct kprobe *kp, struct pt_regs *regs)
 	rcu_read_lock();
 	e = hone_sk_find(sk);
 	if (e) {
-		/* Datagrams nobody will read: as they would have gone. */
+		/* Packets nobody will read: as they would have gone. */
 		hone_held_flush(e, 0);
 		if (test_bit(HONE_SK_OPENED, &e->flags))
 			ev.conn = e->id;
@@ -491,7 +530,16 @@ static int hone_kp_release(struct kprobe *kp, struct pt_regs *regs)
 
 static int hone_kp_destruct(struct kprobe *kp, struct pt_regs *regs)
 {
-	hone_sk_forget((struct sock *)regs_get_kernel_argument(regs, 0));
+	struct sock *sk = (struct sock *)regs_get_kernel_argument(regs, 0);
+	struct hone_sk *e;
+
+	/* A connection freed unaccepted: its packets as they would have gone. */
+	rcu_read_lock();
+	e = hone_active() ? hone_sk_find(sk) : NULL;
+	if (e && !skb_queue_empty_lockless(&e->held))
+		hone_held_flush(e, 0);
+	rcu_read_unlock();
+	hone_sk_forget(sk);
 	return 0;
 }
 
@@ -812,9 +860,10 @@ static void hone_pick_entry(struct hone_event *ev, struct hone_sk *e,
 	u64 tx = READ_ONCE(e->tx), rx = READ_ONCE(e->rx);
 	u32 holder = READ_ONCE(e->holder);
 
+	/* Inbound and not read yet: its last sender waits for the answer. */
 	if (in && rx)
 		hone_pick(ev, rx, HONE_HOW_READER);
-	else if (!in && tx)
+	else if (tx)
 		hone_pick(ev, tx, HONE_HOW_USER);
 	else if (!in && rx)
 		hone_pick(ev, rx, HONE_HOW_USER);
@@ -890,7 +939,8 @@ static void hone_packet(struct sk_buff *skb, const struct nf_hook_state *st,
 		hone_pick_entry(&ev, e, in);
 		if (in && !ev.pid && full && full == sk)
 			hone_pick_listener(&ev, st->net, full);
-		if (in && full && e != echo && hone_hold(e, full, skb, &ev))
+		if (full && e != echo && hone_unknown(e, full, in) &&
+		    hone_hold(e, skb, &ev))
 			goto out;
 	}
 	/* An echo request: remember who asked, for the reply. */
