@@ -92,7 +92,9 @@ run: build
 	dist/hone record --snaplen 128
 
 # Every test, against the built binary; the summary line closes the output.
-# TEST_ARGS: more arguments for deno test (e.g. --ignore=tests/kmod_test.ts).
+# TEST_ARGS: more arguments for deno test (e.g.
+# --ignore=.tools/,build/,dist/,tests/kmod_test.ts: deno.json's excludes too,
+# as --ignore replaces them).
 test: build tshark46 kmod
 	$(Q)HONE_BIN=$(CURDIR)/dist/hone HONE_SHIM=$(BUILD)/ffi/libhone.so \
 		HONE_TSHARK46_ROOT=$(TSHARK46_ROOT) \

@@ -4,7 +4,8 @@
 # load average and deno's summary. Every run's log is kept in DIR.
 #
 # usage: tests/repeat.sh [N] [DIR] [MAKE_ARG...]   (default: 20 runs, a
-#        temp dir; e.g. TEST_ARGS=--ignore=tests/kmod_test.ts to leave out
+#        temp dir; e.g. TEST_ARGS=--ignore=.tools/,build/,dist/,tests/kmod_test.ts
+#        (deno.json's excludes, which --ignore replaces) to leave out
 #        the kernel module's 5 minutes of qemu guests, run on their own)
 # A test must pass N in N: a flaky test is a bug.
 set -u
