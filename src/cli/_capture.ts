@@ -106,8 +106,15 @@ export function liveStatus(
   };
 }
 
-/** How long a stop waits for a pipeline that does not move any more. */
+/** How long a stop waits for an output that takes no data (a stalled pipe). */
 export const STOP_GRACE_MS = 700;
+
+/**
+ * How long a stop waits for a pipeline that does not move while its output
+ * is not blocked: the sensor still ending its section (the module's
+ * statistics) on a starved machine.
+ */
+export const SOURCE_GRACE_MS = 10_000;
 
 /** A write that did not finish by its deadline. */
 export class TimeoutError extends Error {}
@@ -213,25 +220,32 @@ export function stopSignals(onSecond: () => void): StopSignals {
 /**
  * Waits for a capture's pipeline to end: by itself (after -c, a failed
  * write), or after a stop while it still moves. After a stop it gives up
- * once nothing has moved for {@linkcode STOP_GRACE_MS}: a blocked output
- * must not keep a stop from ending the capture.
+ * when a write has waited {@linkcode STOP_GRACE_MS} (a blocked output must
+ * not keep a stop from ending the capture), or when nothing has moved for
+ * {@linkcode SOURCE_GRACE_MS}.
  *
  * @param pipeline The pipeline.
  * @param stop The stop requests.
  * @param lastMove When the pipeline last moved (performance.now()).
+ * @param writingSince When the output's write in progress began, or null.
  * @returns Whether the pipeline ended.
  */
 export async function awaitCapture(
   pipeline: Promise<void>,
   stop: StopSignals,
   lastMove: () => number,
+  writingSince: () => number | null,
 ): Promise<boolean> {
   await Promise.race([pipeline, stop.requested]);
   let done = await settledBy(pipeline, performance.now());
   while (!done) {
+    const now = performance.now();
+    const writing = writingSince();
+    if (writing !== null && now - writing >= STOP_GRACE_MS) break;
     const idle = Math.max(stop.at ?? 0, lastMove());
-    if (performance.now() - idle >= STOP_GRACE_MS) break;
-    done = await settledBy(pipeline, idle + STOP_GRACE_MS);
+    if (now - idle >= SOURCE_GRACE_MS) break;
+    // Looked at again soon: a write may start, or end, meanwhile.
+    done = await settledBy(pipeline, now + STOP_GRACE_MS / 10);
   }
   return done;
 }
@@ -334,6 +348,8 @@ export interface Destination {
   readonly written: number;
   /** When the last write completed (performance.now()). */
   readonly lastWrite: number;
+  /** When the write in progress began (performance.now()), or null. */
+  readonly writingSince: number | null;
   /** Writes the events; resolves when all are written, rejects on a failed write. */
   pipeFrom(events: ReadableStream<HoneEvent[]>): Promise<void>;
   /** After a failed write: the statistics and the end, where there is room. */
@@ -362,6 +378,9 @@ export function streamDestination(out: Output, encoder: Encoder): Destination {
     },
     get lastWrite() {
       return sink.lastWrite;
+    },
+    get writingSince() {
+      return sink.writingSince;
     },
     pipeFrom: (events) =>
       events.pipeThrough(new EncoderStream(encoder)).pipeTo(sink),
@@ -397,6 +416,9 @@ export function fileSetDestination(sink: FileSetSink): Destination {
     },
     get lastWrite() {
       return sink.lastWrite;
+    },
+    get writingSince() {
+      return sink.writingSince;
     },
     pipeFrom: (events) => events.pipeTo(sink),
     finishFailed: (stats) =>
@@ -540,6 +562,9 @@ export function lateDestination(
     get lastWrite() {
       return d?.lastWrite ?? since;
     },
+    get writingSince() {
+      return d?.writingSince ?? null;
+    },
     open: () => void need(),
     pipeFrom: (events) => need().pipeFrom(events),
     finishFailed: (stats) => d?.finishFailed(stats) ?? Promise.resolve(),
@@ -635,7 +660,11 @@ export async function endCapture(e: CaptureEnd): Promise<number> {
   }
   if (!done) {
     printWarning(
-      `${dest.name} took no data for ${STOP_GRACE_MS} ms after the stop: the rest is not written`,
+      dest.writingSince !== null
+        ? `${dest.name} took no data for ${STOP_GRACE_MS} ms after the stop: the rest is not written`
+        : `the capture did not end ${
+          SOURCE_GRACE_MS / 1000
+        } s after the stop: the rest is not written`,
     );
   }
   Deno.stderr.writeSync(enc.encode(lines.join("\n") + "\n"));

@@ -144,6 +144,7 @@ export class FileSetSink extends WritableStream<HoneEvent[]> {
   #index = 0;
   #written = 0;
   #lastWrite = performance.now();
+  #writingSince: number | null = null;
   #live = new LiveState();
   #reopen = false;
   #done = false;
@@ -183,6 +184,11 @@ export class FileSetSink extends WritableStream<HoneEvent[]> {
   /** When the last write completed (performance.now()). */
   get lastWrite(): number {
     return this.#lastWrite;
+  }
+
+  /** When the write in progress began (performance.now()), or null. */
+  get writingSince(): number | null {
+    return this.#writingSince;
   }
 
   /** The file being written. */
@@ -267,7 +273,11 @@ export class FileSetSink extends WritableStream<HoneEvent[]> {
       }
       // Written before the next encode: the encoder's buffer needs no copy.
       const bytes = f.encoder.encode(part);
-      if (bytes.length) await f.out.write(bytes);
+      if (bytes.length) {
+        this.#writingSince = performance.now();
+        await f.out.write(bytes);
+        this.#writingSince = null;
+      }
       f.bytes += bytes.length;
       f.packets += packets;
       f.processes += processes;

@@ -313,6 +313,7 @@ function sameAsInput(st: Deno.FileInfo, input: Deno.FileInfo): boolean {
 export class OutputSink extends WritableStream<EncodedBatch> {
   #written = 0;
   #lastWrite = performance.now();
+  #writingSince: number | null = null;
 
   /**
    * Makes the sink.
@@ -322,7 +323,9 @@ export class OutputSink extends WritableStream<EncodedBatch> {
   constructor(out: Output) {
     super({
       write: async (batch) => {
+        this.#writingSince = performance.now();
         await out.write(batch.bytes);
+        this.#writingSince = null;
         this.#written += batch.packets;
         this.#lastWrite = performance.now();
       },
@@ -337,6 +340,11 @@ export class OutputSink extends WritableStream<EncodedBatch> {
   /** When the last write completed (performance.now()), or the sink was made. */
   get lastWrite(): number {
     return this.#lastWrite;
+  }
+
+  /** When the write in progress began (performance.now()), or null. */
+  get writingSince(): number | null {
+    return this.#writingSince;
   }
 }
 

@@ -510,6 +510,7 @@ async function capture(
     pipeline,
     stop,
     () => Math.max(dest.lastWrite, moved),
+    () => dest.writingSince,
   );
   usr1.stop();
   status.stop();

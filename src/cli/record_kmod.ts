@@ -103,6 +103,7 @@ export async function captureKmod(
     pipeline,
     stop,
     () => Math.max(dest.lastWrite, moved),
+    () => dest.writingSince,
   );
   usr1.stop();
   status.stop();
