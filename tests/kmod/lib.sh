@@ -10,7 +10,7 @@
 KMOD_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 KMOD_DIR=$KMOD_TOP/tests/kmod
 KMOD_CACHE=${HONE_KMOD_CACHE:-$KMOD_TOP/build/kmod}
-KMOD_TIMEOUT=${HONE_KMOD_TIMEOUT:-900}
+KMOD_TIMEOUT=${HONE_KMOD_TIMEOUT:-1800}
 KMOD_MEM=${HONE_KMOD_MEM:-1024}
 KMOD_SMP=${HONE_KMOD_SMP:-2}
 # One host thread for all vCPUs: under multi-threaded TCG a vCPU can run a
