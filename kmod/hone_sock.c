@@ -37,13 +37,13 @@
  * socket's last sender, else its last reader, else its creator. An inbound
  * packet belongs to the socket's last reader (the thread blocked in or
  * last returned from recv/accept on it), else its last sender, else its
- * creator or holder; a
- * connection not yet accepted to its listener's. Held until known (see
- * hone_unknown()): a datagram for a socket several file tables may hold,
- * while no thread waits in recv on it, until one enters recv there; the
- * packets of a connection in an accept queue, until it is accepted. Echo replies go to the
- * socket that sent the request, ICMP errors to the socket of the packet
- * they quote. See kmod/README.md for what this rule cannot see.
+ * creator or holder; a connection not yet accepted to its listener's.
+ * Held until known (see hone_unknown()): a datagram for a socket several
+ * file tables may hold, while no thread waits in recv on it, until one
+ * enters recv there; the packets of a connection in an accept queue, until
+ * it is accepted. Echo replies go to the socket that sent the request,
+ * ICMP errors to the socket of the packet they quote. See kmod/README.md
+ * for what this rule cannot see.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -75,7 +75,7 @@
 #define HONE_SK_BITS	12
 #define HONE_SK_MAX	65536
 #define HONE_ECHOES	64
-/* Datagrams held for their reader: per socket, and in all. */
+/* Packets held until their process is known: per socket, and in all. */
 #define HONE_HELD_SK	64
 #define HONE_HELD_MAX	4096
 
@@ -93,12 +93,12 @@ struct hone_sk {
 	u64 tx;			/* last sender, tgid << 32 | tid */
 	u64 rx;			/* last reader, tgid << 32 | tid */
 	u64 rx_in;		/* the thread in recv on it now, or 0 */
-	struct sk_buff_head held;	/* datagrams waiting for a reader */
+	struct sk_buff_head held;	/* packets waiting for their process */
 };
 
 /*
- * What a held datagram carries in its clone's control buffer: its
- * arrival and who it would have gone to then.
+ * What a held packet carries in its clone's control buffer: its arrival,
+ * direction and who it would have gone to then.
  */
 struct hone_held_cb {
 	u64 ts;
@@ -155,7 +155,7 @@ static struct hone_sk *hone_sk_find(const struct sock *sk)
 	return NULL;
 }
 
-/* After the grace period: no hook can hold a datagram on e any more. */
+/* After the grace period: no hook can hold a packet on e any more. */
 static void hone_sk_free_rcu(struct rcu_head *head)
 {
 	struct hone_sk *e = container_of(head, struct hone_sk, rcu);
@@ -271,6 +271,8 @@ static void hone_held_flush(struct hone_sk *e, u64 who)
 	struct hone_event ev;
 	struct sk_buff *skb;
 
+	if (skb_queue_empty_lockless(&e->held))
+		return;
 	while ((skb = skb_dequeue(&e->held))) {
 		atomic_dec(&hone_held_count);
 		cb = (const struct hone_held_cb *)skb->cb;
@@ -348,9 +350,10 @@ static bool hone_hold(struct hone_sk *e, struct sk_buff *skb,
 	 * acceptor that came meanwhile takes it.
 	 */
 	smp_mb();
-	who = READ_ONCE(e->rx_in);
 	if (sk->sk_protocol == IPPROTO_TCP)
 		who = (u64)READ_ONCE(e->holder) << 32;
+	else
+		who = READ_ONCE(e->rx_in);
 	if (who)
 		hone_held_flush(e, who);
 	return true;
@@ -389,21 +392,30 @@ static void hone_sk_made(const struct sock *sk, bool fresh)
 	hone_sk_opened(e, current);
 }
 
+/*
+ * sk is in tgid's file table: its entry, with tgid as its holder if it had
+ * none. Under rcu_read_lock().
+ */
+static struct hone_sk *hone_sk_held_by(struct sock *sk, u32 tgid)
+{
+	struct hone_sk *e = hone_sk_get(sk, false);
+
+	if (e && !READ_ONCE(e->holder)) {
+		WRITE_ONCE(e->how, HONE_HOW_SNAPSHOT);
+		WRITE_ONCE(e->holder, tgid);
+	}
+	return e;
+}
+
 /* The snapshot found sk in the file table of ev's process. */
 void hone_sock_snapshot(struct hone_reader *r, struct sock *sk,
 			struct hone_event *ev)
 {
 	struct hone_sk *e;
-	u32 holder;
 
 	rcu_read_lock();
-	e = hone_sk_get(sk, false);
+	e = hone_sk_held_by(sk, ev->pid);
 	if (e) {
-		holder = READ_ONCE(e->holder);
-		if (!holder) {
-			WRITE_ONCE(e->holder, ev->pid);
-			WRITE_ONCE(e->how, HONE_HOW_SNAPSHOT);
-		}
 		set_bit(HONE_SK_OPENED, &e->flags);
 		ev->conn = e->id;
 	}
@@ -417,17 +429,11 @@ void hone_sock_snapshot(struct hone_reader *r, struct sock *sk,
 	hone_stage_event(r, ev);
 }
 
-/* A reader's open found sk in tgid's file table: its holder, if none. */
+/* A reader's open found sk in tgid's file table. */
 void hone_sock_seen(struct sock *sk, u32 tgid)
 {
-	struct hone_sk *e;
-
 	rcu_read_lock();
-	e = hone_sk_get(sk, false);
-	if (e && !READ_ONCE(e->holder)) {
-		WRITE_ONCE(e->how, HONE_HOW_SNAPSHOT);
-		WRITE_ONCE(e->holder, tgid);
-	}
+	hone_sk_held_by(sk, tgid);
 	rcu_read_unlock();
 }
 
@@ -496,7 +502,7 @@ static int hone_accept_ret(struct kretprobe_instance *ri,
 	/* Pairs with hone_hold(): what came before the accept is ours. */
 	smp_mb();
 	e = hone_sk_find(sk);
-	if (e && !skb_queue_empty_lockless(&e->held))
+	if (e)
 		hone_held_flush(e, hone_me());
 	rcu_read_unlock();
 	return 0;
@@ -536,7 +542,7 @@ static int hone_kp_destruct(struct kprobe *kp, struct pt_regs *regs)
 	/* A connection freed unaccepted: its packets as they would have gone. */
 	rcu_read_lock();
 	e = hone_active() ? hone_sk_find(sk) : NULL;
-	if (e && !skb_queue_empty_lockless(&e->held))
+	if (e)
 		hone_held_flush(e, 0);
 	rcu_read_unlock();
 	hone_sk_forget(sk);
@@ -564,8 +570,7 @@ static void hone_use(struct pt_regs *regs, bool send)
 			WRITE_ONCE(e->rx_in, hone_me());
 			/* Pairs with hone_hold(). */
 			smp_mb();
-			if (!skb_queue_empty_lockless(&e->held))
-				hone_held_flush(e, hone_me());
+			hone_held_flush(e, hone_me());
 		}
 		if (!test_bit(HONE_SK_OPENED, &e->flags)) {
 			/*
@@ -860,7 +865,10 @@ static void hone_pick_entry(struct hone_event *ev, struct hone_sk *e,
 	u64 tx = READ_ONCE(e->tx), rx = READ_ONCE(e->rx);
 	u32 holder = READ_ONCE(e->holder);
 
-	/* Inbound and not read yet: its last sender waits for the answer. */
+	/*
+	 * Inbound and never read: the last sender, who waits for the answer,
+	 * before the creator.
+	 */
 	if (in && rx)
 		hone_pick(ev, rx, HONE_HOW_READER);
 	else if (tx)

@@ -224,7 +224,6 @@ const ERRNO: Record<number, [string, string]> = {
   524: ["ENOTSUPP", "Operation not supported by the kernel"],
 };
 
-/** Says what is probably missing for an errno at a step. */
 /**
  * Why a load failed when the kernel is too old for the sensor: a helper
  * the verifier does not know in that program type, or a kernel before
@@ -239,9 +238,10 @@ function kernelHint(step: string, log: string): string | null {
   if (!unknown && (major > 6 || (major === 6 && minor >= 3))) return null;
   return ` (this kernel, ${release}, is too old for the eBPF sensor${
     unknown ? `: its programs may not call ${unknown}` : ""
-  }; it works on 6.12 and later, e.g. Debian 12's 6.12 from bookworm-backports; or load hone's kernel module and use --sensor kmod)`;
+  }; it works on 6.12 and later, e.g. Debian 12's linux-image-6.12-amd64 from bookworm-security; or load hone's kernel module and use --sensor kmod)`;
 }
 
+/** Says what is probably missing for an errno at a step. */
 function hint(step: string, errno: number): string {
   if (errno === 1 || (errno === 13 && !step.startsWith("load"))) {
     return " (are you root? CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN are needed)";
