@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Loopback UDP flood with and without a capture attached: how much a capture
 # slows the workload, how much of it it keeps, what it costs in CPU.
-# Same method as /work/shared/reference/peers-measured.md (tcpdump there).
+# Same method as ../shared/reference/peers-measured.md (tcpdump there).
 #
 #   bench/flood_bench.sh                 # 10 s runs, 3 of each, medians
 #   DURATION=3 RUNS=1 bench/flood_bench.sh   # quick mode

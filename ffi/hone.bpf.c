@@ -60,21 +60,6 @@ struct {
 	__type(value, struct hone_counters);
 } hone_counters SEC(".maps");
 
-/*
- * What hone knows of a socket, kept on the socket itself (socket-local
- * storage: no hashing, no table to fill or evict, freed with the socket):
- * users and counters (see struct hone_sock_use). A user is tgid << 32 | tid, as
- * bpf_get_current_pid_tgid() returns it; 0 is nobody. Index 0 of the
- * arrays is the send direction, 1 the receive direction.
- */
-struct hone_sock_state {
-	__u64 user;		/* last thread that created or used it */
-	__u64 dir_user[2];	/* last sender, last reader */
-	__u64 bytes[2];		/* bytes sent, read */
-	__u64 calls[2];		/* successful send, read calls */
-	__u64 lost;		/* bit d: a record of direction d was lost */
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -1141,7 +1126,6 @@ int hone_snap(struct bpf_iter__task_file *ctx)
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
 	struct hone_snap_socket r = {};
-	struct hone_sock_state st = {};
 	struct socket *sock;
 	struct sock *sk;
 
@@ -1150,26 +1134,24 @@ int hone_snap(struct bpf_iter__task_file *ctx)
 	sock = bpf_sock_from_file(file);
 	if (!sock)
 		return 0;
+	/*
+	 * Newer kernels (6.18) give sock->sk as an untrusted pointer: it can
+	 * be read but not passed to bpf_get_socket_cookie() or
+	 * bpf_sk_storage_get(). So this program only reads; the shim takes
+	 * each socket with pidfd_getfd(), which makes its cookie
+	 * (SO_COOKIE) and its storage (a map update keyed by the fd).
+	 */
 	sk = sock->sk;
 	if (!sk)
 		return 0;
 	r.family = sk->__sk_common.skc_family;
 	if (r.family != AF_INET && r.family != AF_INET6)
 		return 0;
-	r.cookie = bpf_get_socket_cookie(sk);
 	r.pid = task->tgid;
-	if (is_self_pid(r.pid)) {
-		add_self(r.cookie);
+	if (!is_self_pid(r.pid) && filter && !want_task(task, r.pid))
 		return 0;
-	}
-	if (filter) {
-		if (!want_task(task, r.pid))
-			return 0;
-		want_sock(r.cookie);
-	}
-	/* The holder's tid is not known: a thread's use will say it. */
-	st.user = (__u64)r.pid << 32;
-	bpf_sk_storage_get(&hone_socks, sk, &st, BPF_SK_STORAGE_GET_F_CREATE);
+	/* 0 when no cookie was made yet: the shim asks for one. */
+	r.cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 	hdr_fill(&r.hdr, HONE_REC_SNAP_SOCKET, sizeof(r));
 	r.fd = ctx->fd;
 	r.type = sk->sk_type;

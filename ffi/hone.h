@@ -277,6 +277,22 @@ struct hone_snap_socket {
 	__u32 netns;		/* inode number of the socket's network ns */
 };
 
+/*
+ * What hone knows of a socket, kept on the socket itself (socket-local
+ * storage: no hashing, no table to fill or evict, freed with the socket):
+ * users and counters (see struct hone_sock_use). A user is tgid << 32 | tid, as
+ * bpf_get_current_pid_tgid() returns it; 0 is nobody. Index 0 of the
+ * arrays is the send direction, 1 the receive direction. The shim writes
+ * one for each socket of the start-up snapshot.
+ */
+struct hone_sock_state {
+	__u64 user;		/* last thread that created or used it */
+	__u64 dir_user[2];	/* last sender, last reader */
+	__u64 bytes[2];		/* bytes sent, read */
+	__u64 calls[2];		/* successful send, read calls */
+	__u64 lost;		/* bit d: a record of direction d was lost */
+};
+
 /* struct hone_options.flags */
 #define HONE_OPT_NETFILTER	(1U << 0) /* attach netfilter hooks too */
 #define HONE_OPT_NO_SNAPSHOT	(1U << 1) /* no iter/task_file snapshot */

@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <linux/bpf.h>
 
@@ -72,6 +73,10 @@ struct hone_fds {
 	int snap;
 	int nf;			/* -1 in the base skeleton */
 	int want_pid;		/* the filter's tgids */
+	int socks;		/* socket-local storage (hone_socks) */
+	int self;		/* cookies of hone's own sockets */
+	int want_sock;		/* the filter's sockets */
+	__u64 *self_sockets;	/* in the mapped .bss */
 };
 
 struct hone_ring {
@@ -225,6 +230,10 @@ static int name##_load(struct name **out, const struct hone_knobs *k,	\
 	f->sirq_out = s->progs.hone_sirq_out.prog_fd;			\
 	f->snap = s->progs.hone_snap.prog_fd;				\
 	f->want_pid = s->maps.hone_want_pid.map_fd;			\
+	f->socks = s->maps.hone_socks.map_fd;				\
+	f->self = s->maps.hone_self.map_fd;				\
+	f->want_sock = s->maps.hone_want_sock.map_fd;			\
+	f->self_sockets = &s->bss->self_sockets;			\
 	f->nf = -1;							\
 	*out = s;							\
 	return 0;							\
@@ -305,6 +314,20 @@ static int sys_bpf(enum bpf_cmd cmd, union bpf_attr *attr, size_t size)
 	long ret = syscall(__NR_bpf, cmd, attr, size);
 
 	return ret < 0 ? -errno : (int)ret;
+}
+
+/* Sets key to value in map fd; returns 0 or -errno. */
+static int map_update(int fd, const void *key, const void *value,
+		      __u64 flags)
+{
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_fd = fd;
+	attr.key = (long)key;
+	attr.value = (long)value;
+	attr.flags = flags;
+	return sys_bpf(BPF_MAP_UPDATE_ELEM, &attr, sizeof(attr));
 }
 
 static int keep_link(struct hone_sensor *s, int fd, const char *step)
@@ -548,6 +571,72 @@ static int ring_consume(struct hone_ring *r, __u8 *buf, __u32 len)
 
 /* ---- snapshot ---- */
 
+/*
+ * Takes a copy of a snapshot socket's fd (pidfd_getfd) and does what the
+ * iterator cannot do with the untrusted socket pointer newer kernels give
+ * it: makes and reads the cookie (SO_COOKIE) and puts the holder in the
+ * socket's storage (an SK_STORAGE update is keyed by a socket fd of the
+ * caller). Returns false when the socket cannot be taken and has no cookie.
+ */
+static bool snap_take(struct hone_sensor *s, struct hone_snap_socket *r,
+		      int pidfd)
+{
+	struct hone_sock_state st = { .user = (__u64)r->pid << 32 };
+	socklen_t len = sizeof(r->cookie);
+	__u64 cookie = 0;
+	__u8 one = 1;
+	int fd;
+
+	fd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, r->fd, 0);
+	if (fd < 0)
+		return r->cookie != 0;	/* gone, or ptrace denied (Yama 3) */
+	if (!getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) && cookie)
+		r->cookie = cookie;
+	if (r->pid == s->knobs.self_pid) {
+		if (!map_update(s->fds.self, &r->cookie, &one, BPF_NOEXIST))
+			__atomic_fetch_add(s->fds.self_sockets, 1,
+					   __ATOMIC_RELAXED);
+	} else {
+		/* A socket used since attach already says its user. */
+		map_update(s->fds.socks, &fd, &st, BPF_NOEXIST);
+		if (s->knobs.filter)
+			map_update(s->fds.want_sock, &r->cookie, &one,
+				   BPF_ANY);
+	}
+	close(fd);
+	return r->cookie != 0;
+}
+
+/*
+ * Completes the snapshot's records in place (see snap_take) and drops
+ * those of hone itself and those whose socket went away uncookied.
+ */
+static void snap_adopt(struct hone_sensor *s)
+{
+	struct hone_snap_socket *r;
+	size_t in, out = 0;
+	__u32 pid = 0;
+	int pidfd = -1;
+
+	for (in = 0; in + sizeof(*r) <= s->snap_len; in += sizeof(*r)) {
+		r = (struct hone_snap_socket *)(s->snap + in);
+		if (pidfd < 0 || r->pid != pid) {
+			if (pidfd >= 0)
+				close(pidfd);
+			pid = r->pid;
+			pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		}
+		if (!snap_take(s, r, pidfd) || r->pid == s->knobs.self_pid)
+			continue;
+		if (out != in)
+			memmove(s->snap + out, r, sizeof(*r));
+		out += sizeof(*r);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	s->snap_len = out;
+}
+
 /* Runs the iter/task_file program and keeps its SNAP_SOCKET records. */
 static int run_snapshot(struct hone_sensor *s)
 {
@@ -590,6 +679,8 @@ static int run_snapshot(struct hone_sensor *s)
 		err = -ENOMEM;
 	close(fd);
 	close(link);
+	if (!err)
+		snap_adopt(s);
 	s->snap_count = s->snap_len / sizeof(struct hone_snap_socket);
 	return err;
 }
@@ -665,7 +756,6 @@ static int seed_filter(struct hone_sensor *s, const struct hone_options *o)
 {
 	__u8 v = 1 | (o->filter & ~(HONE_FILTER_PID | HONE_FILTER_CHILDREN) ?
 		      0 : 2);
-	union bpf_attr attr;
 	__u32 i;
 	int err;
 
@@ -673,12 +763,8 @@ static int seed_filter(struct hone_sensor *s, const struct hone_options *o)
 	if (!(o->filter & HONE_FILTER_PID))
 		return 0;
 	for (i = 0; i < o->filter_npids && i < HONE_FILTER_PIDS; i++) {
-		memset(&attr, 0, sizeof(attr));
-		attr.map_fd = s->fds.want_pid;
-		attr.key = (long)&o->filter_pids[i];
-		attr.value = (long)&v;
-		attr.flags = BPF_ANY;
-		err = sys_bpf(BPF_MAP_UPDATE_ELEM, &attr, sizeof(attr));
+		err = map_update(s->fds.want_pid, &o->filter_pids[i], &v,
+				 BPF_ANY);
 		if (err < 0)
 			return err;
 	}
