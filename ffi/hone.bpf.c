@@ -100,25 +100,16 @@ struct {
 } hone_want_sock SEC(".maps");
 
 /*
- * Per CPU (struct hone_cpu in hone.h): whether a softirq runs
- * (tp_btf/softirq_entry..exit; the preempt count would say the same, but
- * reading it needs a typed ksym and thus CONFIG_KALLSYMS_ALL, which many
- * kernels lack), and the sent loopback copy that waits for its received
- * copy.
+ * 1 while this CPU runs a softirq (tp_btf/softirq_entry..exit). The
+ * preempt count would say the same, but reading it needs a typed ksym
+ * and thus CONFIG_KALLSYMS_ALL, which many kernels lack.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct hone_cpu);
-} hone_cpu SEC(".maps");
-
-static __always_inline struct hone_cpu *cpu_state(void)
-{
-	__u32 key = 0;
-
-	return bpf_map_lookup_elem(&hone_cpu, &key);
-}
+	__type(value, __u32);
+} hone_softirq SEC(".maps");
 
 static __always_inline void count(enum hone_counter i)
 {
@@ -533,12 +524,13 @@ struct pkt_info {
 static __always_inline void pkt_task(struct pkt_info *pi)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct hone_cpu *c = cpu_state();
+	__u32 key = 0, *sirq;
 
-	if (!c) {
+	sirq = bpf_map_lookup_elem(&hone_softirq, &key);
+	if (!sirq) {
 		pi->flags |= HONE_PKT_CTX_UNKNOWN;
 	} else {
-		if (c->softirq)
+		if (*sirq)
 			return;
 		pi->flags |= HONE_PKT_TASK;
 	}
@@ -628,185 +620,6 @@ static __always_inline void pkt_capture(struct __sk_buff *skb,
 		pkt_emit(skb, pi, HONE_SNAPLEN_MAX, nf);
 }
 
-/* ---- loopback: one record for both copies (see hone.h) ---- */
-
-#define barrier()	asm volatile("" ::: "memory")
-
-/* Takes the CPU's waiting copy; false when a program it interrupted has it. */
-static __always_inline bool lo_take(struct hone_cpu *c)
-{
-	return !__sync_lock_test_and_set(&c->busy, 1);
-}
-
-static __always_inline void lo_give(struct hone_cpu *c)
-{
-	barrier();
-	c->busy = 0;
-}
-
-static __always_inline void lo_flush_cls(struct hone_cpu *c, const __u32 cls)
-{
-	struct hone_packet *p;
-
-	p = bpf_ringbuf_reserve(&hone_rb, sizeof(*p) + cls, 0);
-	if (!p) {
-		count(HONE_C_PKT_DROP);
-		return;
-	}
-	__builtin_memcpy(p, &c->out, sizeof(*p));
-	__builtin_memcpy(p + 1, c->data, cls);
-	bpf_ringbuf_submit(p, wakeup_flags(sizeof(*p) + cls));
-}
-
-/* Writes the waiting copy as a PACKET record of its own. */
-static __always_inline void lo_flush(struct hone_cpu *c)
-{
-	c->valid = 0;
-	if (c->cls == 64)
-		lo_flush_cls(c, 64);
-	else if (c->cls == 128)
-		lo_flush_cls(c, 128);
-	else
-		lo_flush_cls(c, HONE_LO_PEND_MAX);
-}
-
-/* Same, from a program that does not hold it. */
-static __always_inline void lo_flush_idle(struct hone_cpu *c)
-{
-	if (!lo_take(c))
-		return;
-	if (c->valid)
-		lo_flush(c);
-	lo_give(c);
-}
-
-static __always_inline void lo_pend_cls(struct __sk_buff *skb,
-					struct hone_cpu *c,
-					const struct pkt_info *pi,
-					const __u32 cls)
-{
-	__u32 caplen = pi->caplen;
-	__u64 *w = (__u64 *)c->data;
-	int i;
-
-	/* lo_same() compares the first 64 bytes: no stale tail. */
-	if (caplen < 64)
-		for (i = 0; i < 8; i++)
-			w[i] = 0;
-	if (caplen && bpf_skb_load_bytes(skb, 0, c->data,
-					 bound_len(caplen, cls)))
-		caplen = 0;
-	pkt_fill(&c->out, pi, caplen);
-	c->cls = cls;
-	c->valid = 1;
-}
-
-/* Keeps a sent loopback copy until its received copy comes. */
-static __always_inline void lo_pend(struct __sk_buff *skb, struct hone_cpu *c,
-				    const struct pkt_info *pi)
-{
-	if (pi->caplen <= 64)
-		lo_pend_cls(skb, c, pi, 64);
-	else if (pi->caplen <= 128)
-		lo_pend_cls(skb, c, pi, 128);
-	else
-		lo_pend_cls(skb, c, pi, HONE_LO_PEND_MAX);
-}
-
-/*
- * Whether the received packet is the waiting one: same length and
- * protocol, same first 64 bytes (IP header with its ID and checksum,
- * ports, TCP sequence numbers). Two packets alike in all that are alike
- * to every reader too.
- */
-static __always_inline bool lo_same(struct __sk_buff *skb, struct hone_cpu *c,
-				    const struct pkt_info *pi)
-{
-	const __u64 *d = (const __u64 *)c->data;
-	__u32 n = pi->caplen < 64 ? pi->caplen : 64;
-	__u64 w[8] = {};
-	int i;
-
-	if (c->out.len != pi->len || c->out.caplen != pi->caplen ||
-	    c->out.protocol != pi->protocol || !n)
-		return false;
-	if (bpf_skb_load_bytes(skb, 0, w, bound_len(n, 64)))
-		return false;
-	for (i = 0; i < 8; i++)
-		if (w[i] != d[i])
-			return false;
-	return true;
-}
-
-static __always_inline void lo_pair_cls(struct hone_cpu *c,
-					const struct pkt_info *pi,
-					const __u32 cls)
-{
-	struct hone_packet_pair *r;
-
-	r = bpf_ringbuf_reserve(&hone_rb, sizeof(*r) + cls, 0);
-	if (!r) {
-		count(HONE_C_PKT_DROP);
-		count(HONE_C_PKT_DROP);
-		return;
-	}
-	__builtin_memcpy(&r->out, &c->out, sizeof(r->out));
-	r->out.hdr.type = HONE_RING_PACKET_PAIR;
-	r->out.hdr.len = sizeof(*r) + HONE_ALIGN8(c->out.caplen);
-	r->in.ts_ns = bpf_ktime_get_boot_ns();
-	r->in.cookie = pi->cookie;
-	r->in.pid = pi->pid;
-	r->in.tid = pi->tid;
-	r->in.ifindex = pi->ifindex;
-	r->in.flags = pi->flags;
-	__builtin_memcpy(r + 1, c->data, cls);
-	bpf_ringbuf_submit(r, wakeup_flags(sizeof(*r) + cls));
-}
-
-/* Writes the waiting copy and its received copy as one record. */
-static __always_inline void lo_pair(struct hone_cpu *c,
-				    const struct pkt_info *pi)
-{
-	c->valid = 0;
-	if (c->cls == 64)
-		lo_pair_cls(c, pi, 64);
-	else if (c->cls == 128)
-		lo_pair_cls(c, pi, 128);
-	else
-		lo_pair_cls(c, pi, HONE_LO_PEND_MAX);
-}
-
-/*
- * A loopback packet of at most HONE_LO_PEND_MAX bytes captured: the sent
- * copy waits, the received copy goes out with it. False when the packet
- * is for pkt_capture() (the CPU's copy is in use by a program this one
- * interrupted, or a received copy without its sent copy).
- */
-static __always_inline bool lo_capture(struct __sk_buff *skb,
-				       const struct pkt_info *pi)
-{
-	struct hone_cpu *c = cpu_state();
-	bool done = false;
-
-	if (!c || !lo_take(c))
-		return false;
-	if (pi->dir == HONE_DIR_OUT) {
-		if (c->valid)
-			lo_flush(c);
-		lo_pend(skb, c, pi);
-		done = true;
-	} else if (c->valid) {
-		if (lo_same(skb, c, pi)) {
-			lo_pair(c, pi);
-			done = true;
-		} else {
-			lo_flush(c);
-		}
-	}
-	lo_give(c);
-	return done;
-}
-
 static __always_inline int on_skb(struct __sk_buff *skb, __u32 dir)
 {
 	struct pkt_info pi = {};
@@ -842,9 +655,6 @@ static __always_inline int on_skb(struct __sk_buff *skb, __u32 dir)
 	pi.caplen = pi.len < snaplen ? pi.len : snaplen;
 	if (!filter)
 		pkt_task(&pi);
-	if (pi.ifindex == HONE_LOOPBACK_IFINDEX &&
-	    pi.caplen <= HONE_LO_PEND_MAX && lo_capture(skb, &pi))
-		return 1;
 	pkt_capture(skb, &pi, false);
 	return 1;
 }
@@ -861,27 +671,26 @@ int hone_skb_out(struct __sk_buff *skb)
 	return on_skb(skb, HONE_DIR_OUT);
 }
 
+static __always_inline void set_softirq(__u32 on)
+{
+	__u32 key = 0, *sirq;
+
+	sirq = bpf_map_lookup_elem(&hone_softirq, &key);
+	if (sirq)
+		*sirq = on;
+}
+
 SEC("tp_btf/softirq_entry")
 int BPF_PROG(hone_sirq_in, unsigned int vec)
 {
-	struct hone_cpu *c = cpu_state();
-
-	if (c)
-		c->softirq = 1;
+	set_softirq(1);
 	return 0;
 }
 
-/* The softirq that would have received a waiting copy is over. */
 SEC("tp_btf/softirq_exit")
 int BPF_PROG(hone_sirq_out, unsigned int vec)
 {
-	struct hone_cpu *c = cpu_state();
-
-	if (!c)
-		return 0;
-	c->softirq = 0;
-	if (c->valid)
-		lo_flush_idle(c);
+	set_softirq(0);
 	return 0;
 }
 
@@ -1429,7 +1238,6 @@ int hone_nf(struct bpf_nf_ctx *ctx)
 	__u32 lin = skb->tail - skb->network_header;
 	struct net_device *dev;
 	struct pkt_info pi = {};
-	struct hone_cpu *c;
 	__u8 pf = st->pf;
 
 	/*
@@ -1467,10 +1275,6 @@ int hone_nf(struct bpf_nf_ctx *ctx)
 	}
 	pi.src = nh;
 	pkt_task(&pi);
-	/* A waiting sent copy was first (the echo request of this reply). */
-	c = cpu_state();
-	if (c && c->valid)
-		lo_flush_idle(c);
 	pkt_capture(NULL, &pi, true);
 	return NF_ACCEPT;
 }

@@ -93,54 +93,6 @@ struct hone_packet {
 	/* __u8 data[caplen], padded to 8 */
 };
 
-/*
- * A loopback packet is seen twice, sent (cgroup_skb egress) and received
- * (ingress), most often one right after the other on the same CPU. The
- * sent copy waits in this CPU's struct hone_cpu; when the received copy
- * is the same packet, both go into the ring as one record of
- * HONE_RING_PACKET_PAIR: half the ring-buffer reservations, the bytes
- * once. Anything else on that CPU (another sent packet, a received one
- * that differs, netfilter, the end of a softirq, the detach) first writes
- * the waiting copy as a PACKET record of its own. The shim hands a pair
- * out as the two PACKET records it stands for: the type never leaves
- * the shim.
- */
-#define HONE_RING_PACKET_PAIR	0x100
-#define HONE_LO_PEND_MAX	256	/* larger copies do not wait */
-#define HONE_LOOPBACK_IFINDEX	1	/* lo, in every network namespace */
-
-/* The received copy's own fields. */
-struct hone_packet_in {
-	__u64 ts_ns;		/* CLOCK_BOOTTIME ns it was received */
-	__u64 cookie;		/* the receiving socket */
-	__u32 pid;		/* as struct hone_packet, for the receiver */
-	__u32 tid;
-	__u32 ifindex;
-	__u32 flags;		/* HONE_PKT_* */
-};
-
-/*
- * HONE_RING_PACKET_PAIR: the sent copy (out.hdr.type is the pair's type,
- * out.hdr.len the pair's size, out.dir HONE_DIR_OUT), the received copy's
- * fields, then out.caplen bytes, padded to 8.
- */
-struct hone_packet_pair {
-	struct hone_packet out;
-	struct hone_packet_in in;
-	/* __u8 data[out.caplen], padded to 8 */
-};
-
-/* Per-CPU state of the BPF programs (a one-entry PERCPU_ARRAY). */
-struct hone_cpu {
-	__u32 softirq;		/* 1 between softirq_entry and softirq_exit */
-	__u32 valid;		/* a sent loopback copy waits */
-	__u32 cls;		/* its size class: 64, 128 or 256 */
-	__u32 pad;
-	__u64 busy;		/* a program is using the waiting copy */
-	struct hone_packet out;	/* the waiting copy's record header */
-	__u8 data[HONE_LO_PEND_MAX];
-};
-
 /* HONE_REC_SOCK_CREATE: an inet socket was created (cgroup/sock_create). */
 struct hone_sock_create {
 	struct hone_rec_hdr hdr;
@@ -444,8 +396,6 @@ struct hone_counters {
 
 _Static_assert(sizeof(struct hone_rec_hdr) == 16, "hone_rec_hdr");
 _Static_assert(sizeof(struct hone_packet) == 56, "hone_packet");
-_Static_assert(sizeof(struct hone_packet_pair) == 88, "hone_packet_pair");
-_Static_assert(sizeof(struct hone_cpu) == 336, "hone_cpu");
 _Static_assert(sizeof(struct hone_sock_create) == 48, "hone_sock_create");
 _Static_assert(sizeof(struct hone_sock_release) == 32, "hone_sock_release");
 _Static_assert(sizeof(struct hone_sock_use) == 64, "hone_sock_use");

@@ -77,7 +77,6 @@ struct hone_fds {
 	int self;		/* cookies of hone's own sockets */
 	int want_sock;		/* the filter's sockets */
 	__u64 *self_sockets;	/* in the mapped .bss */
-	int cpu;		/* struct hone_cpu per CPU */
 };
 
 struct hone_ring {
@@ -102,13 +101,6 @@ struct hone_knobs {
 	struct hone_cbpf_insn cbpf[HONE_CBPF_MAX];
 };
 
-/* Records made by the shim, handed out by hone_poll() in order. */
-struct hone_queue {
-	__u8 *buf;		/* NULL once handed out */
-	size_t len;
-	size_t off;
-};
-
 static struct hone_sensor {
 	bool running;
 	struct hone_full *full;
@@ -118,8 +110,9 @@ static struct hone_sensor {
 	int links[HONE_MAX_LINKS];
 	int nlinks;
 	struct hone_ring ring;
-	struct hone_queue snap;	/* snapshot records, before the ring's */
-	struct hone_queue tail;	/* the copies still waiting at detach */
+	__u8 *snap;		/* snapshot records not yet handed out */
+	size_t snap_len;
+	size_t snap_off;
 	__u64 snap_count;
 	struct hone_knobs knobs;
 	__u32 stat_flags;
@@ -241,7 +234,6 @@ static int name##_load(struct name **out, const struct hone_knobs *k,	\
 	f->self = s->maps.hone_self.map_fd;				\
 	f->want_sock = s->maps.hone_want_sock.map_fd;			\
 	f->self_sockets = &s->bss->self_sockets;			\
-	f->cpu = s->maps.hone_cpu.map_fd;				\
 	f->nf = -1;							\
 	*out = s;							\
 	return 0;							\
@@ -537,49 +529,13 @@ static __u32 rec_len(const __u8 *rec, __u32 sample_len)
 	return h->len;
 }
 
-/*
- * Bytes of the two PACKET records a HONE_RING_PACKET_PAIR of n bytes
- * stands for, 0 if it is malformed.
- */
-static __u32 pair_len(const __u8 *rec, __u32 n)
-{
-	const struct hone_packet_pair *p = (const void *)rec;
-
-	if (n < sizeof(*p) || p->out.caplen > HONE_LO_PEND_MAX ||
-	    n != sizeof(*p) + HONE_ALIGN8(p->out.caplen))
-		return 0;
-	return 2 * (sizeof(struct hone_packet) + HONE_ALIGN8(p->out.caplen));
-}
-
-/* Writes the sent and the received PACKET record of a checked pair. */
-static void pair_split(const __u8 *rec, __u8 *buf)
-{
-	const struct hone_packet_pair *p = (const void *)rec;
-	__u32 data = HONE_ALIGN8(p->out.caplen);
-	__u32 one = sizeof(struct hone_packet) + data;
-	struct hone_packet *out = (void *)buf, *in = (void *)(buf + one);
-
-	memcpy(out, &p->out, sizeof(*out));
-	out->hdr.type = HONE_REC_PACKET;
-	out->hdr.len = one;
-	memcpy(out + 1, p + 1, data);
-	memcpy(in, out, one);
-	in->hdr.ts_ns = p->in.ts_ns;
-	in->cookie = p->in.cookie;
-	in->pid = p->in.pid;
-	in->tid = p->in.tid;
-	in->ifindex = p->in.ifindex;
-	in->dir = HONE_DIR_IN;
-	in->flags = p->in.flags;
-}
-
 /* Copies whole records from the ring into buf; returns bytes or -errno. */
 static int ring_consume(struct hone_ring *r, __u8 *buf, __u32 len)
 {
 	const __u32 flag_bits = BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT;
 	unsigned long cons, prod;
 	__u32 out = 0, hlen, n;
-	const __u8 *sample, *rec;
+	const __u8 *sample;
 	int err = 0;
 
 	cons = __atomic_load_n(r->consumer_pos, __ATOMIC_RELAXED);
@@ -590,11 +546,8 @@ static int ring_consume(struct hone_ring *r, __u8 *buf, __u32 len)
 		if (hlen & BPF_RINGBUF_BUSY_BIT)
 			break;
 		if (!(hlen & BPF_RINGBUF_DISCARD_BIT)) {
-			rec = sample + BPF_RINGBUF_HDR_SZ;
-			n = rec_len(rec, hlen & ~flag_bits);
-			if (n && ((const struct hone_rec_hdr *)rec)->type ==
-				 HONE_RING_PACKET_PAIR)
-				n = pair_len(rec, n);
+			n = rec_len(sample + BPF_RINGBUF_HDR_SZ,
+				    hlen & ~flag_bits);
 			if (!n) {
 				err = -EBADMSG;
 				break;
@@ -604,10 +557,7 @@ static int ring_consume(struct hone_ring *r, __u8 *buf, __u32 len)
 					err = -ENOBUFS;
 				break;
 			}
-			if (n == ((const struct hone_rec_hdr *)rec)->len)
-				memcpy(buf + out, rec, n);
-			else
-				pair_split(rec, buf + out);
+			memcpy(buf + out, sample + BPF_RINGBUF_HDR_SZ, n);
 			out += n;
 		}
 		cons += HONE_ALIGN8((hlen & ~flag_bits) + BPF_RINGBUF_HDR_SZ);
@@ -668,8 +618,8 @@ static void snap_adopt(struct hone_sensor *s)
 	__u32 pid = 0;
 	int pidfd = -1;
 
-	for (in = 0; in + sizeof(*r) <= s->snap.len; in += sizeof(*r)) {
-		r = (struct hone_snap_socket *)(s->snap.buf + in);
+	for (in = 0; in + sizeof(*r) <= s->snap_len; in += sizeof(*r)) {
+		r = (struct hone_snap_socket *)(s->snap + in);
 		if (pidfd < 0 || r->pid != pid) {
 			if (pidfd >= 0)
 				close(pidfd);
@@ -679,12 +629,12 @@ static void snap_adopt(struct hone_sensor *s)
 		if (!snap_take(s, r, pidfd) || r->pid == s->knobs.self_pid)
 			continue;
 		if (out != in)
-			memmove(s->snap.buf + out, r, sizeof(*r));
+			memmove(s->snap + out, r, sizeof(*r));
 		out += sizeof(*r);
 	}
 	if (pidfd >= 0)
 		close(pidfd);
-	s->snap.len = out;
+	s->snap_len = out;
 }
 
 /* Runs the iter/task_file program and keeps its SNAP_SOCKET records. */
@@ -707,107 +657,59 @@ static int run_snapshot(struct hone_sensor *s)
 		close(link);
 		return fd;
 	}
-	s->snap.buf = malloc(cap);
-	while (s->snap.buf) {
-		if (s->snap.len == cap) {
-			p = realloc(s->snap.buf, cap * 2);
+	s->snap = malloc(cap);
+	while (s->snap) {
+		if (s->snap_len == cap) {
+			p = realloc(s->snap, cap * 2);
 			if (!p)
 				break;
-			s->snap.buf = p;
+			s->snap = p;
 			cap *= 2;
 		}
-		n = read(fd, s->snap.buf + s->snap.len, cap - s->snap.len);
+		n = read(fd, s->snap + s->snap_len, cap - s->snap_len);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0) {
 			err = n < 0 ? -errno : 0;
 			break;
 		}
-		s->snap.len += n;
+		s->snap_len += n;
 	}
-	if (!s->snap.buf)
+	if (!s->snap)
 		err = -ENOMEM;
 	close(fd);
 	close(link);
 	if (!err)
 		snap_adopt(s);
-	s->snap_count = s->snap.len / sizeof(struct hone_snap_socket);
+	s->snap_count = s->snap_len / sizeof(struct hone_snap_socket);
 	return err;
 }
 
-/* Hands out the records of queue q that fit in buf; returns bytes copied. */
-static __u32 queue_drain(struct hone_queue *q, __u8 *buf, __u32 len)
+/* Hands out queued snapshot records first; returns bytes copied. */
+static __u32 snap_drain(struct hone_sensor *s, __u8 *buf, __u32 len)
 {
 	const struct hone_rec_hdr *h;
 	size_t left;
 	__u32 out = 0;
 
-	while (q->off < q->len) {
-		left = q->len - q->off;
-		h = (const struct hone_rec_hdr *)(q->buf + q->off);
+	while (s->snap_off < s->snap_len) {
+		left = s->snap_len - s->snap_off;
+		h = (const struct hone_rec_hdr *)(s->snap + s->snap_off);
 		if (left < sizeof(*h) || h->len < sizeof(*h) || h->len > left) {
-			q->off = q->len;	/* cannot happen */
+			s->snap_off = s->snap_len;	/* cannot happen */
 			break;
 		}
 		if (h->len > len - out)
 			break;
 		memcpy(buf + out, h, h->len);
 		out += h->len;
-		q->off += h->len;
+		s->snap_off += h->len;
 	}
-	if (q->off >= q->len) {
-		free(q->buf);
-		q->buf = NULL;
+	if (s->snap_off >= s->snap_len) {
+		free(s->snap);
+		s->snap = NULL;
 	}
 	return out;
-}
-
-static int possible_cpus(void);
-
-/*
- * After the detach: the sent loopback copies still waiting on their CPU
- * (see struct hone_cpu), as PACKET records for after the ring's.
- */
-static void collect_waiting(struct hone_sensor *s)
-{
-	size_t one = HONE_ALIGN8(sizeof(struct hone_cpu));
-	union bpf_attr attr;
-	struct hone_cpu *c;
-	__u32 key = 0, n;
-	__u8 *vals;
-	int cpus, i;
-
-	cpus = possible_cpus();
-	if (cpus <= 0 || s->fds.cpu <= 0 || s->tail.buf)
-		return;
-	vals = calloc(cpus, one);
-	s->tail.buf = calloc(cpus, sizeof(struct hone_packet) +
-			     HONE_LO_PEND_MAX);
-	if (!vals || !s->tail.buf)
-		goto out;
-	memset(&attr, 0, sizeof(attr));
-	attr.map_fd = s->fds.cpu;
-	attr.key = (long)&key;
-	attr.value = (long)vals;
-	if (sys_bpf(BPF_MAP_LOOKUP_ELEM, &attr, sizeof(attr)) < 0)
-		goto out;
-	for (i = 0; i < cpus; i++) {
-		c = (struct hone_cpu *)(vals + i * one);
-		if (!c->valid || c->busy || c->out.caplen > HONE_LO_PEND_MAX)
-			continue;
-		n = sizeof(c->out) + HONE_ALIGN8(c->out.caplen);
-		c->out.hdr.len = n;
-		memcpy(s->tail.buf + s->tail.len, &c->out, sizeof(c->out));
-		memcpy(s->tail.buf + s->tail.len + sizeof(c->out), c->data,
-		       n - sizeof(c->out));
-		s->tail.len += n;
-	}
-out:
-	free(vals);
-	if (!s->tail.len) {
-		free(s->tail.buf);
-		s->tail.buf = NULL;
-	}
 }
 
 /* ---- API ---- */
@@ -910,11 +812,8 @@ HONE_API void hone_detach(void)
 {
 	struct hone_sensor *s = &sensor;
 
-	if (!s->nlinks)
-		return;
 	while (s->nlinks)
 		close(s->links[--s->nlinks]);
-	collect_waiting(s);
 }
 
 HONE_API void hone_stop(void)
@@ -927,8 +826,7 @@ HONE_API void hone_stop(void)
 	hone_base__destroy(s->base);
 	if (s->cg_fd >= 0)
 		close(s->cg_fd);
-	free(s->snap.buf);
-	free(s->tail.buf);
+	free(s->snap);
 	memset(s, 0, sizeof(*s));
 	s->cg_fd = -1;
 	s->ring.epfd = -1;
@@ -962,19 +860,14 @@ HONE_API int hone_poll(__u8 *buf, __u32 len, int timeout_ms)
 
 	if (!s->running)
 		return -EBADF;
-	if (s->snap.buf) {
-		n = queue_drain(&s->snap, buf, len);
+	if (s->snap) {
+		n = snap_drain(s, buf, len);
 		if (n)
 			return n;
-		if (s->snap.buf)
+		if (s->snap)
 			return -ENOBUFS;
 	}
 	n = ring_consume(&s->ring, buf, len);
-	if (!n && s->tail.buf) {
-		n = queue_drain(&s->tail, buf, len);
-		if (!n && s->tail.buf)
-			return -ENOBUFS;
-	}
 	if (n || !timeout_ms)
 		return n;
 	if (epoll_wait(s->ring.epfd, &ev, 1, timeout_ms) < 0 && errno != EINTR)
