@@ -11,6 +11,8 @@
 #   DURATION  seconds of each iperf3 flood (default 10)
 #   RUNS      runs per configuration, alternated (default 3)
 #   LEN       UDP payload bytes (default 64)
+#   PROTO     udp (default: iperf3 -u -b 0 -l LEN) or tcp (one iperf3 TCP
+#             stream at its default write size; LEN unused)
 #   SNAPLEN   -s of both captures (default 128)
 #   CONFIGS   which configurations, in order (default "none tcpdump hone");
 #             "sensor" adds hone's eBPF sensor with a consumer that only
@@ -51,6 +53,12 @@ RUNS=${RUNS:-3}
 LEN=${LEN:-64}
 SNAPLEN=${SNAPLEN:-128}
 CONFIGS=${CONFIGS:-none tcpdump hone}
+PROTO=${PROTO:-udp}
+case $PROTO in
+udp) FLOOD_ARGS=(-u -b 0 -l "$LEN") ;;
+tcp) FLOOD_ARGS=() ;;
+*) echo "flood_bench: PROTO must be udp or tcp" >&2; exit 2 ;;
+esac
 HONE_ARGS=${HONE_ARGS:-}
 PORT=${PORT:-5291}
 QUIET_WAIT=${QUIET_WAIT:-300}
@@ -226,8 +234,8 @@ one_run() {
   snap_children; k0=$(kid_ticks)
   b0=$(busy)
   x0=$(tx) t0=$(now)
-  timeout $((DURATION + 20)) iperf3 -c 127.0.0.1 -p "$PORT" -u -b 0 \
-    -l "$LEN" -t "$DURATION" >"$cli" 2>&1 || true
+  timeout $((DURATION + 20)) iperf3 -c 127.0.0.1 -p "$PORT" \
+    "${FLOOD_ARGS[@]}" -t "$DURATION" >"$cli" 2>&1 || true
   x1=$(tx) t1=$(now)
   [[ -n $CAP_PID ]] && c1=$(cpu_ticks "$CAP_PID")
   b1=$(busy)
@@ -277,7 +285,7 @@ one_run() {
     "$n" "$cfg" "$pps" "$pkts" "$cap" "$lost" "$cpu" "$other" "$note" >&2
 }
 
-echo "flood: iperf3 -u -b 0 -l $LEN -t $DURATION on 127.0.0.1, $RUNS runs each, alternated; $(nproc) CPUs, kernel $(uname -r)" >&2
+echo "flood: iperf3 ${FLOOD_ARGS[*]} -t $DURATION on 127.0.0.1, $RUNS runs each, alternated; $(nproc) CPUs, kernel $(uname -r)" >&2
 for ((r = 1; r <= RUNS; r++)); do
   for cfg in $CONFIGS; do
     for ((try = 0; try <= RETRIES; try++)); do
