@@ -8,7 +8,9 @@
  *   deno run -A bench/flood_sensor_only.ts LIBHONE.so [SNAPLEN]
  *
  * Environment: WAKEUP_BYTES (0 = the shim's default, 256 KiB; 1 = every
- * record), RINGBUF_MIB (default 16), NETFILTER (1; 0 = off).
+ * record), RINGBUF_MIB (default 16), NETFILTER (1; 0 = off), DUMP (a file:
+ * every batch read is appended to it as a little-endian u32 length and the
+ * bytes; a new file, 0600, for bench/record_replay.ts).
  * Stops at SIGINT and prints hone record's counters to stderr.
  * Sets only the fixed start of struct hone_options (every ABI has it) in a
  * buffer of the library's own size of the struct, the rest zero (no
@@ -61,7 +63,21 @@ Deno.addSignalListener("SIGTERM", () => stop = true);
 const buf = new Uint8Array(8 << 20);
 const bv = new DataView(buf.buffer);
 let packets = 0;
+const dumpPath = Deno.env.get("DUMP");
+const dump = dumpPath
+  ? Deno.openSync(dumpPath, {
+    write: true,
+    createNew: true,
+    mode: 0o600,
+  })
+  : null;
 const count = (n: number) => {
+  if (dump && n > 0) {
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setUint32(0, n, true);
+    dump.writeSync(len);
+    for (let o = 0; o < n;) o += dump.writeSync(buf.subarray(o, n));
+  }
   for (let o = 0; o < n;) {
     if (bv.getUint32(o, true) === 1) packets++;
     o += bv.getUint32(o + 4, true);
@@ -95,3 +111,4 @@ console.error(
 );
 s.hone_stop();
 dl.close();
+dump?.close();
