@@ -71,11 +71,11 @@ const dump = dumpPath
     mode: 0o600,
   })
   : null;
+const dumpLen = new Uint8Array(4);
 const count = (n: number) => {
   if (dump && n > 0) {
-    const len = new Uint8Array(4);
-    new DataView(len.buffer).setUint32(0, n, true);
-    dump.writeSync(len);
+    new DataView(dumpLen.buffer).setUint32(0, n, true);
+    for (let o = 0; o < 4;) o += dump.writeSync(dumpLen.subarray(o));
     for (let o = 0; o < n;) o += dump.writeSync(buf.subarray(o, n));
   }
   for (let o = 0; o < n;) {

@@ -3,8 +3,9 @@
  * hone record's user side alone, without the kernel: replays ring-buffer
  * batches dumped by bench/flood_sensor_only.ts (DUMP=FILE) through the
  * record chain's stages (decode, correlate, encode) and prints the time
- * per record of each prefix of the chain. Noise-free A/B for the
- * TypeScript side (issues 8 and 11).
+ * per record of each prefix of the chain: an A/B of the TypeScript side
+ * without the kernel's share (issues 8 and 11); the machine's own noise
+ * stays, so compare medians of several rounds.
  *
  *   DUMP=/tmp/flood.dump deno run -A bench/flood_sensor_only.ts build/ffi/libhone.so 128
  *   deno run -A bench/record_replay.ts /tmp/flood.dump [FORMAT] [ROUNDS]
@@ -28,6 +29,7 @@ const rv = new DataView(raw.buffer);
 const batches: Uint8Array[] = [];
 for (let o = 0; o + 4 <= raw.length;) {
   const n = rv.getUint32(o, true);
+  if (o + 4 + n > raw.length) break; // the dumper stopped mid-batch
   batches.push(raw.subarray(o + 4, o + 4 + n));
   o += 4 + n;
 }
