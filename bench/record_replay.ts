@@ -11,10 +11,17 @@
  *   deno run -A bench/record_replay.ts /tmp/flood.dump [FORMAT] [ROUNDS]
  *
  * FORMAT: pcapng (default), json or text. ROUNDS: default 3 (medians).
+ * Lines: the records decoded to objects (decodeRecords, what
+ * SensorCorrelator.push takes); the batch correlated in place
+ * (SensorCorrelator.pushBatch, what `hone record` runs); that plus the
+ * encoder; the encoder alone on the events made beforehand.
+ * OBJECTS=1 correlates decoded objects instead (push: the path before
+ * pushBatch); ONLY_ENCODE=1 runs only the last line (to profile it).
  */
 
 import { SensorCorrelator } from "../src/correlate/mod.ts";
 import { decodeRecords } from "../src/records/mod.ts";
+import type { HoneEvent } from "../src/events/mod.ts";
 import { type Format, makeEncoder } from "../src/writers/mod.ts";
 
 const [path, fmtArg, roundsArg] = Deno.args;
@@ -24,6 +31,9 @@ if (!path) {
 }
 const format = (fmtArg ?? "pcapng") as Format;
 const rounds = Number(roundsArg ?? 3);
+// OBJECTS=1: the correlator takes decoded record objects (the path before
+// pushBatch), for an A/B in one run.
+const objects = Deno.env.get("OBJECTS") === "1";
 const raw = Deno.readFileSync(path);
 const rv = new DataView(raw.buffer);
 const batches: Uint8Array[] = [];
@@ -51,7 +61,8 @@ function run(stage: number): number {
       for (const r of decodeRecords(b)) sink += r.kind.length;
       continue;
     }
-    corr.push(decodeRecords(b), now);
+    if (objects) corr.push(decodeRecords(b), now);
+    else corr.pushBatch(b, now);
     const out = corr.drain(now);
     if (stage === 2 && out.length) sink += enc.encode(out).length;
   }
@@ -62,16 +73,53 @@ function run(stage: number): number {
   return ms;
 }
 
-const names = ["decode", "decode + correlate", `… + encode (${format})`];
+/** Times the encoder alone on events made beforehand. */
+function encodeOnly(events: HoneEvent[][]): number {
+  const enc = makeEncoder(format, { snaplen: 128, data: false });
+  let sink = 0;
+  const t0 = performance.now();
+  for (const out of events) sink += enc.encode(out).length;
+  const ms = performance.now() - t0;
+  if (sink < 0) console.log(sink);
+  return ms;
+}
+
+/** Prints the median of a stage's rounds, and each round, per record. */
+function report(name: string, t: number[]): void {
+  const each = t.map((ms) => (ms * 1e6 / records).toFixed(0));
+  const ms = [...t].sort((a, b) => a - b)[Math.floor(t.length / 2)]!;
+  console.log(
+    `${name.padEnd(28)} ${(ms * 1e6 / records).toFixed(0)} ns per record ` +
+      `(rounds: ${each.join(" ")})`,
+  );
+}
+
+const names = [
+  "decode to objects",
+  objects ? "decode + correlate (push)" : "correlate in place",
+  `… + encode (${format})`,
+];
 console.log(`${records} records in ${batches.length} batches`);
-for (let stage = 0; stage < 3; stage++) {
+const onlyEncode = Deno.env.get("ONLY_ENCODE") === "1";
+for (let stage = 0; stage < (onlyEncode ? 0 : 3); stage++) {
   const t: number[] = [];
   for (let i = 0; i < rounds; i++) t.push(run(stage));
-  t.sort((a, b) => a - b);
-  const ms = t[Math.floor(t.length / 2)]!;
-  console.log(
-    `${names[stage]!.padEnd(28)} ${
-      (ms * 1e6 / records).toFixed(0)
-    } ns per record`,
-  );
+  report(names[stage]!, t);
+}
+{
+  // The encoder alone, on the events of one correlation run.
+  const corr = new SensorCorrelator({
+    clockOffset: [0, 0],
+    keepSummaries: format !== "pcapng",
+  });
+  const events: HoneEvent[][] = [];
+  let now = 0;
+  for (const b of batches) {
+    corr.pushBatch(b, ++now);
+    events.push(corr.drain(now));
+  }
+  events.push(corr.drain(now, true));
+  const t: number[] = [];
+  for (let i = 0; i < rounds; i++) t.push(encodeOnly(events));
+  report(`encode (${format}) alone`, t);
 }

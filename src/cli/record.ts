@@ -11,7 +11,6 @@ import { fileURLToPath } from "node:url";
 import { CorrelatorStream, SensorCorrelator } from "../correlate/mod.ts";
 import { PacketLimit, PacketLimitStream } from "../events/mod.ts";
 import { type BpfInsn, PacketFilterStream } from "../filter/mod.ts";
-import { decodeRecords } from "../records/mod.ts";
 import {
   KmodError,
   kmodPresent,
@@ -542,7 +541,7 @@ async function drainUnwritten(
   for (;;) {
     const batch = await sensor.poll(0);
     if (!batch.length) break;
-    corr.push(decodeRecords(batch), performance.now());
+    corr.pushBatch(batch, performance.now());
     corr.drain(performance.now());
   }
   corr.drain(performance.now(), true);

@@ -5,7 +5,6 @@
  */
 
 import type { HoneEvent } from "../events/mod.ts";
-import { decodeRecords } from "../records/mod.ts";
 import type { SensorCorrelator } from "./sensor_correlator.ts";
 
 /**
@@ -34,7 +33,7 @@ export class CorrelatorStream extends TransformStream<Uint8Array, HoneEvent[]> {
       },
       transform(batch, controller) {
         const now = performance.now();
-        if (batch.length) corr.push(decodeRecords(batch), now);
+        if (batch.length) corr.pushBatch(batch, now);
         const out = corr.drain(now);
         if (out.length) controller.enqueue(out);
       },

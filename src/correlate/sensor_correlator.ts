@@ -29,7 +29,6 @@ import { processEvent } from "../events/mod.ts";
 import { setBounded } from "../events/mod.ts";
 import type {
   HoneRecord,
-  PacketRecord,
   ProcExecRecord,
   ProcExitRecord,
   ProcForkRecord,
@@ -38,7 +37,17 @@ import type {
   SockReleaseRecord,
   SockUseRecord,
 } from "../records/mod.ts";
-import { PKT_KEPT } from "../records/mod.ts";
+import {
+  batchWords,
+  decodeRecordAt,
+  PACKET,
+  PACKET_WORDS as PW,
+  packetCaplen,
+  PKT_KEPT,
+  PKT_TASK,
+  REC_PACKET,
+  recordLength,
+} from "../records/mod.ts";
 import { type Held, HoldQueue } from "./hold_queue.ts";
 import { addCall, callAt, newTimeline, type Timeline } from "./timeline.ts";
 
@@ -179,15 +188,42 @@ export class SensorCorrelator {
 
   #stamp(r: { tsNs: bigint }): void {
     const n = Number(r.tsNs);
-    let sec: number, nsec: number;
-    if (n < 9e15) {
-      sec = Math.floor(n / 1e9);
-      nsec = n - sec * 1e9;
-    } else {
-      const s = r.tsNs / NS;
-      sec = Number(s);
-      nsec = Number(r.tsNs - s * NS);
+    if (n < 9e15) return this.#stampNs(n);
+    const s = r.tsNs / NS;
+    this.#stampSplit(Number(s), Number(r.tsNs - s * NS));
+  }
+
+  /** Stamps a boot time given as its low and high 32-bit words. */
+  #stampWords(lo: number, hi: number): void {
+    // Exact below 2^53 ns (104 days of uptime), else through a bigint.
+    if (hi < 0x200000) return this.#stampNs(hi * 0x100000000 + lo);
+    this.#stamp({ tsNs: (BigInt(hi) << 32n) | BigInt(lo) });
+  }
+
+  // The boot second last stamped: its start in boot nanoseconds, and its
+  // wall-clock second (records come in bursts within one second).
+  #bootSecStart = -1;
+  #bootSecWall = 0;
+
+  #stampNs(n: number): void {
+    let d = n - this.#bootSecStart;
+    if (d < 0 || d >= 1e9 || this.#bootSecStart < 0) {
+      let sec = Math.floor(n / 1e9);
+      d = n - sec * 1e9;
+      // The division rounds: put an off-by-one back.
+      if (d < 0) d += 1e9, sec--;
+      else if (d >= 1e9) d -= 1e9, sec++;
+      this.#bootSecStart = sec * 1e9;
+      this.#bootSecWall = sec + this.#o.clockOffset[0];
     }
+    let sec = this.#bootSecWall;
+    let nsec = d + this.#o.clockOffset[1];
+    if (nsec >= 1e9) nsec -= 1e9, sec++;
+    this.#sec = sec;
+    this.#nsec = nsec;
+  }
+
+  #stampSplit(sec: number, nsec: number): void {
     sec += this.#o.clockOffset[0];
     nsec += this.#o.clockOffset[1];
     if (nsec >= 1e9) nsec -= 1e9, sec++;
@@ -218,28 +254,80 @@ export class SensorCorrelator {
    */
   push(records: Iterable<HoneRecord>, nowMs: number): void {
     for (const r of records) {
-      switch (r.kind) {
-        case "packet":
-          this.#packet(r, nowMs);
-          break;
-        case "sock_create":
-        case "snap_socket":
-        case "sock_use":
-        case "sock_release":
-          this.#sock(r, nowMs);
-          break;
-        case "proc_fork":
-          this.#fork(r, nowMs);
-          break;
-        case "proc_exec":
-          this.#exec(r, nowMs);
-          break;
-        case "proc_exit":
-          this.#exit(r, nowMs);
-          break;
-      }
+      if (r.kind === "packet") {
+        this.#stamp(r);
+        this.#packet(
+          r.cookie,
+          r.pid,
+          r.tid,
+          r.len,
+          r.dir,
+          (r.flags & ~PKT_TASK) | (r.taskContext ? PKT_TASK : 0),
+          r.data,
+          nowMs,
+        );
+      } else this.#record(r, nowMs);
     }
     this.#hold.resolve(this.#settleFn);
+  }
+
+  /**
+   * Takes a batch of records as the sensor wrote them, reading packet
+   * records in place (no record object, no `bigint` per packet).
+   *
+   * @param batch Bytes returned by one poll (`ffi/hone.h` records).
+   * @param nowMs The current time in milliseconds (any monotonic clock).
+   * @throws {RangeError} If a record is malformed; the records before it
+   * were taken.
+   */
+  pushBatch(batch: Uint8Array, nowMs: number): void {
+    const words = batchWords(batch);
+    const bytes = new Uint8Array(words.buffer, words.byteOffset, batch.length);
+    const view = new DataView(words.buffer, words.byteOffset, batch.length);
+    try {
+      for (let off = 0; off < bytes.length;) {
+        const len = recordLength(view, off);
+        const w = off >> 2;
+        if (words[w + PW.type] === REC_PACKET) {
+          const caplen = packetCaplen(words, off, len);
+          this.#stampWords(words[w + PW.tsNs]!, words[w + PW.tsNs + 1]!);
+          const data = off + PACKET.size;
+          this.#packet(
+            words[w + PW.cookie]! + words[w + PW.cookie + 1]! * 0x100000000,
+            words[w + PW.pid]!,
+            words[w + PW.tid]!,
+            words[w + PW.len]!,
+            words[w + PW.dir]!,
+            words[w + PW.flags]!,
+            bytes.subarray(data, data + caplen),
+            nowMs,
+          );
+        } else this.#record(decodeRecordAt(view, bytes, off), nowMs);
+        off += len;
+      }
+    } finally {
+      this.#hold.resolve(this.#settleFn);
+    }
+  }
+
+  #record(r: HoneRecord, nowMs: number): void {
+    switch (r.kind) {
+      case "sock_create":
+      case "snap_socket":
+      case "sock_use":
+      case "sock_release":
+        this.#sock(r, nowMs);
+        break;
+      case "proc_fork":
+        this.#fork(r, nowMs);
+        break;
+      case "proc_exec":
+        this.#exec(r, nowMs);
+        break;
+      case "proc_exit":
+        this.#exit(r, nowMs);
+        break;
+    }
   }
 
   /**
@@ -324,32 +412,50 @@ export class SensorCorrelator {
     return true;
   }
 
-  #packet(r: PacketRecord, nowMs: number): void {
-    this.#stamp(r);
-    const sec = this.#sec, nsec = this.#nsec;
-    const out = r.dir === 2;
+  /** A packet, stamped with #stamp* first. */
+  #packet(
+    cookie: number,
+    pid: number,
+    tid: number,
+    len: number,
+    dir: number,
+    flags: number,
+    data: Uint8Array,
+    nowMs: number,
+  ): void {
+    const out = dir === 2;
     const e: PacketEvent = {
       type: "packet",
-      sec,
-      nsec,
+      sec: this.#sec,
+      nsec: this.#nsec,
       dir: out ? "out" : "in",
       pid: null,
       tid: null,
-      conn: r.cookie || null,
-      len: r.len,
-      data: r.data,
+      conn: cookie || null,
+      len,
+      data,
       how: null,
-      kept: (r.flags & PKT_KEPT) !== 0,
+      kept: (flags & PKT_KEPT) !== 0,
     };
-    const cookie = r.cookie;
     let pos = -1;
     let tcp = false;
     if (cookie) {
-      const ip = this.#o.keepSummaries
+      const info = this.#info.get(cookie);
+      const shared = this.#shared.has(cookie);
+      let ip: IpSummary | null = this.#o.keepSummaries
         ? packetSummary(e)
-        : summarizeIp(e.data, this.#scratch);
-      this.#learnEndpoints(cookie, out, e.data, ip);
-      tcp = ip.tcpSeq >= 0;
+        : null;
+      // The header is read only when something needs it: the socket's
+      // endpoints, its protocol, or its stream position when shared.
+      if (
+        ip === null &&
+        (shared || info === undefined || info.remote === null ||
+          (info.proto !== 6 && info.proto !== 17))
+      ) ip = summarizeIp(data, this.#scratch);
+      if (ip !== null) {
+        this.#learnEndpoints(cookie, out, data, ip, info);
+        tcp = ip.tcpSeq >= 0;
+      } else tcp = info!.proto === 6;
       if (!tcp && !out) {
         // Datagrams are read in order: count them to match reads.
         const i = this.#inCount.get(cookie);
@@ -358,9 +464,9 @@ export class SensorCorrelator {
         }
         this.#inCount.set(cookie, (i ?? 0) + 1);
         pos = i ?? 0;
-      } else if (tcp && ip.tcpPayload > 0) pos = ip.tcpSeq;
+      } else if (tcp && ip !== null && ip.tcpPayload > 0) pos = ip.tcpSeq;
       // Only a socket more than one process may use needs the ranges.
-      if (!this.#shared.has(cookie)) pos = -1;
+      if (!shared) pos = -1;
     }
     if (pos >= 0 && (!out || tcp)) {
       // A shared socket: whoever read (or sent) these bytes.
@@ -371,15 +477,15 @@ export class SensorCorrelator {
       }
       return;
     }
-    if (out && r.taskContext && r.pid !== 0) {
+    if (out && (flags & PKT_TASK) !== 0 && pid !== 0) {
       // Sent from a syscall: the sending thread itself.
-      e.pid = r.pid;
-      e.tid = r.tid;
+      e.pid = pid;
+      e.tid = tid;
       e.how = "sender";
       this.#emit(e, 0, 0);
       return;
     }
-    const o = r.cookie ? this.#owners.get(r.cookie) : undefined;
+    const o = cookie ? this.#owners.get(cookie) : undefined;
     if (o) {
       e.pid = o.pid;
       e.tid = out ? o.tid || null : null;
@@ -388,7 +494,7 @@ export class SensorCorrelator {
     } else if (this.#ownerless.has(cookie)) {
       this.#emit(e, 0, 0);
     } else {
-      this.#emit(e, r.cookie, nowMs + this.#o.holdMs);
+      this.#emit(e, cookie, nowMs + this.#o.holdMs);
     }
   }
 
@@ -397,8 +503,9 @@ export class SensorCorrelator {
     out: boolean,
     data: Uint8Array,
     ip: IpSummary,
+    known: ConnInfo | undefined,
   ): void {
-    let info = this.#info.get(cookie);
+    let info = known;
     if (info && info.remote !== null) return;
     if (ip.version === 0) return;
     const proto = ip.proto < 0 ? null : ip.proto;

@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import type { HoneEvent, PacketEvent } from "../events/types.ts";
-import type { HoneRecord } from "../records/decode.ts";
+import { decodeRecords, type HoneRecord } from "../records/decode.ts";
+import {
+  DIR_IN,
+  DIR_OUT,
+  PACKET,
+  PKT_TASK,
+  REC_PACKET,
+  REC_SOCK_CREATE,
+  SOCK_CREATE,
+} from "../records/layout.ts";
 import { SensorCorrelator } from "./sensor_correlator.ts";
 
 const base = { family: 2, type: 1, protocol: 6, netns: 1 };
@@ -299,4 +308,117 @@ Deno.test("SensorCorrelator gives each datagram of a socket shared after fork to
     "127.0.0.1:5000",
     "127.0.0.1:12345",
   ]);
+});
+
+/** A sensor batch: a sock_create of cookie 2^32 + 5 by pid 7, its packets. */
+function sensorBatch(tsNs: bigint[]): Uint8Array {
+  const out = new Uint8Array(4096);
+  const v = new DataView(out.buffer);
+  let o = 0;
+  const rec = (type: number, len: number, ts: bigint) => {
+    v.setUint32(o, type, true);
+    v.setUint32(o + 4, len, true);
+    v.setBigUint64(o + 8, ts, true);
+    v.setBigUint64(o + 16, 0x1_0000_0005n, true); // cookie
+    v.setUint32(o + 24, 7, true); // pid
+    v.setUint32(o + 28, 9, true); // tid
+  };
+  rec(REC_SOCK_CREATE, SOCK_CREATE.size, 1n);
+  v.setUint32(o + SOCK_CREATE.family, 2, true);
+  v.setUint32(o + SOCK_CREATE.type, 2, true);
+  v.setUint32(o + SOCK_CREATE.protocol, 17, true);
+  o += SOCK_CREATE.size;
+  // A UDP datagram 10.0.0.1:1000 -> 10.0.0.2:53, 4 payload bytes.
+  const ip = [
+    0x45,
+    0,
+    0,
+    32,
+    0,
+    0,
+    0,
+    0,
+    64,
+    17,
+    0,
+    0,
+    10,
+    0,
+    0,
+    1,
+    10,
+    0,
+    0,
+    2,
+    0x03,
+    0xe8,
+    0,
+    53,
+    0,
+    12,
+    0,
+    0,
+    1,
+    2,
+    3,
+    4,
+  ];
+  for (const [i, ts] of tsNs.entries()) {
+    rec(REC_PACKET, PACKET.size + ip.length, ts);
+    v.setUint32(o + PACKET.len, ip.length, true);
+    v.setUint32(o + PACKET.caplen, ip.length, true);
+    v.setUint32(o + PACKET.dir, i % 2 ? DIR_IN : DIR_OUT, true);
+    v.setUint32(o + PACKET.protocol, 0x800, true);
+    v.setUint32(o + PACKET.flags, i % 2 ? 0 : PKT_TASK, true);
+    out.set(ip, o + PACKET.size);
+    o += PACKET.size + ip.length;
+  }
+  return out.slice(0, o);
+}
+
+Deno.test("SensorCorrelator.pushBatch() reads a batch in place as push() does its decoded records", () => {
+  // Time stamps around second boundaries, and past 2^53 ns of uptime.
+  const ts = [
+    999_999_999n,
+    1_000_000_000n,
+    86_400_123_456_789n,
+    (1n << 53n) + 1n,
+    (1n << 60n) + 999_999_999n,
+    5n,
+  ];
+  const batch = sensorBatch(ts);
+  const run = (f: (c: SensorCorrelator) => void) => {
+    const c = new SensorCorrelator({
+      clockOffset: [1_700_000_000, 999_999_990],
+    });
+    f(c);
+    return c.drain(0, true);
+  };
+  const objects = run((c) => c.push(decodeRecords(batch), 0));
+  const inPlace = run((c) => c.pushBatch(batch, 0));
+  assert.deepEqual(inPlace, objects);
+  const p = packets(inPlace);
+  assert.deepEqual(p.map((x) => [x.dir, x.pid, x.tid, x.conn, x.len]), [
+    ["out", 7, 9, 0x1_0000_0005, 32],
+    ["in", 7, null, 0x1_0000_0005, 32],
+    ["out", 7, 9, 0x1_0000_0005, 32],
+    ["in", 7, null, 0x1_0000_0005, 32],
+    ["out", 7, 9, 0x1_0000_0005, 32],
+    ["in", 7, null, 0x1_0000_0005, 32],
+  ]);
+  assert.deepEqual(p.map((x) => [x.sec, x.nsec]), [
+    [1_700_000_001, 999_999_989],
+    [1_700_000_001, 999_999_990],
+    [1_700_086_401, 123_456_779],
+    [1_709_007_200, 254_740_983],
+    [2_852_921_506, 606_846_965],
+    [1_700_000_000, 999_999_995],
+  ]);
+  // A batch cut in its last record: the records before it were taken.
+  const c = new SensorCorrelator({ clockOffset: [0, 0] });
+  assert.throws(
+    () => c.pushBatch(batch.subarray(0, batch.length - 8), 0),
+    RangeError,
+  );
+  assert.equal(packets(c.drain(0, true)).length, ts.length - 1);
 });

@@ -25,6 +25,7 @@ import {
   FORK_THREAD,
   HDR,
   PACKET,
+  PACKET_WORDS,
   PKT_NETFILTER,
   PKT_TASK,
   PROC_EXEC,
@@ -530,6 +531,52 @@ export function decodeRecordAt(
     type,
     bytes: bytes.subarray(offset, offset + len),
   };
+}
+
+/**
+ * A batch as 32-bit words, for reading packet records in place with
+ * {@linkcode PACKET_WORDS}: a view of the batch when it starts 4-aligned
+ * (every poll's batch does), else of a copy.
+ *
+ * @param batch Bytes returned by one poll.
+ * @returns The words; `words.buffer` holds the batch's bytes at
+ * `words.byteOffset`.
+ */
+export function batchWords(batch: Uint8Array): Uint32Array {
+  if (batch.byteOffset % 4 === 0) {
+    return new Uint32Array(
+      batch.buffer,
+      batch.byteOffset,
+      batch.byteLength >> 2,
+    );
+  }
+  return new Uint32Array(batch.slice().buffer, 0, batch.byteLength >> 2);
+}
+
+/**
+ * Checks the packet record at `offset` whose length {@linkcode recordLength}
+ * returned, and returns its caplen: its data are the caplen bytes at
+ * `offset + PACKET.size`.
+ *
+ * @param words The batch as words ({@linkcode batchWords}).
+ * @param offset Where the record starts (8-aligned).
+ * @param len The record's length.
+ * @returns The number of packet bytes.
+ * @throws {RangeError} If the data do not fit the record.
+ */
+export function packetCaplen(
+  words: Uint32Array,
+  offset: number,
+  len: number,
+): number {
+  const caplen = words[(offset >> 2) + PACKET_WORDS.caplen]!;
+  if (caplen > SNAPLEN_MAX || PACKET.size + caplen > len) {
+    fail(
+      offset,
+      `packet data of ${caplen} bytes exceeds the record length ${len}`,
+    );
+  }
+  return caplen;
 }
 
 function batchView(batch: Uint8Array): DataView {

@@ -121,6 +121,29 @@ export const PACKET = {
   size: 56,
 } as const;
 
+/**
+ * `struct hone_rec_hdr` and `struct hone_packet` as indexes of 32-bit
+ * words from the record's start, for reading a batch in place (a record
+ * starts 8-aligned; every field is one u32 or two, in host order, which
+ * is the little-endian order above on the hosts hone is built for).
+ */
+export const PACKET_WORDS = {
+  type: HDR.type >> 2,
+  recLen: HDR.len >> 2,
+  /** Low word of the time stamp; the high word follows. */
+  tsNs: HDR.tsNs >> 2,
+  /** Low word of the cookie; the high word follows. */
+  cookie: PACKET.cookie >> 2,
+  pid: PACKET.pid >> 2,
+  tid: PACKET.tid >> 2,
+  ifindex: PACKET.ifindex >> 2,
+  len: PACKET.len >> 2,
+  caplen: PACKET.caplen >> 2,
+  dir: PACKET.dir >> 2,
+  protocol: PACKET.protocol >> 2,
+  flags: PACKET.flags >> 2,
+} as const;
+
 /** `struct hone_sock_create`. */
 export const SOCK_CREATE = {
   cookie: 16,
