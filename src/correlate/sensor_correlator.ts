@@ -11,12 +11,13 @@
  * @module
  */
 
-import type {
-  Attribution,
-  ConnectionEvent,
-  HoneEvent,
-  PacketEvent,
-  ProcessEvent,
+import {
+  type Attribution,
+  BatchedPacket,
+  type ConnectionEvent,
+  type HoneEvent,
+  type PacketEvent,
+  type ProcessEvent,
 } from "../events/mod.ts";
 import {
   emptySummary,
@@ -256,14 +257,25 @@ export class SensorCorrelator {
     for (const r of records) {
       if (r.kind === "packet") {
         this.#stamp(r);
+        const e: PacketEvent = {
+          type: "packet",
+          sec: this.#sec,
+          nsec: this.#nsec,
+          dir: r.dir === 2 ? "out" : "in",
+          pid: null,
+          tid: null,
+          conn: r.cookie || null,
+          len: r.len,
+          data: r.data,
+          how: null,
+          kept: (r.flags & PKT_KEPT) !== 0,
+        };
         this.#packet(
+          e,
           r.cookie,
           r.pid,
           r.tid,
-          r.len,
-          r.dir,
           (r.flags & ~PKT_TASK) | (r.taskContext ? PKT_TASK : 0),
-          r.data,
           nowMs,
         );
       } else this.#record(r, nowMs);
@@ -291,15 +303,27 @@ export class SensorCorrelator {
         if (words[w + PW.type] === REC_PACKET) {
           const caplen = packetCaplen(words, off, len);
           this.#stampWords(words[w + PW.tsNs]!, words[w + PW.tsNs + 1]!);
-          const data = off + PACKET.size;
+          const cookie = words[w + PW.cookie]! +
+            words[w + PW.cookie + 1]! * 0x100000000;
+          const flags = words[w + PW.flags]!;
+          // No view of the packet's bytes until a stage asks for them.
+          const e = new BatchedPacket(
+            this.#sec,
+            this.#nsec,
+            words[w + PW.dir] === 2 ? "out" : "in",
+            cookie || null,
+            words[w + PW.len]!,
+            words,
+            off + PACKET.size,
+            caplen,
+            (flags & PKT_KEPT) !== 0,
+          );
           this.#packet(
-            words[w + PW.cookie]! + words[w + PW.cookie + 1]! * 0x100000000,
+            e,
+            cookie,
             words[w + PW.pid]!,
             words[w + PW.tid]!,
-            words[w + PW.len]!,
-            words[w + PW.dir]!,
-            words[w + PW.flags]!,
-            bytes.subarray(data, data + caplen),
+            flags,
             nowMs,
           );
         } else this.#record(decodeRecordAt(view, bytes, off), nowMs);
@@ -412,31 +436,16 @@ export class SensorCorrelator {
     return true;
   }
 
-  /** A packet, stamped with #stamp* first. */
+  /** A packet event, stamped with #stamp* first: its process. */
   #packet(
+    e: PacketEvent,
     cookie: number,
     pid: number,
     tid: number,
-    len: number,
-    dir: number,
     flags: number,
-    data: Uint8Array,
     nowMs: number,
   ): void {
-    const out = dir === 2;
-    const e: PacketEvent = {
-      type: "packet",
-      sec: this.#sec,
-      nsec: this.#nsec,
-      dir: out ? "out" : "in",
-      pid: null,
-      tid: null,
-      conn: cookie || null,
-      len,
-      data,
-      how: null,
-      kept: (flags & PKT_KEPT) !== 0,
-    };
+    const out = e.dir === "out";
     let pos = -1;
     let tcp = false;
     if (cookie) {
@@ -451,9 +460,9 @@ export class SensorCorrelator {
         ip === null &&
         (shared || info === undefined || info.remote === null ||
           (info.proto !== 6 && info.proto !== 17))
-      ) ip = summarizeIp(data, this.#scratch);
+      ) ip = summarizeIp(e.data, this.#scratch);
       if (ip !== null) {
-        this.#learnEndpoints(cookie, out, data, ip, info);
+        this.#learnEndpoints(cookie, out, e.data, ip, info);
         tcp = ip.tcpSeq >= 0;
       } else tcp = info!.proto === 6;
       if (!tcp && !out) {

@@ -23,7 +23,7 @@ import type {
   StatsEvent,
 } from "../../events/mod.ts";
 import * as C from "../../format/mod.ts";
-import { ATTRIBUTIONS } from "../../events/mod.ts";
+import { ATTRIBUTIONS, BatchedPacket } from "../../events/mod.ts";
 import { joinNanoseconds } from "../../format/mod.ts";
 import { VERSION } from "../../version.ts";
 import { setBounded } from "../../events/mod.ts";
@@ -123,6 +123,7 @@ const HOW_OPTS = Object.fromEntries(
 export class PcapngWriter {
   #buf = new Uint8Array(1 << 20);
   #v = new DataView(this.#buf.buffer);
+  #w32 = new Uint32Array(this.#buf.buffer);
   #pos = 0;
   #opts: Required<PcapngWriterOptions>;
   #started = false;
@@ -237,6 +238,7 @@ export class PcapngWriter {
     b.set(this.#buf.subarray(0, this.#pos));
     this.#buf = b;
     this.#v = new DataView(b.buffer);
+    this.#w32 = new Uint32Array(b.buffer);
   }
 
   #u32(x: number): void {
@@ -358,9 +360,13 @@ export class PcapngWriter {
   // the size computed once, one #ensure, the fields written in place.
   #packet(e: PacketEvent): void {
     const snap = this.#opts.snaplen;
-    const d = e.data;
-    const cap = snap > 0 && d.length > snap ? snap : d.length;
+    // A packet still in its sensor batch is copied from there, a word at
+    // a time, with no view made of it.
+    const words = e instanceof BatchedPacket ? e.batchWords : null;
+    const caplen = words !== null ? (e as BatchedPacket).caplen : e.data.length;
+    const cap = snap > 0 && caplen > snap ? snap : caplen;
     if (this.#opts.loopbackOnce && e.dir !== null) {
+      const d = e.data;
       const bytes = cap === d.length ? d : d.subarray(0, cap);
       const h = packetHash(bytes, e.len);
       const first = this.#firstCopies.get(h);
@@ -403,8 +409,18 @@ export class PcapngWriter {
     v.setUint32(p + 16, this.#ts[1]!, true);
     v.setUint32(p + 20, cap, true);
     v.setUint32(p + 24, e.len > cap ? e.len : cap, true);
-    b.set(cap === d.length ? d : d.subarray(0, cap), p + 28);
-    p += 28 + cap;
+    p += 28;
+    if (words !== null) {
+      // The record's padding covers the last word's bytes past cap.
+      const w32 = this.#w32, from = (e as BatchedPacket).dataAt >> 2;
+      const to = p >> 2, n = padCap >> 2;
+      for (let k = 0; k < n; k++) w32[to + k] = words[from + k]!;
+      p += cap;
+    } else {
+      const d = e.data;
+      b.set(cap === d.length ? d : d.subarray(0, cap), p);
+      p += cap;
+    }
     for (let q = padCap - cap; q > 0; q--) b[p++] = 0;
     if (conn !== null) {
       if (conn <= 0xffffffff) {

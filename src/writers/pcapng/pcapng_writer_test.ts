@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { HoneEvent, PacketEvent } from "../../events/types.ts";
 import { processEvent } from "../../events/types.ts";
+import { BatchedPacket } from "../../events/batched_packet.ts";
 import { sampleEvents } from "../../../tests/testdata/sample_events.ts";
 import { CaptureDecoder } from "../../readers/capture_decoder.ts";
 import { PcapngWriter } from "./pcapng_writer.ts";
@@ -305,5 +306,38 @@ Deno.test("PcapngWriter loopbackOnce: the section says it has copy blocks; witho
     [1, 7, 0x45],
     [3, 7, 0x46],
     [4, 11, 0x46],
+  ]);
+});
+
+Deno.test("PcapngWriter writes a packet still in its sensor batch as the same packet given as bytes", () => {
+  // Packets of 1 to 9 bytes at 8-aligned offsets of a batch whose other
+  // bytes are 0xee, so that a byte copied past the packet would show.
+  const batch = new Uint8Array(256).fill(0xee);
+  const words = new Uint32Array(batch.buffer);
+  const pairs: [BatchedPacket, PacketEvent][] = [];
+  for (let n = 1; n <= 9; n++) {
+    const at = n * 24;
+    for (let i = 0; i < n; i++) batch[at + i] = 0x40 + i;
+    const b = new BatchedPacket(1, 2, "in", 3, 100, words, at, n, false);
+    b.pid = 4;
+    b.how = "reader";
+    pairs.push([b, { ...b, data: batch.slice(at, at + n) }]);
+  }
+  for (const snaplen of [0, 5]) {
+    const bytes = (events: PacketEvent[]) =>
+      new PcapngWriter({ snaplen }).encode(events).slice();
+    assert.deepEqual(
+      bytes(pairs.map(([b]) => b)),
+      bytes(pairs.map(([, p]) => p)),
+    );
+  }
+  // Bytes given to it later (a copy) are what it writes from then on.
+  const [b] = pairs[8]!;
+  b.data = new Uint8Array([0x45, 7, 7, 7, 7, 7, 7, 7, 7]);
+  assert.equal(b.batchWords, null);
+  const back = roundTrip([b]).filter((e) => e.type === "packet");
+  assert.deepEqual([...(back[0] as PacketEvent).data], [
+    0x45,
+    ...Array(8).fill(7),
   ]);
 });
