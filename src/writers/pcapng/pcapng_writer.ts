@@ -136,6 +136,20 @@ export class PcapngWriter {
   #pibIndex = new Map<number, number>();
   /** Apple process blocks written in this section. */
   #pibs = 0;
+  /** The comment option and process block of the last two pids. */
+  #recent = [
+    {
+      pid: -1,
+      copt: new Uint8Array(0) as Uint8Array<ArrayBufferLike>,
+      pib: -1,
+    },
+    {
+      pid: -1,
+      copt: new Uint8Array(0) as Uint8Array<ArrayBufferLike>,
+      pib: -1,
+    },
+  ];
+  #recentNext = 0;
   /** EPBs written in this section. */
   #epbs = 0;
   /** With loopbackOnce: sent packets by hash, for their received copy. */
@@ -223,11 +237,16 @@ export class PcapngWriter {
     this.#started = true;
     // Process block indexes count within a section.
     this.#pibIndex.clear();
+    this.#forgetRecent();
     this.#pibs = 0;
     this.#epbs = 0;
     this.#firstCopies.clear();
     this.#shb();
     this.#idb();
+  }
+
+  #forgetRecent(): void {
+    for (const r of this.#recent) r.pid = -1;
   }
 
   #ensure(n: number): void {
@@ -389,9 +408,26 @@ export class PcapngWriter {
     }
     this.#epbs++;
     const pid = e.pid, conn = e.conn, dir = e.dir;
-    const copt = pid !== null ? this.#commentOption(pid) : null;
-    // Apple's process block first (Wireshark ≥ 4.6 joins it to the packet).
-    const pib = pid !== null ? this.#pib(pid) : -1;
+    let copt: Uint8Array | null = null;
+    let pib = -1;
+    if (pid !== null) {
+      // The two processes of the last packets (a flood's sender and
+      // reader), without a lookup in the tables.
+      const c = this.#recent;
+      let k = c[0]!.pid === pid ? 0 : c[1]!.pid === pid ? 1 : -1;
+      if (k < 0) {
+        k = this.#recentNext;
+        this.#recentNext ^= 1;
+        const r = c[k]!;
+        r.copt = this.#commentOption(pid);
+        // Apple's process block first (Wireshark ≥ 4.6 joins it to the
+        // packet).
+        r.pib = this.#pib(pid);
+        r.pid = pid;
+      }
+      copt = c[k]!.copt;
+      pib = c[k]!.pib;
+    }
     const hopt = e.how ? HOW_OPTS[e.how] : null;
     const padCap = (cap + 3) & ~3;
     const total = 36 + padCap +
@@ -617,6 +653,7 @@ export class PcapngWriter {
     this.#commentOpts.delete(e.pid);
     // A new image (exec) gets a new process block at its next packet.
     this.#pibIndex.delete(e.pid);
+    this.#forgetRecent();
   }
 
   // Hone Connection Event Block (0x102): 32-bit id as the HoneProject
