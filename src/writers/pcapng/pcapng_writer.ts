@@ -105,9 +105,9 @@ const HOW_OPTS = Object.fromEntries(
     new DataView(o.buffer).setUint16(0, C.EPB_HONE_HOW, true);
     new DataView(o.buffer).setUint16(2, h.length, true);
     o.set(enc.encode(h), 4);
-    return [h, o];
+    return [h, new Uint32Array(o.buffer)];
   }),
-) as Record<Attribution, Uint8Array>;
+) as Record<Attribution, Uint32Array>;
 
 /**
  * Encodes hone events as PCAP-NG.
@@ -136,18 +136,12 @@ export class PcapngWriter {
   #pibIndex = new Map<number, number>();
   /** Apple process blocks written in this section. */
   #pibs = 0;
-  /** The comment option and process block of the last two pids. */
+  /** Each pid's EPB options in this section, as words. */
+  #procOpts = new Map<number, Uint32Array<ArrayBuffer>>();
+  /** The process options of the last two pids. */
   #recent = [
-    {
-      pid: -1,
-      copt: new Uint8Array(0) as Uint8Array<ArrayBufferLike>,
-      pib: -1,
-    },
-    {
-      pid: -1,
-      copt: new Uint8Array(0) as Uint8Array<ArrayBufferLike>,
-      pib: -1,
-    },
+    { pid: -1, words: new Uint32Array(0) },
+    { pid: -1, words: new Uint32Array(0) },
   ];
   #recentNext = 0;
   /** EPBs written in this section. */
@@ -237,6 +231,7 @@ export class PcapngWriter {
     this.#started = true;
     // Process block indexes count within a section.
     this.#pibIndex.clear();
+    this.#procOpts.clear();
     this.#forgetRecent();
     this.#pibs = 0;
     this.#epbs = 0;
@@ -408,32 +403,28 @@ export class PcapngWriter {
     }
     this.#epbs++;
     const pid = e.pid, conn = e.conn, dir = e.dir;
-    let copt: Uint8Array | null = null;
-    let pib = -1;
+    // The process's options (the comment, Apple's process block index),
+    // as words, for the two processes of the last packets (a flood's
+    // sender and reader) without a lookup in the tables.
+    let popt: Uint32Array | null = null;
     if (pid !== null) {
-      // The two processes of the last packets (a flood's sender and
-      // reader), without a lookup in the tables.
       const c = this.#recent;
       let k = c[0]!.pid === pid ? 0 : c[1]!.pid === pid ? 1 : -1;
       if (k < 0) {
         k = this.#recentNext;
         this.#recentNext ^= 1;
-        const r = c[k]!;
-        r.copt = this.#commentOption(pid);
-        // Apple's process block first (Wireshark ≥ 4.6 joins it to the
-        // packet).
-        r.pib = this.#pib(pid);
-        r.pid = pid;
+        c[k]!.words = this.#processOptions(pid);
+        c[k]!.pid = pid;
       }
-      copt = c[k]!.copt;
-      pib = c[k]!.pib;
+      popt = c[k]!.words;
     }
     const hopt = e.how ? HOW_OPTS[e.how] : null;
     const padCap = (cap + 3) & ~3;
     const total = 36 + padCap +
       (conn === null ? 0 : conn <= 0xffffffff ? 8 : 12) +
-      (pid !== null ? 36 : 0) + (dir !== null ? 8 : 0) +
-      (copt !== null ? copt.length : 0) + (hopt !== null ? hopt.length : 0);
+      (pid !== null ? 20 : 0) + (dir !== null ? 8 : 0) +
+      (popt !== null ? popt.length << 2 : 0) +
+      (hopt !== null ? hopt.length << 2 : 0);
     this.#ensure(total);
     const v = this.#v, b = this.#buf;
     let p = this.#pos;
@@ -486,21 +477,16 @@ export class PcapngWriter {
       v.setUint32(p + 8, e.tid ?? 0, true);
       p += 12;
     }
-    if (copt !== null) {
-      b.set(copt, p);
-      p += copt.length;
-    }
-    if (pid !== null) {
-      // The process and the effective process: the same here.
-      v.setUint32(p, C.EPB_APPLE_PIB_INDEX | (4 << 16), true);
-      v.setUint32(p + 4, pib, true);
-      v.setUint32(p + 8, C.EPB_APPLE_E_PIB_INDEX | (4 << 16), true);
-      v.setUint32(p + 12, pib, true);
-      p += 16;
-    }
-    if (hopt !== null) {
-      b.set(hopt, p);
-      p += hopt.length;
+    if (popt !== null || hopt !== null) {
+      const w32 = this.#w32;
+      let to = p >> 2;
+      if (popt !== null) {
+        for (let k = 0; k < popt.length; k++) w32[to++] = popt[k]!;
+      }
+      if (hopt !== null) {
+        for (let k = 0; k < hopt.length; k++) w32[to++] = hopt[k]!;
+      }
+      p = to << 2;
     }
     v.setUint32(p, 0, true); // opt_endofopt
     v.setUint32(p + 4, total, true);
@@ -533,9 +519,9 @@ export class PcapngWriter {
     }
     if (e.how) {
       const o = HOW_OPTS[e.how];
-      this.#ensure(o.length);
-      this.#buf.set(o, this.#pos);
-      this.#pos += o.length;
+      this.#ensure(o.length << 2);
+      this.#w32.set(o, this.#pos >> 2);
+      this.#pos += o.length << 2;
     }
     this.#optEnd();
     this.#ensure(4);
@@ -598,6 +584,26 @@ export class PcapngWriter {
     this.#end(at);
   }
 
+  // A process's EPB options, ready to copy as words: the comment, then
+  // Apple's process block index as the process and the effective process
+  // (the same here), the block written first if this section has none.
+  #processOptions(pid: number): Uint32Array<ArrayBuffer> {
+    const known = this.#procOpts.get(pid);
+    if (known !== undefined) return known;
+    const copt = this.#commentOption(pid);
+    const pib = this.#pib(pid);
+    const w = new Uint32Array((copt.length >> 2) + 4);
+    new Uint8Array(w.buffer).set(copt);
+    const v = new DataView(w.buffer);
+    const at = copt.length;
+    v.setUint32(at, C.EPB_APPLE_PIB_INDEX | (4 << 16), true);
+    v.setUint32(at + 4, pib, true);
+    v.setUint32(at + 8, C.EPB_APPLE_E_PIB_INDEX | (4 << 16), true);
+    v.setUint32(at + 12, pib, true);
+    setBounded(this.#procOpts, pid, w, this.#opts.maxProcesses);
+    return w;
+  }
+
   // The comment as a whole option (code, length, bytes, padding), made
   // once per process and reused for each of its packets.
   #commentOption(pid: number): Uint8Array {
@@ -653,6 +659,7 @@ export class PcapngWriter {
     this.#commentOpts.delete(e.pid);
     // A new image (exec) gets a new process block at its next packet.
     this.#pibIndex.delete(e.pid);
+    this.#procOpts.delete(e.pid);
     this.#forgetRecent();
   }
 
