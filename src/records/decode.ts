@@ -316,6 +316,14 @@ function splitArgv(argv: Uint8Array): string[] {
   return out;
 }
 
+/** The caplen of the packet record at `o` (length `len`), checked. */
+function checkCaplen(o: number, caplen: number, len: number): number {
+  if (caplen > SNAPLEN_MAX || PACKET.size + caplen > len) {
+    fail(o, `packet data of ${caplen} bytes exceeds the record length ${len}`);
+  }
+  return caplen;
+}
+
 function decodePacket(
   view: DataView,
   bytes: Uint8Array,
@@ -323,10 +331,7 @@ function decodePacket(
   len: number,
   tsNs: bigint,
 ): PacketRecord {
-  const caplen = u32(view, o + PACKET.caplen);
-  if (caplen > SNAPLEN_MAX || PACKET.size + caplen > len) {
-    fail(o, `packet data of ${caplen} bytes exceeds the record length ${len}`);
-  }
+  const caplen = checkCaplen(o, u32(view, o + PACKET.caplen), len);
   const flags = u32(view, o + PACKET.flags);
   const data = o + PACKET.size;
   return {
@@ -569,14 +574,7 @@ export function packetCaplen(
   offset: number,
   len: number,
 ): number {
-  const caplen = words[(offset >> 2) + PACKET_WORDS.caplen]!;
-  if (caplen > SNAPLEN_MAX || PACKET.size + caplen > len) {
-    fail(
-      offset,
-      `packet data of ${caplen} bytes exceeds the record length ${len}`,
-    );
-  }
-  return caplen;
+  return checkCaplen(offset, words[(offset >> 2) + PACKET_WORDS.caplen]!, len);
 }
 
 function batchView(batch: Uint8Array): DataView {

@@ -130,20 +130,10 @@ export class PcapngWriter {
   #sawSection = false;
   #ts = new Float64Array(2);
   #procs: ProcTable;
-  /** The comment option of each pid's packets, made at its first packet. */
-  #commentOpts = new Map<number, Uint8Array>();
-  /** Each pid's Apple process block in this section: its index. */
-  #pibIndex = new Map<number, number>();
   /** Apple process blocks written in this section. */
   #pibs = 0;
   /** Each pid's EPB options in this section, as words. */
   #procOpts = new Map<number, Uint32Array<ArrayBuffer>>();
-  /** The process options of the last two pids. */
-  #recent = [
-    { pid: -1, words: new Uint32Array(0) },
-    { pid: -1, words: new Uint32Array(0) },
-  ];
-  #recentNext = 0;
   /** EPBs written in this section. */
   #epbs = 0;
   /** With loopbackOnce: sent packets by hash, for their received copy. */
@@ -230,18 +220,12 @@ export class PcapngWriter {
     if (this.#started) return;
     this.#started = true;
     // Process block indexes count within a section.
-    this.#pibIndex.clear();
     this.#procOpts.clear();
-    this.#forgetRecent();
     this.#pibs = 0;
     this.#epbs = 0;
     this.#firstCopies.clear();
     this.#shb();
     this.#idb();
-  }
-
-  #forgetRecent(): void {
-    for (const r of this.#recent) r.pid = -1;
   }
 
   #ensure(n: number): void {
@@ -403,21 +387,8 @@ export class PcapngWriter {
     }
     this.#epbs++;
     const pid = e.pid, conn = e.conn, dir = e.dir;
-    // The process's options (the comment, Apple's process block index),
-    // as words, for the two processes of the last packets (a flood's
-    // sender and reader) without a lookup in the tables.
-    let popt: Uint32Array | null = null;
-    if (pid !== null) {
-      const c = this.#recent;
-      let k = c[0]!.pid === pid ? 0 : c[1]!.pid === pid ? 1 : -1;
-      if (k < 0) {
-        k = this.#recentNext;
-        this.#recentNext ^= 1;
-        c[k]!.words = this.#processOptions(pid);
-        c[k]!.pid = pid;
-      }
-      popt = c[k]!.words;
-    }
+    // The process's options (the comment, Apple's process block index).
+    const popt = pid !== null ? this.#processOptions(pid) : null;
     const hopt = e.how ? HOW_OPTS[e.how] : null;
     const padCap = (cap + 3) & ~3;
     const total = 36 + padCap +
@@ -529,10 +500,9 @@ export class PcapngWriter {
   }
 
   // Apple's Process Information Block (0x80000001: pid, name, path) for a
-  // pid, written once per section and process image; returns its index.
+  // pid, written once per section and process image (#processOptions);
+  // returns its index.
   #pib(pid: number): number {
-    const known = this.#pibIndex.get(pid);
-    if (known !== undefined) return known;
     const p = this.#procs.get(pid);
     this.#ensure(64);
     const at = this.#begin(C.BT_APPLE_PIB);
@@ -542,10 +512,8 @@ export class PcapngWriter {
     this.#optEnd();
     this.#ensure(4);
     this.#end(at);
-    const index = this.#pibs++;
-    setBounded(this.#pibIndex, pid, index, this.#opts.maxProcesses);
     if (this.#opts.wiresharkProcessBlocks) this.#wsProcess(pid);
-    return index;
+    return this.#pibs++;
   }
 
   // Wireshark 4.7's process information: a custom block (0xBAD, PEN
@@ -584,44 +552,31 @@ export class PcapngWriter {
     this.#end(at);
   }
 
-  // A process's EPB options, ready to copy as words: the comment, then
-  // Apple's process block index as the process and the effective process
-  // (the same here), the block written first if this section has none.
+  // A process's EPB options, made once per section and process image and
+  // copied as words into each of its packets: the comment, then Apple's
+  // process block index as the process and the effective process (the
+  // same here), the block written first.
   #processOptions(pid: number): Uint32Array<ArrayBuffer> {
     const known = this.#procOpts.get(pid);
     if (known !== undefined) return known;
-    const copt = this.#commentOption(pid);
-    const pib = this.#pib(pid);
-    const w = new Uint32Array((copt.length >> 2) + 4);
-    new Uint8Array(w.buffer).set(copt);
+    const p = this.#procs.get(pid);
+    let s = `pid=${pid}`;
+    if (p?.comm) s += ` comm=${escapeText(p.comm, true)}`;
+    if (p?.exe) s += ` exe=${escapeText(p.exe, true)}`;
+    const c = enc.encode(s.length > 200 ? s.slice(0, 200) : s);
+    const at = 4 + ((c.length + 3) & ~3);
+    const w = new Uint32Array((at >> 2) + 4);
     const v = new DataView(w.buffer);
-    const at = copt.length;
+    v.setUint16(0, C.OPT_COMMENT, true);
+    v.setUint16(2, c.length, true);
+    new Uint8Array(w.buffer).set(c, 4);
+    const pib = this.#pib(pid);
     v.setUint32(at, C.EPB_APPLE_PIB_INDEX | (4 << 16), true);
     v.setUint32(at + 4, pib, true);
     v.setUint32(at + 8, C.EPB_APPLE_E_PIB_INDEX | (4 << 16), true);
     v.setUint32(at + 12, pib, true);
     setBounded(this.#procOpts, pid, w, this.#opts.maxProcesses);
     return w;
-  }
-
-  // The comment as a whole option (code, length, bytes, padding), made
-  // once per process and reused for each of its packets.
-  #commentOption(pid: number): Uint8Array {
-    let o = this.#commentOpts.get(pid);
-    if (o === undefined) {
-      const p = this.#procs.get(pid);
-      let s = `pid=${pid}`;
-      if (p?.comm) s += ` comm=${escapeText(p.comm, true)}`;
-      if (p?.exe) s += ` exe=${escapeText(p.exe, true)}`;
-      const c = enc.encode(s.length > 200 ? s.slice(0, 200) : s);
-      o = new Uint8Array(4 + ((c.length + 3) & ~3));
-      const v = new DataView(o.buffer);
-      v.setUint16(0, C.OPT_COMMENT, true);
-      v.setUint16(2, c.length, true);
-      o.set(c, 4);
-      setBounded(this.#commentOpts, pid, o, this.#opts.maxProcesses);
-    }
-    return o;
   }
 
   // Hone Process Event Block (0x101), as the original's pcapng.c wrote it.
@@ -656,11 +611,9 @@ export class PcapngWriter {
     this.#end(at);
     // The process's packets from now on carry what this event says.
     this.#procs.update(e);
-    this.#commentOpts.delete(e.pid);
-    // A new image (exec) gets a new process block at its next packet.
-    this.#pibIndex.delete(e.pid);
+    // A new image (exec) gets a new comment and process block at its next
+    // packet.
     this.#procOpts.delete(e.pid);
-    this.#forgetRecent();
   }
 
   // Hone Connection Event Block (0x102): 32-bit id as the HoneProject
