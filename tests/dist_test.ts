@@ -509,7 +509,7 @@ for (const e of Deno.readDirSync("/proc/self/fd")) {
   } catch { /* the fd of readDir itself */ }
 }
 const env = {};
-for (const k of ["HONE_SHIM", "DENO_DIR", "DENO_NO_UPDATE_CHECK", "DENO_NO_PROMPT", "HONE_DENO_TMPDIR"]) {
+for (const k of ["HONE_SHIM", "DENO_DIR", "DENO_NO_UPDATE_CHECK", "DENO_NO_PROMPT", "HONE_DENO_TMPDIR", "GLIBC_TUNABLES"]) {
   env[k] = Deno.env.get(k) ?? null;
 }
 const status = Deno.readTextFileSync("/proc/self/status");
@@ -671,10 +671,17 @@ Deno.test({
         LD_PRELOAD: "/nonexistent/hone-test.so",
         HONE_DENO_TMPDIR: "/tmp/hone-deno-1-abcdef",
         HONE_TEST_KEPT: "kept",
+        GLIBC_TUNABLES: "glibc.malloc.perturb=165",
       },
     });
     assert.equal(res.stderr, ""); // no word from ld.so or an inspector
     const rep = report(res);
+    // glibc's malloc as the launcher sets it, not as the caller did.
+    assert.equal(
+      rep.env.GLIBC_TUNABLES,
+      "glibc.malloc.mmap_threshold=33554432:" +
+        "glibc.malloc.trim_threshold=67108864",
+    );
     assert.notEqual(rep.env.DENO_DIR, denoDir);
     assert.match(rep.env.DENO_DIR ?? "", /^\/tmp\/hone-deno-\d+-/);
     assert.equal(rep.env.HONE_DENO_TMPDIR, rep.env.DENO_DIR);

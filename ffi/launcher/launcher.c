@@ -123,7 +123,22 @@
 /* Variables that never reach deno (see the top of this file). */
 static const char *const env_drop_prefix[] = {
 	"DENO_", "NODE_", "V8_", "OTEL_", "LD_", "HONE_DENO_TMPDIR=",
+	"GLIBC_TUNABLES=",
 };
+
+/*
+ * glibc's malloc for deno.  V8 takes each ArrayBuffer's memory from
+ * malloc, and hone copies every ring-buffer batch and every encoded batch
+ * (a few hundred KiB to a few MiB) into a new one.  By default glibc maps
+ * blocks that large with mmap and gives back the top of the heap past
+ * 128 KiB, so each copy faulted in fresh zeroed pages: 20 k faults a
+ * second and about a tenth of hone record's CPU under a flood
+ * (bench/README.md).  Blocks below 32 MiB (glibc's largest threshold)
+ * now come from the heap, which keeps up to 64 MiB free at its top.
+ */
+static const char malloc_tunables[] =
+	"glibc.malloc.mmap_threshold=33554432:"
+	"glibc.malloc.trim_threshold=67108864";
 
 enum hone_part {
 	HONE_PART_DENO,
@@ -628,6 +643,7 @@ int main(int argc, char **argv)
 					MFD_CLOEXEC, true);
 	close(exe_fd);
 
+	set_env("GLIBC_TUNABLES", malloc_tunables);
 	set_env("DENO_NO_UPDATE_CHECK", "1");
 	set_env("DENO_NO_PROMPT", "1");
 	if (!getenv("DENO_DIR")) {	/* set by cache_open_deno() */
