@@ -397,71 +397,73 @@ export class PcapngWriter {
       (popt !== null ? popt.length << 2 : 0) +
       (hopt !== null ? hopt.length << 2 : 0);
     this.#ensure(total);
-    const v = this.#v, b = this.#buf;
-    let p = this.#pos;
-    v.setUint32(p, C.BT_EPB, true);
-    v.setUint32(p + 4, total, true);
-    v.setUint32(p + 8, 0, true);
+    // Every block starts and ends on a word, so the block is written a
+    // word at a time (the host is little-endian, as the file is).
+    const w32 = this.#w32;
+    let q = this.#pos >> 2;
     joinNanoseconds(e.sec, e.nsec, this.#ts);
-    v.setUint32(p + 12, this.#ts[0]!, true);
-    v.setUint32(p + 16, this.#ts[1]!, true);
-    v.setUint32(p + 20, cap, true);
-    v.setUint32(p + 24, e.len > cap ? e.len : cap, true);
-    p += 28;
+    w32[q] = C.BT_EPB;
+    w32[q + 1] = total;
+    w32[q + 2] = 0;
+    w32[q + 3] = this.#ts[0]!;
+    w32[q + 4] = this.#ts[1]!;
+    w32[q + 5] = cap;
+    w32[q + 6] = e.len > cap ? e.len : cap;
+    q += 7;
+    const n = padCap >> 2;
     if (words !== null) {
       // The record's padding covers the last word's bytes past cap.
-      const w32 = this.#w32, from = (e as BatchedPacket).dataAt >> 2;
-      const to = p >> 2, n = padCap >> 2;
-      for (let k = 0; k < n; k++) w32[to + k] = words[from + k]!;
-      p += cap;
+      const from = (e as BatchedPacket).dataAt >> 2;
+      for (let k = 0; k < n; k++) w32[q + k] = words[from + k]!;
     } else {
       const d = e.data;
-      b.set(cap === d.length ? d : d.subarray(0, cap), p);
-      p += cap;
+      this.#buf.set(cap === d.length ? d : d.subarray(0, cap), q << 2);
     }
-    for (let q = padCap - cap; q > 0; q--) b[p++] = 0;
+    // The padding is zeros, never the bytes past the snap length.
+    if (padCap !== cap) {
+      const b = this.#buf;
+      for (let p = (q << 2) + cap, end = (q << 2) + padCap; p < end; p++) {
+        b[p] = 0;
+      }
+    }
+    q += n;
     if (conn !== null) {
       if (conn <= 0xffffffff) {
-        v.setUint32(p, C.EPB_HONE_CONN | (4 << 16), true);
-        v.setUint32(p + 4, conn, true);
-        p += 8;
+        w32[q] = C.EPB_HONE_CONN | (4 << 16);
+        w32[q + 1] = conn;
+        q += 2;
       } else {
-        v.setUint32(p, C.EPB_HONE_CONN | (8 << 16), true);
-        v.setUint32(p + 4, conn % 4294967296, true);
-        v.setUint32(p + 8, Math.floor(conn / 4294967296), true);
-        p += 12;
+        w32[q] = C.EPB_HONE_CONN | (8 << 16);
+        w32[q + 1] = conn % 4294967296;
+        w32[q + 2] = Math.floor(conn / 4294967296);
+        q += 3;
       }
     }
     if (pid !== null) {
-      v.setUint32(p, C.EPB_HONE_PID | (4 << 16), true);
-      v.setUint32(p + 4, pid, true);
-      p += 8;
+      w32[q] = C.EPB_HONE_PID | (4 << 16);
+      w32[q + 1] = pid;
+      q += 2;
     }
     if (dir !== null) {
-      v.setUint32(p, C.EPB_FLAGS | (4 << 16), true);
-      v.setUint32(p + 4, dir === "in" ? 1 : 2, true);
-      p += 8;
+      w32[q] = C.EPB_FLAGS | (4 << 16);
+      w32[q + 1] = dir === "in" ? 1 : 2;
+      q += 2;
     }
     if (pid !== null) {
-      v.setUint32(p, C.EPB_PROCESSID_THREADID | (8 << 16), true);
-      v.setUint32(p + 4, pid, true);
-      v.setUint32(p + 8, e.tid ?? 0, true);
-      p += 12;
+      w32[q] = C.EPB_PROCESSID_THREADID | (8 << 16);
+      w32[q + 1] = pid;
+      w32[q + 2] = e.tid ?? 0;
+      q += 3;
     }
-    if (popt !== null || hopt !== null) {
-      const w32 = this.#w32;
-      let to = p >> 2;
-      if (popt !== null) {
-        for (let k = 0; k < popt.length; k++) w32[to++] = popt[k]!;
-      }
-      if (hopt !== null) {
-        for (let k = 0; k < hopt.length; k++) w32[to++] = hopt[k]!;
-      }
-      p = to << 2;
+    if (popt !== null) {
+      for (let k = 0; k < popt.length; k++) w32[q++] = popt[k]!;
     }
-    v.setUint32(p, 0, true); // opt_endofopt
-    v.setUint32(p + 4, total, true);
-    this.#pos = p + 8;
+    if (hopt !== null) {
+      for (let k = 0; k < hopt.length; k++) w32[q++] = hopt[k]!;
+    }
+    w32[q] = 0; // opt_endofopt
+    w32[q + 1] = total;
+    this.#pos = (q + 2) << 2;
   }
 
   // hone's copy block: the received copy of a packet already written,
