@@ -101,6 +101,18 @@ interface ConnInfo {
   remote: string | null;
 }
 
+/** What is known of one socket: found with one lookup per packet. */
+interface Sock {
+  /** Who created, held (snapshot) or last used it; null until known. */
+  owner: Owner | null;
+  /** Its protocol and endpoints; null until a record or packet tells. */
+  info: ConnInfo | null;
+  /** Datagrams received so far: the next one's position in the stream. */
+  inCount: number;
+  /** More than one process may use it: packets go by the use ranges. */
+  shared: boolean;
+}
+
 function protoOf(type: number, protocol: number): number | null {
   if (protocol) return protocol;
   return type === 1 ? 6 : type === 2 ? 17 : null;
@@ -143,16 +155,16 @@ export interface CorrelatorCounts {
  */
 export class SensorCorrelator {
   #o: Required<CorrelatorOptions>;
-  #owners = new Map<number, Owner>();
+  #socks = new Map<number, Sock>();
+  // The socket of the last lookup: floods come in runs on one socket.
+  #lastCookie = 0;
+  #lastSock: Sock | null = null;
   #procs = new Map<number, ProcessEvent>();
   /** Sockets that waited in vain for an owner: kernel sockets (RST, ICMP). */
   #ownerless = new Set<number>();
   #readers = new Map<number, Timeline>();
   #senders = new Map<number, Timeline>();
-  #inCount = new Map<number, number>();
-  #shared = new Set<number>();
   #byPid = new Map<number, Set<number>>();
-  #info = new Map<number, ConnInfo>();
   #hold = new HoldQueue();
   #settleFn = (h: Held, final: boolean) => this.#settle(h, final);
   /** What was emitted so far. */
@@ -340,7 +352,7 @@ export class SensorCorrelator {
       case "snap_socket":
       case "sock_use":
       case "sock_release":
-        this.#sock(r, nowMs);
+        this.#sockRecord(r, nowMs);
         break;
       case "proc_fork":
         this.#fork(r, nowMs);
@@ -397,7 +409,7 @@ export class SensorCorrelator {
       // Known from who read or sent that part of the stream.
     } else {
       if (h.pos >= 0 && !final) return false;
-      const o = this.#owners.get(h.cookie);
+      const o = this.#socks.get(h.cookie)?.owner;
       if (!o && !final) return false;
       if (!o) {
         // Do not hold this socket's packets again.
@@ -448,9 +460,10 @@ export class SensorCorrelator {
     const out = e.dir === "out";
     let pos = -1;
     let tcp = false;
-    if (cookie) {
-      const info = this.#info.get(cookie);
-      const shared = this.#shared.has(cookie);
+    const sock = cookie ? this.#sock(cookie) : null;
+    if (sock !== null) {
+      const info = sock.info;
+      const shared = sock.shared;
       let ip: IpSummary | null = this.#o.keepSummaries
         ? packetSummary(e)
         : null;
@@ -458,21 +471,16 @@ export class SensorCorrelator {
       // endpoints, its protocol, or its stream position when shared.
       if (
         ip === null &&
-        (shared || info === undefined || info.remote === null ||
+        (shared || info === null || info.remote === null ||
           (info.proto !== 6 && info.proto !== 17))
       ) ip = summarizeIp(e.data, this.#scratch);
       if (ip !== null) {
-        this.#learnEndpoints(cookie, out, e.data, ip, info);
+        this.#learnEndpoints(sock, out, e.data, ip);
         tcp = ip.tcpSeq >= 0;
       } else tcp = info!.proto === 6;
       if (!tcp && !out) {
         // Datagrams are read in order: count them to match reads.
-        const i = this.#inCount.get(cookie);
-        if (i === undefined && this.#inCount.size >= MAX_SOCKETS) {
-          this.#inCount.clear();
-        }
-        this.#inCount.set(cookie, (i ?? 0) + 1);
-        pos = i ?? 0;
+        pos = sock.inCount++;
       } else if (tcp && ip !== null && ip.tcpPayload > 0) pos = ip.tcpSeq;
       // Only a socket more than one process may use needs the ranges.
       if (!shared) pos = -1;
@@ -494,8 +502,8 @@ export class SensorCorrelator {
       this.#emit(e, 0, 0);
       return;
     }
-    const o = cookie ? this.#owners.get(cookie) : undefined;
-    if (o) {
+    const o = sock !== null ? sock.owner : null;
+    if (o !== null) {
       e.pid = o.pid;
       e.tid = out ? o.tid || null : null;
       e.how = o.how;
@@ -508,43 +516,72 @@ export class SensorCorrelator {
   }
 
   #learnEndpoints(
-    cookie: number,
+    sock: Sock,
     out: boolean,
     data: Uint8Array,
     ip: IpSummary,
-    known: ConnInfo | undefined,
   ): void {
-    let info = known;
-    if (info && info.remote !== null) return;
+    let info = sock.info;
+    if (info !== null && info.remote !== null) return;
     if (ip.version === 0) return;
     const proto = ip.proto < 0 ? null : ip.proto;
-    if (!info) {
-      info = { proto, local: null, remote: null };
-      setBounded(this.#info, cookie, info, MAX_SOCKETS);
-    }
+    if (info === null) info = sock.info = { proto, local: null, remote: null };
     info.proto ??= proto;
     info.local = endpoint(data, ip, out);
     info.remote = endpoint(data, ip, !out);
   }
 
-  #sock(r: SockRecord, _nowMs: number): void {
+  /**
+   * The socket of `cookie`, made when first seen. When too many are known
+   * the oldest eighth is forgotten (a record of the socket makes it new).
+   */
+  #sock(cookie: number): Sock {
+    if (cookie === this.#lastCookie) return this.#lastSock!;
+    let sock = this.#socks.get(cookie);
+    if (sock === undefined) {
+      sock = { owner: null, info: null, inCount: 0, shared: false };
+      setBounded(this.#socks, cookie, sock, MAX_SOCKETS);
+    }
+    this.#lastCookie = cookie;
+    this.#lastSock = sock;
+    return sock;
+  }
+
+  /** Puts `sock` at the young end of the sockets, as `cookie`'s. */
+  #renew(cookie: number, sock: Sock): void {
+    setBounded(this.#socks, cookie, sock, MAX_SOCKETS);
+    // Forgetting the oldest may have dropped the cached one.
+    this.#lastCookie = cookie;
+    this.#lastSock = sock;
+  }
+
+  #sockRecord(r: SockRecord, _nowMs: number): void {
     this.#stamp(r);
     const sec = this.#sec, nsec = this.#nsec;
-    const known = this.#owners.get(r.cookie);
-    let info = this.#info.get(r.cookie);
-    if (r.kind === "sock_create" || r.kind === "snap_socket") {
-      const proto = protoOf(r.type, r.protocol);
-      if (!info || r.kind === "sock_create") {
-        info = { proto, local: null, remote: null };
-        setBounded(this.#info, r.cookie, info, MAX_SOCKETS);
-      }
+    let sock = this.#socks.get(r.cookie);
+    const known = sock?.owner ?? null;
+    if (r.kind === "sock_create") {
+      // A new socket: nothing of an older one with its cookie is kept.
+      sock = { owner: null, info: null, inCount: 0, shared: false };
+      this.#readers.delete(r.cookie);
+      this.#senders.delete(r.cookie);
     }
+    sock ??= { owner: null, info: null, inCount: 0, shared: false };
+    this.#renew(r.cookie, sock);
+    if (r.kind === "sock_create" || r.kind === "snap_socket") {
+      sock.info ??= {
+        proto: protoOf(r.type, r.protocol),
+        local: null,
+        remote: null,
+      };
+    }
+    const info = sock.info;
     if (r.kind === "sock_release") {
       // The socket outlives its file (FIN_WAIT, TIME_WAIT): keep its owner
       // for the packets that still come, forgetting the oldest when full;
       // no process will share it any more.
       if (known) this.#byPid.get(known.pid)?.delete(r.cookie);
-      this.#shared.delete(r.cookie);
+      sock.shared = false;
       const c: ConnectionEvent = {
         type: "connection",
         sec,
@@ -565,15 +602,12 @@ export class SensorCorrelator {
       ? "snapshot"
       : "user";
     const tid = r.kind === "snap_socket" ? 0 : r.tid;
-    if (known && known.pid !== r.pid) this.#share(r.cookie);
-    if (r.kind === "sock_use") this.#addUse(r);
-    else if (r.kind === "sock_create") {
-      this.#readers.delete(r.cookie);
-      this.#senders.delete(r.cookie);
-      this.#inCount.delete(r.cookie);
-      this.#shared.delete(r.cookie);
+    // Used by another process than the last: shared from now on.
+    if (known && known.pid !== r.pid && r.kind !== "sock_create") {
+      sock.shared = true;
     }
-    this.#setOwner(r.cookie, { pid: r.pid, tid, how });
+    if (r.kind === "sock_use") this.#addUse(r, sock);
+    this.#setOwner(r.cookie, sock, known, { pid: r.pid, tid, how });
     // Every socket gets an open event: at creation, in the snapshot (one per
     // holder, as the original), and at first use for accepted sockets.
     if (r.kind !== "sock_use" || !known) {
@@ -595,32 +629,25 @@ export class SensorCorrelator {
     }
   }
 
-  #share(cookie: number): void {
-    if (this.#shared.size >= MAX_SOCKETS) this.#shared.clear();
-    this.#shared.add(cookie);
-  }
-
-  #addUse(r: SockUseRecord): void {
+  #addUse(r: SockUseRecord, sock: Sock): void {
     const map = r.dir === 2 ? this.#senders : this.#readers;
     let t = map.get(r.cookie);
     if (!t || r.first) {
       t = newTimeline();
       setBounded(map, r.cookie, t, 1 << 16);
-      if (r.first && r.dir !== 2) this.#inCount.set(r.cookie, r.callsBefore);
+      if (r.first && r.dir !== 2) sock.inCount = r.callsBefore;
     }
     const start = r.tcpSeq ?? r.callsBefore;
     const end = r.tcpSeq !== null ? (start + r.len) >>> 0 : start + 1;
     addCall(t, start, end, r.pid, r.tid);
   }
 
-  #setOwner(cookie: number, o: Owner): void {
-    const owners = this.#owners;
-    const old = owners.get(cookie);
+  #setOwner(cookie: number, sock: Sock, old: Owner | null, o: Owner): void {
     if (old && old.pid !== o.pid) this.#byPid.get(old.pid)?.delete(cookie);
     let set = this.#byPid.get(o.pid);
     if (!set) this.#byPid.set(o.pid, set = new Set());
     set.add(cookie);
-    setBounded(owners, cookie, o, MAX_SOCKETS);
+    sock.owner = o;
   }
 
   #names(e: ProcessEvent): ProcessEvent {
@@ -633,7 +660,7 @@ export class SensorCorrelator {
     if (r.thread) return;
     // The child shares every socket of its parent.
     const socks = this.#byPid.get(r.ppid);
-    if (socks) { for (const c of socks) this.#share(c); }
+    if (socks) { for (const c of socks) this.#sock(c).shared = true; }
     this.#stamp(r);
     const sec = this.#sec, nsec = this.#nsec;
     // Until it execs, a child runs its parent's image as its parent's user.
