@@ -325,6 +325,7 @@ export class OutputSink extends WritableStream<EncodedBatch> {
       write: async (batch) => {
         this.#writingSince = performance.now();
         await out.write(batch.bytes);
+        batch.release?.();
         this.#writingSince = null;
         this.#written += batch.packets;
         this.#lastWrite = performance.now();

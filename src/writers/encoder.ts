@@ -19,6 +19,14 @@ export interface Encoder {
   encode(events: readonly HoneEvent[]): Uint8Array;
   /** Whether encode() returns a view of a buffer that it reuses. */
   reusesBuffer: boolean;
+  /**
+   * For an encoder that reuses its buffer: lets go of the one the last
+   * encode() returned, so that its bytes stay valid until given back
+   * with `recycle` (no copy needed).
+   */
+  detach?(): void;
+  /** Gives back bytes made valid by `detach`, once they are written. */
+  recycle?(bytes: Uint8Array): void;
   /** Bytes that end the output (text's TAIL line). */
   finish(): Uint8Array;
 }
@@ -68,6 +76,8 @@ export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
       encode: (e) => w.encode(e),
       finish: () => w.encode([]),
       reusesBuffer: true,
+      detach: () => w.detach(),
+      recycle: (b) => w.recycle(b),
     };
   }
   if (format === "text") {
@@ -135,6 +145,11 @@ export interface EncodedBatch {
   bytes: Uint8Array;
   /** Packets among the events. */
   packets: number;
+  /**
+   * Called by the receiver once the bytes are written: the encoder may
+   * then write into them again. Not calling it is safe.
+   */
+  release?: () => void;
 }
 
 /**
@@ -148,7 +163,8 @@ export const ENCODED_BATCH_EVENTS = 1024;
  * The encoder as a stage: batches of events in, {@linkcode EncodedBatch}es
  * of at most {@linkcode ENCODED_BATCH_EVENTS} events out, and the format's
  * closing bytes (text's TAIL line) at the end. Each batch's bytes are its
- * own, so the sink may still be writing one while the next is encoded.
+ * own, so the sink may still be writing one while the next is encoded;
+ * a batch with `release` is given back to the encoder once written.
  *
  * @example Usage
  * ```ts
@@ -168,9 +184,15 @@ export class EncoderStream extends TransformStream<HoneEvent[], EncodedBatch> {
    * @param encoder The format's encoder.
    */
   constructor(encoder: Encoder) {
-    const own = encoder.reusesBuffer
-      ? (b: Uint8Array) => b.slice()
-      : (b: Uint8Array) => b;
+    // An encoder that reuses its buffer hands it over (given back once
+    // written) or, if it cannot, the bytes are copied.
+    const { detach, recycle } = encoder;
+    const batch = (bytes: Uint8Array, packets: number): EncodedBatch => {
+      if (!encoder.reusesBuffer) return { bytes, packets };
+      if (!detach || !recycle) return { bytes: bytes.slice(), packets };
+      detach();
+      return { bytes, packets, release: () => recycle(bytes) };
+    };
     super({
       transform(events, controller) {
         for (let i = 0; i < events.length; i += ENCODED_BATCH_EVENTS) {
@@ -180,12 +202,12 @@ export class EncoderStream extends TransformStream<HoneEvent[], EncodedBatch> {
           let packets = 0;
           for (const e of part) if (e.type === "packet") packets++;
           const bytes = encoder.encode(part);
-          if (bytes.length) controller.enqueue({ bytes: own(bytes), packets });
+          if (bytes.length) controller.enqueue(batch(bytes, packets));
         }
       },
       flush(controller) {
         const bytes = encoder.finish();
-        if (bytes.length) controller.enqueue({ bytes: own(bytes), packets: 0 });
+        if (bytes.length) controller.enqueue(batch(bytes, 0));
       },
     });
   }

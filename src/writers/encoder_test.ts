@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { HoneEvent } from "../events/mod.ts";
-import { hostIdText, makeEncoder } from "./encoder.ts";
+import { EncoderStream, hostIdText, makeEncoder } from "./encoder.ts";
 
 const events: HoneEvent[] = [
   {
@@ -54,4 +54,26 @@ Deno.test("hostIdText prints a GUID as 8-4-4-4-12 hex digits", () => {
     hostIdText({ kind: "guid", value }),
     "00112233-4455-6677-8899-aabbccddeeff",
   );
+});
+
+Deno.test("EncoderStream hands pcapng buffers over: a batch stays whole until released", async () => {
+  const enc = makeEncoder("pcapng", { snaplen: 0, data: false });
+  const out = await Array.fromAsync(
+    ReadableStream.from([events, events, events]).pipeThrough(
+      new EncoderStream(enc),
+    ),
+  );
+  assert.equal(out.length, 3);
+  // No batch was written over by the next ones: each decodes alone.
+  const plain = makeEncoder("pcapng", { snaplen: 0, data: false });
+  const want = [events, events, events].map((e) => plain.encode(e).slice());
+  assert.deepEqual(out.map((b) => b.bytes), want);
+  assert.equal(new Set(out.map((b) => b.bytes.buffer)).size, 3);
+  for (const b of out) assert.equal(typeof b.release, "function");
+  // Released, a buffer is written into again (after the one in use).
+  out[0]!.release!();
+  const more = await Array.fromAsync(
+    ReadableStream.from([events, events]).pipeThrough(new EncoderStream(enc)),
+  );
+  assert.equal(more[1]!.bytes.buffer, out[0]!.bytes.buffer);
 });

@@ -82,6 +82,8 @@ export interface PcapngWriterOptions {
 const COPY_WINDOW = 1 << 15;
 /** Most first copies remembered for a copy block. */
 const MAX_FIRST_COPIES = 4096;
+/** Buffers kept for reuse by {@linkcode PcapngWriter.recycle}. */
+const MAX_SPARE_BUFFERS = 4;
 
 /** FNV-1a of a packet's bytes and length. */
 function packetHash(d: Uint8Array, len: number): number {
@@ -124,6 +126,8 @@ export class PcapngWriter {
   #buf = new Uint8Array(1 << 20);
   #v = new DataView(this.#buf.buffer);
   #w32 = new Uint32Array(this.#buf.buffer);
+  /** Buffers given back with recycle(), for the next detach(). */
+  #spare: Uint8Array<ArrayBuffer>[] = [];
   #pos = 0;
   #opts: Required<PcapngWriterOptions>;
   #started = false;
@@ -168,7 +172,8 @@ export class PcapngWriter {
    *
    * @param events The events, in order.
    * @returns The bytes, a view into the writer's buffer that stays valid
-   * until the next call.
+   * until the next call (or, after {@linkcode detach}, until given back
+   * with {@linkcode recycle}).
    */
   encode(events: readonly HoneEvent[]): Uint8Array {
     this.#pos = 0;
@@ -234,9 +239,40 @@ export class PcapngWriter {
     while (size < this.#pos + n) size *= 2;
     const b = new Uint8Array(size);
     b.set(this.#buf.subarray(0, this.#pos));
+    this.#use(b);
+  }
+
+  #use(b: Uint8Array<ArrayBuffer>): void {
     this.#buf = b;
     this.#v = new DataView(b.buffer);
     this.#w32 = new Uint32Array(b.buffer);
+  }
+
+  /**
+   * Lets go of the buffer that the last {@linkcode encode} wrote into, so
+   * that its bytes stay valid after the next call (no copy of them is
+   * needed): the next call writes into a buffer given back with
+   * {@linkcode recycle}, or into a new one.
+   */
+  detach(): void {
+    this.#use(this.#spare.pop() ?? new Uint8Array(this.#buf.length));
+  }
+
+  /**
+   * Gives back the bytes of an {@linkcode encode} followed by
+   * {@linkcode detach}, once they are written: a later call may write
+   * into them again. Giving back anything else, or twice, is ignored.
+   *
+   * @param bytes What {@linkcode encode} returned.
+   */
+  recycle(bytes: Uint8Array): void {
+    const b = bytes.buffer;
+    if (
+      !(b instanceof ArrayBuffer) || b === this.#buf.buffer ||
+      bytes.byteOffset !== 0 || this.#spare.length >= MAX_SPARE_BUFFERS ||
+      this.#spare.some((x) => x.buffer === b)
+    ) return;
+    this.#spare.push(new Uint8Array(b));
   }
 
   #u32(x: number): void {

@@ -341,3 +341,30 @@ Deno.test("PcapngWriter writes a packet still in its sensor batch as the same pa
     ...Array(8).fill(7),
   ]);
 });
+
+Deno.test("detach keeps each batch's bytes until recycled, then reuses the buffer", () => {
+  const w = new PcapngWriter();
+  const events = sampleEvents();
+  const a = w.encode(events);
+  const aCopy = a.slice();
+  w.detach();
+  const b = w.encode(events);
+  assert.notEqual(b.buffer, a.buffer);
+  assert.deepEqual(a, aCopy, "the detached bytes are not written over");
+  // Given back (twice: the second is ignored), it is written into once.
+  w.recycle(a);
+  w.recycle(a);
+  w.recycle(b); // the buffer in use: ignored
+  w.detach();
+  const c = w.encode(events);
+  assert.equal(c.buffer, a.buffer);
+  w.detach();
+  const d = w.encode(events);
+  assert.notEqual(d.buffer, a.buffer);
+  assert.notEqual(d.buffer, b.buffer);
+  // Output as without any of it.
+  const plain = new PcapngWriter();
+  plain.encode(events);
+  const again = plain.encode(events);
+  assert.deepEqual(d, again);
+});
