@@ -12,6 +12,7 @@ import {
   run,
   until,
 } from "./_helpers.ts";
+import { udpBurst } from "./_traffic.ts";
 
 const dec = new TextDecoder();
 
@@ -551,4 +552,52 @@ Deno.test({
   for (const l of lines) assert.equal(JSON.parse(l).host, "web-1", l);
   assert.ok(lines.some((l) => JSON.parse(l).type === "packet"));
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test({
+  name:
+    "hone record keeps every packet's own bytes while it polls into reused buffers (-w FILE and -w -)",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  const file = await startHone(["-s", "256", "-w", `${dir}/cap.pcapng`]);
+  const piped = await startHone(["-s", "256", "-w", "-"]);
+  // Far more batches than the sensor has buffers to poll into (each
+  // datagram is read before the next is sent, so the sensor sees all).
+  const n = 20000, size = 200, tag = `POOL${Deno.pid}:`;
+  const pid = await udpBurst(n, size, tag);
+  // Every record is in the ring once the burst is over: a stop drains it.
+  const [f, p] = await Promise.all([stop(file), stop(piped)]);
+  assert.equal(f.code, 0, f.err);
+  assert.equal(p.code, 0, p.err);
+  await Deno.writeFile(`${dir}/piped.pcapng`, p.out);
+  const [cmd, pre] = honeCommand();
+  for (const name of ["cap.pcapng", "piped.pcapng"]) {
+    const r = await run(cmd, [...pre, "read", "--data", `${dir}/${name}`]);
+    assert.equal(r.code, 0, r.stderr);
+    const hexTag = [...new TextEncoder().encode(tag)]
+      .map((b) => b.toString(16).padStart(2, "0")).join("");
+    const seen = new Map<number, number>();
+    for (const line of r.stdout.split("\n")) {
+      if (!line.includes(hexTag)) continue;
+      const e = JSON.parse(line);
+      // IPv4 (20 bytes) and UDP (8) headers, then the datagram whole.
+      const payload = e.data.slice(56);
+      const at = payload.indexOf(hexTag);
+      assert.equal(at, 0, `${name}: a datagram's bytes start with the tag`);
+      const text = dec.decode(
+        Uint8Array.from(payload.match(/../g)!, (h: string) => parseInt(h, 16)),
+      );
+      const i = Number(text.slice(tag.length, tag.length + 6));
+      const m = tag + String(i).padStart(6, "0") + ";";
+      assert.equal(text, m + "x".repeat(size - m.length), `${name}: #${i}`);
+      assert.equal(e.pid, pid, `${name}: #${i}'s process`);
+      seen.set(i, (seen.get(i) ?? 0) + 1);
+    }
+    // Each datagram twice, sent and received, none in place of another.
+    assert.equal(seen.size, n, name);
+    for (const [i, c] of seen) assert.equal(c, 2, `${name}: #${i}`);
+  }
 });

@@ -367,9 +367,15 @@ export interface Destination {
  *
  * @param out The output.
  * @param encoder The format's encoder.
+ * @param releaseBatch Takes back each sensor batch once its events are
+ * encoded.
  * @returns The destination.
  */
-export function streamDestination(out: Output, encoder: Encoder): Destination {
+export function streamDestination(
+  out: Output,
+  encoder: Encoder,
+  releaseBatch?: (buffer: ArrayBufferLike) => void,
+): Destination {
   const sink = new OutputSink(out);
   return {
     name: out.name,
@@ -383,7 +389,8 @@ export function streamDestination(out: Output, encoder: Encoder): Destination {
       return sink.writingSince;
     },
     pipeFrom: (events) =>
-      events.pipeThrough(new EncoderStream(encoder)).pipeTo(sink),
+      events.pipeThrough(new EncoderStream(encoder, { releaseBatch }))
+        .pipeTo(sink),
     async finishFailed(stats) {
       try {
         await writeBy(
@@ -454,6 +461,8 @@ export interface RotationArgs {
  * @param encoder The encoder's options.
  * @param cumulative The capture's counts so far.
  * @param onLastFile Called when -G with -W made its last file.
+ * @param releaseBatch Takes back each sensor batch once its events are
+ * encoded (the sensor source's pool).
  * @returns The destination.
  * @throws {Error} If the output cannot be opened.
  */
@@ -463,11 +472,13 @@ export function openDestination(
   encoder: EncoderOptions,
   cumulative: () => StatsEvent,
   onLastFile: () => void,
+  releaseBatch?: (buffer: ArrayBufferLike) => void,
 ): Destination {
   if (args.write === null || args.write === "-") {
     return streamDestination(
       openOutput(args.write),
       makeEncoder(args.format, encoder),
+      releaseBatch,
     );
   }
   return fileSetDestination(
@@ -483,6 +494,7 @@ export function openDestination(
       cumulative,
       onLastFile,
       warn: printWarning,
+      releaseBatch,
     }),
   );
 }

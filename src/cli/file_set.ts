@@ -27,6 +27,7 @@ import {
   type EncoderOptions,
   type Format,
   makeEncoder,
+  releaseBatches,
 } from "../writers/mod.ts";
 import { openOutput, type Output } from "./output.ts";
 
@@ -57,6 +58,8 @@ export interface FileSetOptions {
   onLastFile: () => void;
   /** Says something on stderr. */
   warn: (message: string) => void;
+  /** Takes back the sensor batches of events once encoded (see EncoderStream). */
+  releaseBatch?: ((buffer: ArrayBufferLike) => void) | undefined;
 }
 
 interface OpenFile {
@@ -286,6 +289,8 @@ export class FileSetSink extends WritableStream<HoneEvent[]> {
       this.#lastWrite = performance.now();
       this.#live.update(part);
     }
+    const release = this.#o.releaseBatch;
+    if (release) releaseBatches(batch, release);
   }
 
   async #close(): Promise<void> {

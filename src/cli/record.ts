@@ -12,6 +12,7 @@ import { CorrelatorStream, SensorCorrelator } from "../correlate/mod.ts";
 import { PacketLimit, PacketLimitStream } from "../events/mod.ts";
 import { type BpfInsn, PacketFilterStream } from "../filter/mod.ts";
 import {
+  BatchPool,
   KmodError,
   kmodPresent,
   type KmodSensor,
@@ -241,6 +242,8 @@ export async function runRecord(argv: string[]): Promise<number> {
     cumulative: () => statsEvent(ZERO_COUNTS, Date.now()),
     lastFile: () => {},
   };
+  // The buffers the sensor polls into, taken back once encoded.
+  const pool = new BatchPool();
   let dest: Destination;
   try {
     const open = () =>
@@ -250,6 +253,7 @@ export async function runRecord(argv: string[]): Promise<number> {
         encoderOptions,
         () => hooks.cumulative(),
         () => hooks.lastFile(),
+        (b) => pool.give(b),
       );
     if (user === null) dest = open();
     else {
@@ -327,7 +331,7 @@ export async function runRecord(argv: string[]): Promise<number> {
     }
     return EXIT_FAILURE;
   }
-  return await capture(sensor, dest, args, hooks, filter, prog);
+  return await capture(sensor, dest, args, hooks, filter, prog, pool);
 }
 
 /** `hone record` on the kernel module's device. */
@@ -398,6 +402,7 @@ async function capture(
   hooks: CaptureHooks,
   filter: ResolvedFilter | null,
   prog: BpfInsn[] | null,
+  pool: BatchPool,
 ): Promise<number> {
   const st0 = sensor.stats();
   const off = sensor.clockOffsetNs();
@@ -490,6 +495,7 @@ async function capture(
   const events = sensorSource(sensor, {
     stop: stop.signal,
     onFinalStats: (s) => final = s,
+    pool,
   })
     .pipeThrough(new CorrelatorStream(corr))
     .pipeThrough(tap(() => moved = performance.now()))

@@ -10,4 +10,5 @@ export * from "./proc_snapshot.ts";
 export * from "./kmod.ts";
 export * from "./shim.ts";
 export * from "./sensor_source.ts";
+export * from "./batch_pool.ts";
 export * from "./process_filter.ts";

@@ -6,6 +6,7 @@
  */
 
 import type { Sensor, SensorStats } from "./shim.ts";
+import type { BatchPool } from "./batch_pool.ts";
 
 /** How long one poll waits for records, in milliseconds. */
 export const SENSOR_POLL_MS = 100;
@@ -20,11 +21,18 @@ export interface SensorSourceOptions {
   stop: AbortSignal;
   /** Receives the counters read when the sensor stopped. */
   onFinalStats?: (stats: SensorStats) => void;
+  /**
+   * Buffers to poll into: each batch is then a view of one, no copy, and
+   * must be given back (`pool.give(batch.buffer)`) once nothing reads it;
+   * when all are out, batches are copied as without a pool.
+   */
+  pool?: BatchPool;
 }
 
 /**
  * A running sensor as a stream of batches of records (bytes, each batch
- * its own copy, so later stages may lag behind the next poll). A poll that
+ * its own copy or pool buffer, so later stages may lag behind the next
+ * poll). A poll that
  * times out yields an empty batch: a tick that lets the correlator release
  * what it holds.
  *
@@ -48,18 +56,32 @@ export function sensorSource(
   sensor: Sensor,
   options: SensorSourceOptions,
 ): ReadableStream<Uint8Array> {
-  const { stop } = options;
+  const { stop, pool } = options;
   let draining = false;
   let gather = false;
+  // Into a pool buffer when one is free, else the sensor's own and a copy.
+  const next = async (timeoutMs: number): Promise<Uint8Array> => {
+    const into = pool?.take() ?? null;
+    if (into === null) return (await sensor.poll(timeoutMs)).slice();
+    let batch;
+    try {
+      batch = await sensor.poll(timeoutMs, into);
+    } catch (e) {
+      pool!.give(into.buffer);
+      throw e;
+    }
+    if (batch.length === 0) pool!.give(into.buffer);
+    return batch;
+  };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       if (!draining && !stop.aborted) {
         // A small batch under load: let records gather for a moment, so
         // each round trip (poll, decode, write) carries many of them.
         if (gather) await sleep(GATHER_MS);
-        const batch = await sensor.poll(SENSOR_POLL_MS);
+        const batch = await next(SENSOR_POLL_MS);
         gather = batch.length > 0 && batch.length < SMALL_BATCH_BYTES;
-        controller.enqueue(batch.slice());
+        controller.enqueue(batch);
         return;
       }
       if (!draining) {
@@ -67,8 +89,8 @@ export function sensorSource(
         sensor.detach();
         options.onFinalStats?.(sensor.stats());
       }
-      const batch = await sensor.poll(0);
-      if (batch.length) controller.enqueue(batch.slice());
+      const batch = await next(0);
+      if (batch.length) controller.enqueue(batch);
       else controller.close();
     },
     cancel() {

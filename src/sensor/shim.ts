@@ -145,10 +145,11 @@ export interface SensorStats {
 export interface Sensor {
   /**
    * Waits up to `timeoutMs` for records and returns a batch: a view of the
-   * sensor's buffer, valid until the next poll. Empty on timeout. Only
-   * one poll may run at a time.
+   * sensor's buffer, valid until the next poll, or of `into` when given
+   * (the records that fit in it). Empty on timeout. Only one poll may run
+   * at a time.
    */
-  poll(timeoutMs: number): Promise<Uint8Array>;
+  poll(timeoutMs: number, into?: Uint8Array<ArrayBuffer>): Promise<Uint8Array>;
   /** Reads the counters. */
   stats(): SensorStats;
   /** CLOCK_REALTIME − CLOCK_BOOTTIME in ns: wall clock = tsNs + this. */
@@ -490,21 +491,24 @@ export function openSensor(options: SensorOptions = {}): Sensor {
   let pending: Promise<number> | undefined;
   let closed = false;
 
-  async function poll(timeoutMs: number): Promise<Uint8Array> {
+  async function poll(
+    timeoutMs: number,
+    into: Uint8Array<ArrayBuffer> = buffer,
+  ): Promise<Uint8Array> {
     if (closed) throw new TypeError("Cannot poll the sensor: it is closed");
     if (pending) {
       throw new TypeError("Cannot poll the sensor: a poll is already running");
     }
-    const ready = sym.hone_poll_now(buffer, buffer.length, 0);
+    const ready = sym.hone_poll_now(into, into.length, 0);
     if (ready !== 0 || timeoutMs === 0) {
       check(ready, "poll");
-      return buffer.subarray(0, ready);
+      return into.subarray(0, ready);
     }
-    pending = sym.hone_poll(buffer, buffer.length, timeoutMs);
+    pending = sym.hone_poll(into, into.length, timeoutMs);
     try {
       const n = await pending;
       check(n, "poll");
-      return buffer.subarray(0, n);
+      return into.subarray(0, n);
     } finally {
       pending = undefined;
     }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { HoneEvent, HostId } from "../events/mod.ts";
+import { BatchedPacket, type HoneEvent, type HostId } from "../events/mod.ts";
 import { formatGuid, jsonString } from "../format/mod.ts";
 import { JsonlWriter } from "./jsonl/jsonl_writer.ts";
 import { PcapngWriter } from "./pcapng/pcapng_writer.ts";
@@ -139,6 +139,27 @@ function withHost(lines: Uint8Array, prefix: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * Gives back each sensor batch that the events' packets still point into
+ * (`BatchedPacket.batchWords`), once they are encoded.
+ *
+ * @param events The events, encoded.
+ * @param release Takes each batch's buffer back (once per run of packets).
+ */
+export function releaseBatches(
+  events: readonly HoneEvent[],
+  release: (buffer: ArrayBufferLike) => void,
+): void {
+  let last: ArrayBufferLike | null = null;
+  for (const e of events) {
+    if (!(e instanceof BatchedPacket) || e.batchWords === null) continue;
+    const b = e.batchWords.buffer;
+    if (b === last) continue;
+    release(b);
+    last = b;
+  }
+}
+
 /** A batch of encoded events: the bytes, and how many packets they hold. */
 export interface EncodedBatch {
   /** The bytes, owned by the receiver. */
@@ -182,8 +203,19 @@ export class EncoderStream extends TransformStream<HoneEvent[], EncodedBatch> {
    * Makes the stage.
    *
    * @param encoder The format's encoder.
+   * @param options `releaseBatch`: called, once a chunk of events is
+   * encoded, with the buffer of each sensor batch that its packets still
+   * pointed into (`BatchedPacket.batchWords`): nothing reads those bytes
+   * any more (the sensor source's pool takes them back). Every packet of a
+   * batch that still points into it must come in one chunk.
    */
-  constructor(encoder: Encoder) {
+  constructor(
+    encoder: Encoder,
+    options: {
+      releaseBatch?: ((buffer: ArrayBufferLike) => void) | undefined;
+    } = {},
+  ) {
+    const { releaseBatch } = options;
     // An encoder that reuses its buffer hands it over (given back once
     // written) or, if it cannot, the bytes are copied.
     const { detach, recycle } = encoder;
@@ -204,6 +236,7 @@ export class EncoderStream extends TransformStream<HoneEvent[], EncodedBatch> {
           const bytes = encoder.encode(part);
           if (bytes.length) controller.enqueue(batch(bytes, packets));
         }
+        if (releaseBatch) releaseBatches(events, releaseBatch);
       },
       flush(controller) {
         const bytes = encoder.finish();

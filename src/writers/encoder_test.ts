@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { HoneEvent } from "../events/mod.ts";
+import { BatchedPacket, type HoneEvent } from "../events/mod.ts";
 import { EncoderStream, hostIdText, makeEncoder } from "./encoder.ts";
 
 const events: HoneEvent[] = [
@@ -76,4 +76,27 @@ Deno.test("EncoderStream hands pcapng buffers over: a batch stays whole until re
     ReadableStream.from([events, events]).pipeThrough(new EncoderStream(enc)),
   );
   assert.equal(more[1]!.bytes.buffer, out[0]!.bytes.buffer);
+});
+
+Deno.test("EncoderStream gives back each sensor batch its packets point into, once encoded", async () => {
+  const batchA = new Uint32Array(16), batchB = new Uint32Array(16);
+  batchA[0] = 0x45;
+  batchB[0] = 0x45;
+  const p = (words: Uint32Array) =>
+    new BatchedPacket(1, 0, "out", 7, 20, words, 0, 20, false);
+  const owned = p(batchB);
+  owned.data = new Uint8Array(20); // a held packet's own copy
+  const given: ArrayBufferLike[] = [];
+  for (const format of ["pcapng", "json"] as const) {
+    given.length = 0;
+    const enc = makeEncoder(format, { snaplen: 0, data: false });
+    const out = await Array.fromAsync(
+      ReadableStream.from([[p(batchA), p(batchA), owned], [events[0]!]])
+        .pipeThrough(
+          new EncoderStream(enc, { releaseBatch: (b) => given.push(b) }),
+        ),
+    );
+    assert.equal(out.length, 2);
+    assert.deepEqual(given, [batchA.buffer], format);
+  }
 });

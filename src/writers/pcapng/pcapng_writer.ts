@@ -413,10 +413,13 @@ export class PcapngWriter {
         return;
       }
       if (e.dir === "out") {
+        // Kept past this batch: a packet's bytes in a sensor batch are
+        // copied (the batch goes back to be polled into again).
+        const data = words !== null ? bytes.slice() : bytes;
         setBounded(
           this.#firstCopies,
           h,
-          { index: this.#epbs, data: bytes, len: e.len },
+          { index: this.#epbs, data, len: e.len },
           MAX_FIRST_COPIES,
         );
       }
