@@ -466,7 +466,10 @@ async function capture(
   // The counters read when the sensor stopped: the final ones.
   let final: SensorStats | null = null;
   // The expression's stage, and what it left out (never "received").
-  const expression = prog ? new PacketFilterStream(prog) : null;
+  const releaseBatch = (b: ArrayBufferLike) => pool.give(b);
+  const expression = prog
+    ? new PacketFilterStream(prog, { releaseBatch })
+    : null;
   const countsNow = (captured = dest.written) =>
     counts(
       final ?? sensor.stats(),
@@ -497,7 +500,7 @@ async function capture(
     onFinalStats: (s) => final = s,
     pool,
   })
-    .pipeThrough(new CorrelatorStream(corr))
+    .pipeThrough(new CorrelatorStream(corr, { releaseBatch }))
     .pipeThrough(tap(() => moved = performance.now()))
     .pipeThrough(expression ?? passThrough())
     .pipeThrough(

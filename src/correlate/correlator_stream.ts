@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { HoneEvent } from "../events/mod.ts";
+import { type HoneEvent, pointsInto } from "../events/mod.ts";
 import type { SensorCorrelator } from "./sensor_correlator.ts";
 
 /**
@@ -23,8 +23,18 @@ export class CorrelatorStream extends TransformStream<Uint8Array, HoneEvent[]> {
    * Makes the stage.
    *
    * @param corr The correlator (its counts stay readable by the caller).
+   * @param options `releaseBatch`: called with a batch's buffer when none
+   * of the events that come out points into it (no packets, or all held:
+   * held packets have their own copy), so that it can be polled into
+   * again at once; else the stage that encodes them gives it back.
    */
-  constructor(corr: SensorCorrelator) {
+  constructor(
+    corr: SensorCorrelator,
+    options: {
+      releaseBatch?: ((buffer: ArrayBufferLike) => void) | undefined;
+    } = {},
+  ) {
+    const { releaseBatch } = options;
     super({
       start(controller) {
         // What the correlator knew before the first record: the snapshot.
@@ -35,6 +45,9 @@ export class CorrelatorStream extends TransformStream<Uint8Array, HoneEvent[]> {
         const now = performance.now();
         if (batch.length) corr.pushBatch(batch, now);
         const out = corr.drain(now);
+        if (
+          releaseBatch && batch.length && !pointsInto(out, batch.buffer)
+        ) releaseBatch(batch.buffer);
         if (out.length) controller.enqueue(out);
       },
       flush(controller) {

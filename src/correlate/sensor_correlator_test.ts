@@ -11,6 +11,7 @@ import {
   SOCK_CREATE,
 } from "../records/layout.ts";
 import { SensorCorrelator } from "./sensor_correlator.ts";
+import { CorrelatorStream } from "./correlator_stream.ts";
 
 const base = { family: 2, type: 1, protocol: 6, netns: 1 };
 
@@ -437,4 +438,19 @@ Deno.test("SensorCorrelator.pushBatch() reads a batch in place as push() does it
     RangeError,
   );
   assert.equal(packets(c.drain(0, true)).length, ts.length - 1);
+});
+
+Deno.test("CorrelatorStream gives a batch back at once when no event out of it points into it", async () => {
+  const noPackets = sensorBatch([]); // a socket, no packet
+  const withPackets = sensorBatch([2n, 3n]);
+  const given: ArrayBufferLike[] = [];
+  const corr = new SensorCorrelator({ clockOffset: [0, 0] });
+  const out = await Array.fromAsync(
+    ReadableStream.from([noPackets, withPackets]).pipeThrough(
+      new CorrelatorStream(corr, { releaseBatch: (b) => given.push(b) }),
+    ),
+  );
+  assert.equal(out.flat().filter((e) => e.type === "packet").length, 2);
+  // The packets' batch is given back by whoever encodes them.
+  assert.deepEqual(given, [noPackets.buffer]);
 });

@@ -11,7 +11,12 @@
  */
 
 import type { IpSummary } from "../format/mod.ts";
-import type { Attribution, Direction, PacketEvent } from "./types.ts";
+import type {
+  Attribution,
+  Direction,
+  HoneEvent,
+  PacketEvent,
+} from "./types.ts";
 
 /**
  * A {@linkcode PacketEvent} whose `data` is a view of its sensor batch,
@@ -113,4 +118,34 @@ export class BatchedPacket implements PacketEvent {
     this.#data = d;
     this.batchWords = null;
   }
+}
+
+/**
+ * Whether any of the events is a packet whose bytes are still in `buffer`
+ * (a sensor batch's): while one is, the batch may not be polled into again.
+ *
+ * @param events The events.
+ * @param buffer A batch's buffer.
+ * @returns Whether one points into it.
+ *
+ * @example Usage
+ * ```ts
+ * import { BatchedPacket, pointsInto } from "./batched_packet.ts";
+ * const words = new Uint32Array(4);
+ * const p = new BatchedPacket(0, 0, "in", null, 4, words, 0, 4, false);
+ * if (!pointsInto([p], words.buffer)) throw new Error();
+ * p.data = new Uint8Array(4); // its own copy
+ * if (pointsInto([p], words.buffer)) throw new Error();
+ * ```
+ */
+export function pointsInto(
+  events: readonly HoneEvent[],
+  buffer: ArrayBufferLike,
+): boolean {
+  for (const e of events) {
+    if (e instanceof BatchedPacket && e.batchWords?.buffer === buffer) {
+      return true;
+    }
+  }
+  return false;
 }

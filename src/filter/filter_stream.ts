@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { HoneEvent } from "../events/mod.ts";
+import { BatchedPacket, type HoneEvent, pointsInto } from "../events/mod.ts";
 import { type BpfInsn, runFilter } from "./cbpf.ts";
 
 /** How many packets a {@linkcode PacketFilterStream} left out. */
@@ -33,19 +33,34 @@ export class PacketFilterStream
    * Makes the stage.
    *
    * @param prog A valid program (see validProgram in cbpf.ts).
+   * @param options `releaseBatch`: called with the buffer of a sensor batch
+   * whose every packet still in it was left out (nothing downstream will
+   * give it back).
    */
-  constructor(prog: readonly BpfInsn[]) {
+  constructor(
+    prog: readonly BpfInsn[],
+    options: {
+      releaseBatch?: ((buffer: ArrayBufferLike) => void) | undefined;
+    } = {},
+  ) {
+    const { releaseBatch } = options;
     const counts: FilterCounts = { rejected: 0 };
     // The program's scratch memory, one for every packet.
     const mem = new Uint32Array(16);
     super({
       transform(batch, controller) {
+        // The batches of the packets left out.
+        const left = new Set<ArrayBufferLike>();
         const out = batch.filter((e) => {
           if (e.type !== "packet" || e.kept) return true;
           if (runFilter(prog, e.data, e.len, mem) !== 0) return true;
           counts.rejected++;
+          if (releaseBatch && e instanceof BatchedPacket && e.batchWords) {
+            left.add(e.batchWords.buffer);
+          }
           return false;
         });
+        for (const b of left) if (!pointsInto(out, b)) releaseBatch!(b);
         if (out.length) controller.enqueue(out);
       },
     });
