@@ -6,7 +6,12 @@
  * @module
  */
 
-import type { HoneEvent, HostId, StatsEvent } from "../events/mod.ts";
+import type {
+  HoneEvent,
+  HostId,
+  ReleaseBatch,
+  StatsEvent,
+} from "../events/mod.ts";
 import {
   type Encoder,
   type EncoderOptions,
@@ -374,7 +379,7 @@ export interface Destination {
 export function streamDestination(
   out: Output,
   encoder: Encoder,
-  releaseBatch?: (buffer: ArrayBufferLike) => void,
+  releaseBatch?: ReleaseBatch,
 ): Destination {
   const sink = new OutputSink(out);
   return {
@@ -472,7 +477,7 @@ export function openDestination(
   encoder: EncoderOptions,
   cumulative: () => StatsEvent,
   onLastFile: () => void,
-  releaseBatch?: (buffer: ArrayBufferLike) => void,
+  releaseBatch?: ReleaseBatch,
 ): Destination {
   if (args.write === null || args.write === "-") {
     return streamDestination(

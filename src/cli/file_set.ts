@@ -19,7 +19,7 @@ import type {
   ProcessEvent,
   StatsEvent,
 } from "../events/mod.ts";
-import { setBounded } from "../events/mod.ts";
+import { type ReleaseBatch, setBounded } from "../events/mod.ts";
 import { strftime } from "../format/mod.ts";
 import {
   ENCODED_BATCH_EVENTS,
@@ -59,7 +59,7 @@ export interface FileSetOptions {
   /** Says something on stderr. */
   warn: (message: string) => void;
   /** Takes back the sensor batches of events once encoded (see EncoderStream). */
-  releaseBatch?: ((buffer: ArrayBufferLike) => void) | undefined;
+  releaseBatch?: ReleaseBatch | undefined;
 }
 
 interface OpenFile {

@@ -4,7 +4,11 @@
  * @module
  */
 
-import { type HoneEvent, pointsInto } from "../events/mod.ts";
+import {
+  type HoneEvent,
+  pointsInto,
+  type ReleaseOptions,
+} from "../events/mod.ts";
 import type { SensorCorrelator } from "./sensor_correlator.ts";
 
 /**
@@ -30,9 +34,7 @@ export class CorrelatorStream extends TransformStream<Uint8Array, HoneEvent[]> {
    */
   constructor(
     corr: SensorCorrelator,
-    options: {
-      releaseBatch?: ((buffer: ArrayBufferLike) => void) | undefined;
-    } = {},
+    options: ReleaseOptions = {},
   ) {
     const { releaseBatch } = options;
     super({

@@ -149,3 +149,12 @@ export function pointsInto(
   }
   return false;
 }
+
+/** Takes a sensor batch's buffer back once nothing reads it any more. */
+export type ReleaseBatch = (buffer: ArrayBufferLike) => void;
+
+/** Options of a stage that may be the last to read a sensor batch. */
+export interface ReleaseOptions {
+  /** Called with each batch that nothing past the stage reads. */
+  releaseBatch?: ReleaseBatch | undefined;
+}

@@ -5,7 +5,12 @@
  * @module
  */
 
-import { BatchedPacket, type HoneEvent, pointsInto } from "../events/mod.ts";
+import {
+  BatchedPacket,
+  type HoneEvent,
+  pointsInto,
+  type ReleaseOptions,
+} from "../events/mod.ts";
 import { type BpfInsn, runFilter } from "./cbpf.ts";
 
 /** How many packets a {@linkcode PacketFilterStream} left out. */
@@ -39,9 +44,7 @@ export class PacketFilterStream
    */
   constructor(
     prog: readonly BpfInsn[],
-    options: {
-      releaseBatch?: ((buffer: ArrayBufferLike) => void) | undefined;
-    } = {},
+    options: ReleaseOptions = {},
   ) {
     const { releaseBatch } = options;
     const counts: FilterCounts = { rejected: 0 };

@@ -4,7 +4,13 @@
  * @module
  */
 
-import { BatchedPacket, type HoneEvent, type HostId } from "../events/mod.ts";
+import {
+  BatchedPacket,
+  type HoneEvent,
+  type HostId,
+  type ReleaseBatch,
+  type ReleaseOptions,
+} from "../events/mod.ts";
 import { formatGuid, jsonString } from "../format/mod.ts";
 import { JsonlWriter } from "./jsonl/jsonl_writer.ts";
 import { PcapngWriter } from "./pcapng/pcapng_writer.ts";
@@ -140,23 +146,26 @@ function withHost(lines: Uint8Array, prefix: Uint8Array): Uint8Array {
 }
 
 /**
- * Gives back each sensor batch that the events' packets still point into
- * (`BatchedPacket.batchWords`), once they are encoded.
+ * Gives back the sensor batch that the events' packets still point into
+ * (`BatchedPacket.batchWords`), once they are encoded. A chunk of events
+ * points into one batch at most: the correlator passes on each batch's
+ * packets in one chunk, and those it holds get their own copy. So the
+ * search stops at the last such packet (another batch, if a stage ever
+ * mixed two, would only be left to the garbage collector, never reused).
  *
  * @param events The events, encoded.
- * @param release Takes each batch's buffer back (once per run of packets).
+ * @param release Takes the batch's buffer back.
  */
 export function releaseBatches(
   events: readonly HoneEvent[],
-  release: (buffer: ArrayBufferLike) => void,
+  release: ReleaseBatch,
 ): void {
-  let last: ArrayBufferLike | null = null;
-  for (const e of events) {
-    if (!(e instanceof BatchedPacket) || e.batchWords === null) continue;
-    const b = e.batchWords.buffer;
-    if (b === last) continue;
-    release(b);
-    last = b;
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i]!;
+    if (e instanceof BatchedPacket && e.batchWords !== null) {
+      release(e.batchWords.buffer);
+      return;
+    }
   }
 }
 
@@ -211,9 +220,7 @@ export class EncoderStream extends TransformStream<HoneEvent[], EncodedBatch> {
    */
   constructor(
     encoder: Encoder,
-    options: {
-      releaseBatch?: ((buffer: ArrayBufferLike) => void) | undefined;
-    } = {},
+    options: ReleaseOptions = {},
   ) {
     const { releaseBatch } = options;
     // An encoder that reuses its buffer hands it over (given back once
