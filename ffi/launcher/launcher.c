@@ -28,7 +28,8 @@
  *  - The environment is scrubbed: no DENO_*, NODE_*, V8_*, OTEL_* or LD_*
  *    variable reaches deno (NODE_OPTIONS=--inspect opens an inspector,
  *    DENO_V8_FLAGS sets V8 flags, DENO_DIR names the caches, LD_PRELOAD
- *    loads code); the launcher then sets the few that hone needs.
+ *    loads code), nor the caller's GLIBC_TUNABLES; the launcher then sets
+ *    the few that hone needs (malloc_tunables below among them).
  *  - deno gets --no-code-cache: no compiled code from a cache.  (Not
  *    --deny-net: with any --deny-* flag, -A no longer grants what only
  *    --allow-all does, such as reading /sys/kernel/btf/vmlinux.)
