@@ -27,7 +27,7 @@ import {
   type EncoderOptions,
   type Format,
   makeEncoder,
-  releaseBatches,
+  releaseBatchOf,
 } from "../writers/mod.ts";
 import { openOutput, type Output } from "./output.ts";
 
@@ -290,7 +290,7 @@ export class FileSetSink extends WritableStream<HoneEvent[]> {
       this.#live.update(part);
     }
     const release = this.#o.releaseBatch;
-    if (release) releaseBatches(batch, release);
+    if (release) releaseBatchOf(batch, release);
   }
 
   async #close(): Promise<void> {

@@ -113,6 +113,10 @@ interface Sock {
   shared: boolean;
 }
 
+function newSock(): Sock {
+  return { owner: null, info: null, inCount: 0, shared: false };
+}
+
 function protoOf(type: number, protocol: number): number | null {
   if (protocol) return protocol;
   return type === 1 ? 6 : type === 2 ? 17 : null;
@@ -537,22 +541,20 @@ export class SensorCorrelator {
    */
   #sock(cookie: number): Sock {
     if (cookie === this.#lastCookie) return this.#lastSock!;
-    let sock = this.#socks.get(cookie);
-    if (sock === undefined) {
-      sock = { owner: null, info: null, inCount: 0, shared: false };
-      setBounded(this.#socks, cookie, sock, MAX_SOCKETS);
-    }
+    const sock = this.#socks.get(cookie);
+    if (sock === undefined) return this.#renew(cookie, newSock());
     this.#lastCookie = cookie;
     this.#lastSock = sock;
     return sock;
   }
 
   /** Puts `sock` at the young end of the sockets, as `cookie`'s. */
-  #renew(cookie: number, sock: Sock): void {
+  #renew(cookie: number, sock: Sock): Sock {
     setBounded(this.#socks, cookie, sock, MAX_SOCKETS);
     // Forgetting the oldest may have dropped the cached one.
     this.#lastCookie = cookie;
     this.#lastSock = sock;
+    return sock;
   }
 
   #sockRecord(r: SockRecord, _nowMs: number): void {
@@ -562,12 +564,11 @@ export class SensorCorrelator {
     const known = sock?.owner ?? null;
     if (r.kind === "sock_create") {
       // A new socket: nothing of an older one with its cookie is kept.
-      sock = { owner: null, info: null, inCount: 0, shared: false };
       this.#readers.delete(r.cookie);
       this.#senders.delete(r.cookie);
+      sock = undefined;
     }
-    sock ??= { owner: null, info: null, inCount: 0, shared: false };
-    this.#renew(r.cookie, sock);
+    sock = this.#renew(r.cookie, sock ?? newSock());
     if (r.kind === "sock_create" || r.kind === "snap_socket") {
       sock.info ??= {
         proto: protoOf(r.type, r.protocol),

@@ -142,7 +142,10 @@ export function pointsInto(
   events: readonly HoneEvent[],
   buffer: ArrayBufferLike,
 ): boolean {
-  for (const e of events) {
+  // From the end: a batch's own packets come after those released from
+  // the hold queue.
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i];
     if (e instanceof BatchedPacket && e.batchWords?.buffer === buffer) {
       return true;
     }

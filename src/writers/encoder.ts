@@ -23,12 +23,10 @@ export type Format = "json" | "text" | "pcapng";
 export interface Encoder {
   /** Encodes a batch; the bytes are valid until the next call. */
   encode(events: readonly HoneEvent[]): Uint8Array;
-  /** Whether encode() returns a view of a buffer that it reuses. */
-  reusesBuffer: boolean;
   /**
-   * For an encoder that reuses its buffer: lets go of the one the last
-   * encode() returned, so that its bytes stay valid until given back
-   * with `recycle` (no copy needed).
+   * Given by an encoder whose encode() returns a view of a buffer that it
+   * reuses: lets go of the one the last encode() returned, so that its
+   * bytes stay valid until given back with `recycle` (no copy needed).
    */
   detach?(): void;
   /** Gives back bytes made valid by `detach`, once they are written. */
@@ -81,7 +79,6 @@ export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
     return {
       encode: (e) => w.encode(e),
       finish: () => w.encode([]),
-      reusesBuffer: true,
       detach: () => w.detach(),
       recycle: (b) => w.recycle(b),
     };
@@ -91,7 +88,6 @@ export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
     return {
       encode: (e) => w.encodeBytes(e),
       finish: () => enc.encode(w.finish()),
-      reusesBuffer: false,
     };
   }
   const w = new JsonlWriter({ data: o.data, snaplen: o.snaplen });
@@ -100,13 +96,11 @@ export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
     return {
       encode: (e) => withHost(w.encodeBytes(e), prefix),
       finish: () => EMPTY,
-      reusesBuffer: false,
     };
   }
   return {
     encode: (e) => w.encodeBytes(e),
     finish: () => EMPTY,
-    reusesBuffer: false,
   };
 }
 
@@ -156,7 +150,7 @@ function withHost(lines: Uint8Array, prefix: Uint8Array): Uint8Array {
  * @param events The events, encoded.
  * @param release Takes the batch's buffer back.
  */
-export function releaseBatches(
+export function releaseBatchOf(
   events: readonly HoneEvent[],
   release: ReleaseBatch,
 ): void {
@@ -223,12 +217,11 @@ export class EncoderStream extends TransformStream<HoneEvent[], EncodedBatch> {
     options: ReleaseOptions = {},
   ) {
     const { releaseBatch } = options;
-    // An encoder that reuses its buffer hands it over (given back once
-    // written) or, if it cannot, the bytes are copied.
+    // An encoder that reuses its buffer hands it over, given back once
+    // written.
     const { detach, recycle } = encoder;
     const batch = (bytes: Uint8Array, packets: number): EncodedBatch => {
-      if (!encoder.reusesBuffer) return { bytes, packets };
-      if (!detach || !recycle) return { bytes: bytes.slice(), packets };
+      if (!detach || !recycle) return { bytes, packets };
       detach();
       return { bytes, packets, release: () => recycle(bytes) };
     };
@@ -243,7 +236,7 @@ export class EncoderStream extends TransformStream<HoneEvent[], EncodedBatch> {
           const bytes = encoder.encode(part);
           if (bytes.length) controller.enqueue(batch(bytes, packets));
         }
-        if (releaseBatch) releaseBatches(events, releaseBatch);
+        if (releaseBatch) releaseBatchOf(events, releaseBatch);
       },
       flush(controller) {
         const bytes = encoder.finish();
