@@ -513,6 +513,13 @@ for (const k of ["HONE_SHIM", "DENO_DIR", "DENO_NO_UPDATE_CHECK", "DENO_NO_PROMP
   env[k] = Deno.env.get(k) ?? null;
 }
 const status = Deno.readTextFileSync("/proc/self/status");
+// Where the running code comes from: the files of the executable mappings.
+const execMaps = [...new Set(
+  Deno.readTextFileSync("/proc/self/maps").split("\\n")
+    .filter((l) => l.split(/\\s+/)[1]?.includes("x"))
+    .map((l) => l.split(/\\s+/).slice(5).join(" ")).filter((f) => f !== ""),
+)];
+const procEnviron = Deno.readTextFileSync("/proc/self/environ").split("\\0");
 let denoDirMode = null;
 try {
   denoDirMode = Deno.lstatSync(env.DENO_DIR).mode & 0o7777;
@@ -528,6 +535,8 @@ console.log(JSON.stringify({
   execPath: Deno.execPath(),
   cwd: Deno.cwd(),
   fds,
+  execMaps,
+  procEnviron,
 }));
 `;
 
@@ -542,10 +551,14 @@ interface StandInReport {
   execPath: string;
   cwd: string;
   fds: string[];
+  execMaps: string[];
+  procEnviron: string[];
 }
 
 interface StandIn {
   launcher: string;
+  /** The directory of the stand-in's files (app.js among them). */
+  dir: string;
   /** Packed with LIBM as the shim (or without one if LIBM is missing). */
   withShim: string;
   /** Packed without a shim. */
@@ -598,6 +611,7 @@ async function makeStandIn(): Promise<StandIn> {
   await pack(launcher, Deno.execPath(), `${dir}/app.js`, "", `${dir}/noshim`);
   return {
     launcher,
+    dir,
     withShim: `${dir}/hone`,
     noShim: `${dir}/noshim`,
     shimSha256: shim ? await sha256(await Deno.readFile(shim)) : null,
@@ -647,10 +661,42 @@ Deno.test({
     await waitUntil(() => !exists(rep.env.DENO_DIR!), "DENO_DIR removed");
     assert.equal(rep.env.DENO_NO_UPDATE_CHECK, "1");
     assert.equal(rep.env.DENO_NO_PROMPT, "1");
-    assert.match(rep.execPath, /^\/memfd:hone-deno/);
-    // deno's own memfd is close-on-exec; app.js (and the shim) are not
+    // deno runs from the packed file's own pages, not from a copy.
+    assert.equal(rep.execPath, withShim);
+    assert.ok(rep.execMaps.includes(withShim), rep.execMaps.join(" "));
+    assert.ok(!rep.execMaps.some((f) => f.startsWith("/memfd:hone-deno")));
     assert.ok(!rep.fds.some((fd) => fd.startsWith("/memfd:hone-deno")));
+    // no fd of the launcher's is left open; app.js (and the shim) are
+    assert.ok(!rep.fds.includes(withShim), rep.fds.join(" "));
     assert.ok(rep.fds.some((fd) => fd.startsWith("/memfd:hone-app.js")));
+    // /proc/PID/environ shows the environment deno got, as after execve
+    assert.ok(
+      rep.procEnviron.includes(`HONE_DENO_TMPDIR=${rep.env.DENO_DIR}`),
+      rep.procEnviron.join(" "),
+    );
+  },
+});
+
+Deno.test({
+  name: "launcher copies deno into a memfd when it is off a page boundary",
+  ignore: standInIgnored,
+  async fn() {
+    const { launcher, dir } = await standIn();
+    const out = `${dir}/unaligned`;
+    const t = await pack(
+      launcher,
+      Deno.execPath(),
+      `${dir}/app.js`,
+      "",
+      out,
+      { denoAlign: 1 },
+    );
+    assert.notEqual(t.deno.offset % 4096, 0);
+    const rep = report(await run(out, ["a b"], { clearEnv: true }));
+    assert.deepEqual(rep.args, ["a b"]);
+    assert.match(rep.execPath, /^\/memfd:hone-deno/);
+    // deno's own memfd is close-on-exec
+    assert.ok(!rep.fds.some((fd) => fd.startsWith("/memfd:hone-deno")));
   },
 });
 
@@ -760,60 +806,6 @@ Deno.test({
     assert.ok(!rep.fds.some((fd) => fd.startsWith("/memfd:hone-shim")));
     rep = report(await run(noShim, [], { env: { HONE_SHIM: "/x.so" } }));
     assert.equal(rep.env.HONE_SHIM, "/x.so");
-  },
-});
-
-Deno.test({
-  name: "launcher extracts deno once into HONE_CACHE_DIR",
-  ignore: standInIgnored,
-  async fn() {
-    const { withShim } = await standIn();
-    const cache = `${await Deno.makeTempDir({ dir: tmpRoot })}/cache`;
-    const env = { HONE_CACHE_DIR: cache };
-
-    let rep = report(await run(withShim, ["x"], { env, clearEnv: true }));
-    assert.equal((await Deno.stat(cache)).mode! & 0o777, 0o700);
-    const names = [...Deno.readDirSync(cache)].map((e) => e.name).sort();
-    assert.equal(names.length, 2, names.join(" "));
-    assert.match(names[0]!, /^deno-[0-9a-f]{16}$/);
-    assert.equal(names[1], "deno-dir");
-    const bin = `${cache}/${names[0]}`;
-    assert.equal(rep.execPath, bin);
-    assert.equal(rep.env.DENO_DIR, `${cache}/deno-dir`);
-    const first = await Deno.stat(bin);
-    assert.equal(first.size, (await Deno.stat(Deno.execPath())).size);
-
-    // reused as is
-    rep = report(await run(withShim, ["x"], { env, clearEnv: true }));
-    assert.equal((await Deno.stat(bin)).ino, first.ino);
-
-    // a damaged copy is replaced
-    await Deno.truncate(bin, 1000);
-    rep = report(await run(withShim, ["x"], { env, clearEnv: true }));
-    assert.equal((await Deno.stat(bin)).size, first.size);
-    assert.equal(rep.execPath, bin);
-  },
-});
-
-Deno.test({
-  name: "launcher refuses an unsafe HONE_CACHE_DIR",
-  ignore: standInIgnored,
-  async fn() {
-    const { noShim } = await standIn();
-    const dir = await Deno.makeTempDir({ dir: tmpRoot });
-    await Deno.mkdir(`${dir}/real`, { mode: 0o700 });
-    await Deno.symlink(`${dir}/real`, `${dir}/link`);
-    await Deno.mkdir(`${dir}/open`);
-    await Deno.chmod(`${dir}/open`, 0o777);
-    for (const cacheDir of [`${dir}/link`, `${dir}/open`, "relative/dir"]) {
-      const res = await run(noShim, ["x"], {
-        env: { HONE_CACHE_DIR: cacheDir },
-      });
-      assert.equal(res.code, 1, cacheDir);
-      assert.equal(res.stdout, "");
-      assert.match(res.stderr, /^hone: launcher: .*HONE_CACHE_DIR.*\n$/);
-    }
-    assert.deepEqual([...Deno.readDirSync(`${dir}/real`)], []);
   },
 });
 

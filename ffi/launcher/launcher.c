@@ -7,16 +7,21 @@
  *	[launcher ELF][deno][app.js][shim .so, may be empty][trailer]
  *
  * The trailer (struct hone_pack_trailer) is the last 96 bytes of the file
- * and gives the offset and size of each part.  At start-up the launcher
- * copies app.js and the shim into sealed memfds that the child inherits,
- * copies deno into a close-on-exec memfd (or reuses a copy extracted once
- * into $HONE_CACHE_DIR) and then replaces itself with
+ * and gives the offset and size of each part; deno starts on a 64 KiB
+ * boundary.  At start-up the launcher copies app.js and the shim into
+ * sealed memfds that deno inherits and then replaces itself with
  *
  *	hone run -A --no-code-cache --no-config ... /proc/self/fd/<app> \
  *		<user args...>
  *
- * Since the launcher execs (no fork), the pid, signals, stdio and the exit
- * status are those of the app.  Needs /proc and memfd_create (Linux 3.17).
+ * running deno in place from this file's pages (elf_exec.c: its segments
+ * and ld.so mapped as execve(2) would, no copy).  Where that cannot be
+ * done (deno off a page boundary, another architecture) it copies deno
+ * into a close-on-exec memfd and execs that.
+ *
+ * Since the launcher never forks for the app, the pid, signals, stdio and
+ * the exit status are those of the app.  Needs /proc and memfd_create
+ * (Linux 3.17).
  *
  * hone runs as root, so nothing in it may listen for a debugger or take
  * code or flags from a place another user controls:
@@ -38,13 +43,15 @@
  *    every system call of a foreign ABI (i386's socketcall, x32).
  *
  * deno's caches go to a fresh private directory, /tmp/hone-deno-<pid>-XXXXXX
- * (DENO_DIR and HONE_DENO_TMPDIR name it), unless $HONE_CACHE_DIR is set.
+ * (DENO_DIR and HONE_DENO_TMPDIR name it).
  * deno opens its cache databases while it starts, and the app removes the
  * directory as its first statement (main.ts); the open databases work on
  * unlinked.  A watcher process removes it if hone dies before that
  * (SIGKILL, a crash): see make_deno_tmpdir().
  */
 #define _GNU_SOURCE
+#include <dirent.h>
+#include <elf.h>
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +68,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
@@ -69,6 +77,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "elf_exec.h"
 
 #ifndef MFD_CLOEXEC
 #define MFD_CLOEXEC		0x0001U
@@ -111,11 +121,10 @@
 #define HONE_EXIT_FAILURE	1
 
 /*
- * Where deno keeps its caches unless $HONE_CACHE_DIR is set: a fresh
- * private directory (mkdtemp makes it 0700 under a name nobody can
- * predict), named with hone's pid so that anyone can tell whose it is.
- * A path deno cannot create would do too, but deno then warns on a
- * terminal.
+ * Where deno keeps its caches: a fresh private directory (mkdtemp makes it
+ * 0700 under a name nobody can predict), named with hone's pid so that
+ * anyone can tell whose it is.  A path deno cannot create would do too,
+ * but deno then warns on a terminal.
  */
 #define HONE_DENO_DIR_TEMPLATE	"/tmp/hone-deno-%ld-XXXXXX"
 /* How often the watcher looks whether the app has removed it, in ms. */
@@ -158,7 +167,7 @@ struct hone_pack_trailer {
 	uint32_t version;		/* HONE_PACK_VERSION */
 	uint32_t trailer_size;		/* sizeof(struct hone_pack_trailer) */
 	struct hone_pack_part part[HONE_PART_MAX];
-	uint8_t deno_sha256[32];	/* names the $HONE_CACHE_DIR copy */
+	uint8_t deno_sha256[32];	/* of the deno part */
 };
 
 _Static_assert(sizeof(struct hone_pack_trailer) == 96,
@@ -307,8 +316,7 @@ static int part_to_memfd(int exe_fd, const struct hone_pack_trailer *t,
 	if (fd < 0)
 		die("cannot create a memfd for %s: %s%s", part_name[part],
 		    strerror(errno),
-		    exec && errno == EACCES ?
-		    " (vm.memfd_noexec=2? set HONE_CACHE_DIR)" : "");
+		    exec && errno == EACCES ? " (vm.memfd_noexec=2?)" : "");
 
 	if (ftruncate(fd, t->part[part].size))
 		die("cannot size the memfd for %s: %s", part_name[part],
@@ -317,90 +325,6 @@ static int part_to_memfd(int exe_fd, const struct hone_pack_trailer *t,
 	if (add_seals(fd))
 		die("cannot seal the memfd for %s: %s", part_name[part],
 		    strerror(errno));
-	return fd;
-}
-
-static bool cache_file_ok(int fd, uint64_t size)
-{
-	struct stat st;
-
-	return !fstat(fd, &st) && S_ISREG(st.st_mode) &&
-	       st.st_uid == geteuid() && !(st.st_mode & 022) &&
-	       (st.st_mode & 0100) && (uint64_t)st.st_size == size;
-}
-
-/* Extract deno into @dir_fd as @name: temp file, fsync, rename. */
-static void cache_extract(int exe_fd, const struct hone_pack_trailer *t,
-			  int dir_fd, const char *dir, const char *name)
-{
-	char tmp[64];
-	int fd;
-
-	snprintf(tmp, sizeof(tmp), ".%s.%ld.tmp", name, (long)getpid());
-	unlinkat(dir_fd, tmp, 0);	/* left behind by a crash */
-	fd = openat(dir_fd, tmp,
-		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0700);
-	if (fd < 0)
-		die("cannot create %s/%s: %s", dir, tmp, strerror(errno));
-	copy_part(exe_fd, t, HONE_PART_DENO, fd);
-	if (fsync(fd) || close(fd)) {
-		unlinkat(dir_fd, tmp, 0);
-		die("cannot write %s/%s: %s", dir, tmp, strerror(errno));
-	}
-	if (renameat(dir_fd, tmp, dir_fd, name)) {
-		unlinkat(dir_fd, tmp, 0);
-		die("cannot rename %s/%s: %s", dir, tmp, strerror(errno));
-	}
-}
-
-/*
- * Return an O_RDONLY fd of deno extracted under $HONE_CACHE_DIR, extracting
- * it on first use.  The directory must belong to us and be writable by no
- * one else; the file is opened without following symlinks, checked and
- * executed through its fd, so nothing can be swapped in after the check.
- */
-static int cache_open_deno(int exe_fd, const struct hone_pack_trailer *t,
-			   const char *dir)
-{
-	uint64_t size = t->part[HONE_PART_DENO].size;
-	char name[32], deno_dir[4096], *p;
-	struct stat st;
-	int dir_fd, fd, i;
-
-	if (dir[0] != '/')
-		die("HONE_CACHE_DIR must be an absolute path: %s", dir);
-	if (mkdir(dir, 0700) && errno != EEXIST)
-		die("cannot create HONE_CACHE_DIR %s: %s", dir,
-		    strerror(errno));
-	dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dir_fd < 0)
-		die("cannot open HONE_CACHE_DIR %s: %s", dir, strerror(errno));
-	if (fstat(dir_fd, &st))
-		die("cannot stat HONE_CACHE_DIR %s: %s", dir, strerror(errno));
-	if (st.st_uid != geteuid() || (st.st_mode & 022))
-		die("HONE_CACHE_DIR %s must be owned by uid %ld and not writable by group or others",
-		    dir, (long)geteuid());
-
-	p = name + sprintf(name, "deno-");
-	for (i = 0; i < 8; i++)
-		p += sprintf(p, "%02x", t->deno_sha256[i]);
-
-	fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0 && cache_file_ok(fd, size))
-		goto out;
-	if (fd >= 0)
-		close(fd);
-	cache_extract(exe_fd, t, dir_fd, dir, name);
-	fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || !cache_file_ok(fd, size))
-		die("cannot use %s/%s after extracting it", dir, name);
-out:
-	if (snprintf(deno_dir, sizeof(deno_dir), "%s/deno-dir", dir) >=
-	    (int)sizeof(deno_dir))
-		die("HONE_CACHE_DIR is too long");
-	if (setenv("DENO_DIR", deno_dir, 1))
-		die("cannot set DENO_DIR: %s", strerror(errno));
-	close(dir_fd);
 	return fd;
 }
 
@@ -606,8 +530,8 @@ int main(int argc, char **argv)
 	};
 	const size_t n_deno_args = sizeof(deno_args) / sizeof(deno_args[0]);
 	struct hone_pack_trailer t;
+	static char deno_dir[64];
 	char app_path[32], shim_path[32];
-	const char *cache_dir;
 	int exe_fd, app_fd, shim_fd, deno_fd;
 	sigset_t usr1;
 	char **args;
@@ -636,26 +560,14 @@ int main(int argc, char **argv)
 		set_env("HONE_SHIM", shim_path);
 	}
 
-	cache_dir = getenv("HONE_CACHE_DIR");
-	if (cache_dir && cache_dir[0])
-		deno_fd = cache_open_deno(exe_fd, &t, cache_dir);
-	else
-		deno_fd = part_to_memfd(exe_fd, &t, HONE_PART_DENO,
-					MFD_CLOEXEC, true);
-	close(exe_fd);
-
 	set_env("GLIBC_TUNABLES", malloc_tunables);
 	set_env("DENO_NO_UPDATE_CHECK", "1");
 	set_env("DENO_NO_PROMPT", "1");
-	if (!getenv("DENO_DIR")) {	/* set by cache_open_deno() */
-		static char tmp[64];
-
-		snprintf(tmp, sizeof(tmp), HONE_DENO_DIR_TEMPLATE,
-			 (long)getpid());
-		make_deno_tmpdir(tmp);
-		set_env("DENO_DIR", tmp);
-		set_env("HONE_DENO_TMPDIR", tmp);
-	}
+	snprintf(deno_dir, sizeof(deno_dir), HONE_DENO_DIR_TEMPLATE,
+		 (long)getpid());
+	make_deno_tmpdir(deno_dir);
+	set_env("DENO_DIR", deno_dir);
+	set_env("HONE_DENO_TMPDIR", deno_dir);
 	deny_listen();
 
 	/* deno args, the app, the user's args (argv[1..]), NULL */
@@ -670,6 +582,11 @@ int main(int argc, char **argv)
 		args[i++] = argv[n];
 	args[i] = NULL;
 
+	/* deno from this file's own pages; returns if it cannot */
+	elf_exec_in_place(exe_fd, t.part[HONE_PART_DENO].offset,
+			  t.part[HONE_PART_DENO].size, args, environ);
+	deno_fd = part_to_memfd(exe_fd, &t, HONE_PART_DENO, MFD_CLOEXEC, true);
+	close(exe_fd);
 	fexecve(deno_fd, args, environ);
 	die("cannot execute deno: %s", strerror(errno));
 }

@@ -1,6 +1,7 @@
 /**
  * Packs the launcher, the Deno runtime, the bundled app and the optional
- * shim into one executable (see launcher.c for the layout).
+ * shim into one executable (see launcher.c for the layout; the runtime
+ * starts at a multiple of {@linkcode DENO_ALIGN}).
  *
  * ```sh
  * deno run --allow-read --allow-write ffi/launcher/pack.ts \
@@ -20,6 +21,8 @@ export const PACK_MAGIC = "HONEPACK";
 export const PACK_VERSION = 1;
 /** Size of the trailer at the end of the file, in bytes. */
 export const TRAILER_SIZE = 96;
+/** Alignment of the Deno runtime in the file, in bytes (a page or more). */
+export const DENO_ALIGN = 65536;
 
 /** Offset and size of one part of a packed file. */
 export interface PackPart {
@@ -142,6 +145,9 @@ function dirOf(path: string): string {
  * @param app Path of the bundled app (one JavaScript file).
  * @param shim Path of the shim shared library, or `""` for none.
  * @param out Path of the packed executable to write (mode 0755).
+ * @param options `denoAlign`: where the runtime may start, in bytes
+ *   (default {@linkcode DENO_ALIGN}; tests pass 1 for a file the launcher
+ *   cannot map in place).
  * @returns The trailer that was written.
  */
 export async function pack(
@@ -150,7 +156,9 @@ export async function pack(
   app: string,
   shim: string,
   out: string,
+  options: { denoAlign?: number } = {},
 ): Promise<PackTrailer> {
+  const align = options.denoAlign ?? DENO_ALIGN;
   const parts = {
     launcher: await readPart(launcher, "launcher"),
     deno: await readPart(deno, "Deno runtime"),
@@ -166,7 +174,10 @@ export async function pack(
     throw new Error(`${launcher} is already packed`);
   }
 
-  let offset = parts.launcher.length;
+  // deno starts on a page (any page size up to 64 KiB) so that the
+  // launcher can map it in place from this file (elf_exec.c).
+  const pad = new Uint8Array((align - parts.launcher.length % align) % align);
+  let offset = parts.launcher.length + pad.length;
   const place = (bytes: Uint8Array): PackPart => {
     const part = { offset, size: bytes.length };
     offset += bytes.length;
@@ -187,6 +198,7 @@ export async function pack(
     for (
       const bytes of [
         parts.launcher,
+        pad,
         parts.deno,
         parts.app,
         parts.shim,
