@@ -8,6 +8,13 @@
 
 const utf8 = new TextEncoder();
 
+/** "00" to "99" as ASCII, two bytes each. */
+const DIGIT_PAIRS = new Uint8Array(200);
+for (let i = 0; i < 100; i++) {
+  DIGIT_PAIRS[2 * i] = 48 + ((i / 10) | 0);
+  DIGIT_PAIRS[2 * i + 1] = 48 + (i % 10);
+}
+
 /** The two lower-case hex digits of each byte, as character codes. */
 const HEX_CODES = new Uint8Array(512);
 for (let i = 0; i < 256; i++) {
@@ -83,8 +90,8 @@ export class ByteLine {
    */
   num(x: number): void {
     if ((x | 0) === x && x >= 0) {
-      // int32 fast path: digit count by comparison, digits by integer
-      // division (a multiplication once optimized).
+      // int32 fast path: digit count by comparison, two digits by each
+      // integer division (a multiplication once optimized).
       const n = x < 10
         ? 1
         : x < 100
@@ -107,11 +114,19 @@ export class ByteLine {
       const b = this.buf;
       let p = this.pos + n;
       this.pos = p;
-      do {
-        const q = (x / 10) | 0;
-        b[--p] = 48 + (x - q * 10);
+      for (; x >= 100;) {
+        const q = (x / 100) | 0;
+        const r = (x - q * 100) << 1;
+        b[--p] = DIGIT_PAIRS[r + 1]!;
+        b[--p] = DIGIT_PAIRS[r]!;
         x = q;
-      } while (x > 0);
+      }
+      if (x >= 10) {
+        b[--p] = DIGIT_PAIRS[(x << 1) + 1]!;
+        b[--p] = DIGIT_PAIRS[x << 1]!;
+      } else {
+        b[--p] = 48 + x;
+      }
       return;
     }
     if (!(x >= 0 && x <= 0x1fffffffffffff && Math.floor(x) === x)) {
@@ -140,11 +155,16 @@ export class ByteLine {
     const b = this.buf;
     let p = this.pos + width;
     this.pos = p;
-    for (let i = 0; i < width; i++) {
-      const q = (x / 10) | 0;
-      b[--p] = 48 + (x - q * 10);
+    let w = width;
+    // Two digits a division (a line's nanoseconds: 5, not 9).
+    for (; w >= 2; w -= 2) {
+      const q = (x / 100) | 0;
+      const r = (x - q * 100) << 1;
+      b[--p] = DIGIT_PAIRS[r + 1]!;
+      b[--p] = DIGIT_PAIRS[r]!;
       x = q;
     }
+    if (w) b[--p] = 48 + x;
   }
 
   /**
