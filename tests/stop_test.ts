@@ -89,11 +89,19 @@ Deno.test("record: stderr, the JSON stats line and the ISB give the same counts"
       stdout: "null",
       stderr: "null",
     }).spawn();
-    await waitForEchoes(before, 1000);
-    rec.child.kill("SIGINT");
-    const { code, stderr } = await rec.done;
-    busy.kill("SIGINT");
-    await busy.status;
+    let stopped;
+    try {
+      await waitForEchoes(before, 1000);
+      rec.child.kill("SIGINT");
+      stopped = await rec.done;
+    } finally {
+      // ping may have ended by itself (hone slow to stop): nothing to kill.
+      try {
+        busy.kill("SIGINT");
+      } catch { /* already ended */ }
+      await busy.status;
+    }
+    const { code, stderr } = stopped;
     assert.equal(code, 0, stderr);
     const c = stderrCounts(stderr);
     const captured = c["captured"]!;
