@@ -24,8 +24,14 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#if defined(__GLIBC__)
+#include <sys/rseq.h>
+#endif
 
 /* Bounds on what a sane executable or interpreter has. */
 #define ELF_MAX_PHNUM		64
@@ -93,7 +99,9 @@ static int map_image(int fd, uint64_t off, uint64_t size,
 			img->phdr = ph[i].p_vaddr;
 		if (ph[i].p_type != PT_LOAD)
 			continue;
+		/* (a segment of zeros only must start on its own page) */
 		if (ph[i].p_offset % page != ph[i].p_vaddr % page ||
+		    (!ph[i].p_filesz && ph[i].p_vaddr % page) ||
 		    ph[i].p_filesz > ph[i].p_memsz ||
 		    ph[i].p_offset > size ||
 		    ph[i].p_filesz > size - ph[i].p_offset)
@@ -202,6 +210,64 @@ static void close_cloexec_fds(void)
 	} while (n == (int)(sizeof(fds) / sizeof(fds[0])));
 }
 
+/*
+ * Whether a stack reaching down to @sp, plus room for the new program to
+ * start, would pass RLIMIT_STACK.  The top of the stack is about where
+ * the kernel put the name of the executable (AT_EXECFN).
+ */
+static bool stack_too_small(uintptr_t sp)
+{
+	const uintptr_t room = 256 * 1024;
+	uintptr_t top = getauxval(AT_EXECFN);
+	struct rlimit rl;
+
+	if (!top || getrlimit(RLIMIT_STACK, &rl))
+		return true;
+	top += strlen((const char *)top) + 1;
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return false;
+	return top < sp || top - sp + room > rl.rlim_cur;
+}
+
+static int getrandom_all(unsigned char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = getrandom(buf, len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * A glibc-built launcher (the Makefile's CC= build) registered rseq for
+ * this thread: give it up, or the new program's glibc cannot (EBUSY) and
+ * the kernel would keep writing into the launcher's thread data.  musl
+ * registers none.
+ */
+static void unregister_rseq(void)
+{
+#if defined(__GLIBC__) && defined(RSEQ_SIG) && \
+	(__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+	/* the length it registered: 32 bytes, or more on newer kernels */
+	const unsigned long lens[] = { 32, __rseq_size,
+				       (getauxval(AT_RSEQ_FEATURE_SIZE) + 31) & ~31UL };
+	void *area = (char *)__builtin_thread_pointer() + __rseq_offset;
+	size_t i;
+
+	for (i = 0; __rseq_size && i < sizeof(lens) / sizeof(lens[0]); i++)
+		if (!syscall(SYS_rseq, area, lens[i], RSEQ_FLAG_UNREGISTER,
+			     RSEQ_SIG))
+			break;
+#endif
+}
+
 /* The kernel's auxiliary vector, as this process got it. */
 static int read_auxv(Elf64_auxv_t *auxv, size_t max, size_t *count)
 {
@@ -229,8 +295,10 @@ static int read_auxv(Elf64_auxv_t *auxv, size_t max, size_t *count)
 /*
  * Let /proc/PID/environ and /proc/PID/auxv show what the new program got
  * (the environment deno runs with, not the launcher's caller's), as after
- * execve(2).  Best effort: PR_SET_MM_MAP needs CAP_SYS_ADMIN or
- * CAP_CHECKPOINT_RESTORE, and takes every other field as it is.
+ * execve(2).  Best effort: PR_SET_MM_MAP needs a kernel built with
+ * CONFIG_CHECKPOINT_RESTORE (without it, /proc/PID/environ keeps showing
+ * the environment before the scrub), and takes every other field as it
+ * is.
  */
 static void show_new_mm(char *env_start, char *env_end, uintptr_t *auxv,
 			size_t auxv_size)
@@ -304,6 +372,7 @@ int elf_exec_in_place(int fd, uint64_t off, uint64_t size,
 	struct elf_image prog, interp;
 	char interp_path[ELF_MAX_INTERP];
 	size_t argc = 0, envc, auxc, words, strsize = 0, i, k;
+	unsigned char random_bytes[16], *random;
 	char *strings, *at;
 	uintptr_t *sp, *auxp;
 	int ifd;
@@ -339,13 +408,24 @@ int elf_exec_in_place(int fd, uint64_t off, uint64_t size,
 		argc++;
 	for (envc = 0; envp[envc]; envc++)
 		strsize += strlen(envp[envc]) + 1;
-	words = 1 + argc + 1 + envc + 1 + 2 * (auxc + 6 + 1);
+	words = 1 + argc + 1 + envc + 1 + 2 * (auxc + 7 + 1);
 	strings = (char *)__builtin_frame_address(0) - 16384 - strsize;
-	sp = (uintptr_t *)(((uintptr_t)strings - words * sizeof(*sp)) &
+	sp = (uintptr_t *)(((uintptr_t)strings - 16 - words * sizeof(*sp)) &
 			   ~(uintptr_t)15);
+	random = (unsigned char *)strings - 16;
+	/*
+	 * The stack may grow only so far (RLIMIT_STACK): leave deno's ld.so
+	 * and start-up room past the new stack, or take the memfd path.
+	 */
+	if (stack_too_small((uintptr_t)sp) ||
+	    getrandom_all(random_bytes, sizeof(random_bytes)))
+		goto fail_both;
 
 	/* From here on nothing can be taken back: fail means exit. */
 	close_cloexec_fds();
+	close(fd);
+	unregister_rseq();
+	memcpy(random, random_bytes, sizeof(random_bytes));
 	k = 0;
 	sp[k++] = argc;
 	for (i = 0; i < argc; i++)
@@ -368,6 +448,7 @@ int elf_exec_in_place(int fd, uint64_t off, uint64_t size,
 		case AT_BASE:
 		case AT_ENTRY:
 		case AT_FLAGS:
+		case AT_RANDOM:
 			continue;	/* the launcher's: replaced below */
 		}
 		sp[k++] = auxv[i].a_type;
@@ -385,6 +466,9 @@ int elf_exec_in_place(int fd, uint64_t off, uint64_t size,
 	sp[k++] = prog.entry;
 	sp[k++] = AT_FLAGS;
 	sp[k++] = 0;
+	/* fresh bytes: the launcher's libc made its secrets from its own */
+	sp[k++] = AT_RANDOM;
+	sp[k++] = (uintptr_t)random;
 	sp[k++] = AT_NULL;
 	sp[k++] = 0;
 	if (envc)
