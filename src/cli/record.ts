@@ -7,7 +7,6 @@
  * @module
  */
 
-import { fileURLToPath } from "node:url";
 import { CorrelatorStream, SensorCorrelator } from "../correlate/mod.ts";
 import { PacketLimit, PacketLimitStream } from "../events/mod.ts";
 import { type BpfInsn, PacketFilterStream } from "../filter/mod.ts";
@@ -127,8 +126,11 @@ Options:
 
 const enc = new TextEncoder();
 
+// (Not node:url's fileURLToPath: a node: import costs every start ~10 ms.)
 function defaultShim(): string {
-  return fileURLToPath(new URL("../../build/ffi/libhone.so", import.meta.url));
+  return decodeURIComponent(
+    new URL("../../build/ffi/libhone.so", import.meta.url).pathname,
+  );
 }
 
 function osString(): string {
