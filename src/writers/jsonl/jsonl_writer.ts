@@ -26,7 +26,6 @@ import {
   emptySummary,
   formatAddress,
   type IpSummary,
-  packetSummary,
   PROTO_NAMES,
   summarizeIp,
 } from "../../format/mod.ts";
@@ -269,7 +268,9 @@ export class JsonlWriter {
       d = d.subarray(0, snap);
       ip = summarizeIp(d, this.#ip);
     } else {
-      ip = packetSummary(e);
+      // The writer is the last stage: a summary no stage kept is parsed
+      // into this writer's own, not a new object left on the event.
+      ip = e.ip ?? summarizeIp(d, this.#ip);
     }
     const comm = this.#comm(e.pid);
     const o = this.#out;

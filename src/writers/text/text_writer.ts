@@ -21,7 +21,6 @@ import {
   formatIpv4,
   formatIpv6Full,
   type IpSummary,
-  packetSummary,
   summarizeIp,
 } from "../../format/mod.ts";
 import { ProcTable } from "../../events/mod.ts";
@@ -113,6 +112,7 @@ export class TextWriter {
   #section: SectionEvent | null = null;
   #out = new ByteLine();
   #lines = new LineCache();
+  #ip = emptySummary();
 
   /**
    * Encodes a batch of events.
@@ -203,7 +203,9 @@ export class TextWriter {
     o.buf[o.pos++] = 32;
     o.num(e.pid ?? 0);
     o.buf[o.pos++] = 32;
-    const ip = packetSummary(e);
+    // The writer is the last stage: a summary no stage kept is parsed into
+    // this writer's own, not a new object left on the event.
+    const ip = e.ip ?? summarizeIp(d, this.#ip);
     const p = ip.nextHeader;
     if (
       ip.version === 4 && ip.headerLen >= 0 && ip.l4 === ip.headerLen &&
