@@ -8,6 +8,12 @@
 
 const utf8 = new TextEncoder();
 
+/** A {@linkcode ByteLine}'s first buffer, in bytes. */
+const INITIAL_SIZE = 1 << 16;
+
+/** Most spare buffers a {@linkcode ByteLine} keeps for detach(). */
+const MAX_SPARE = 4;
+
 /** "00" to "99" as ASCII, two bytes each. */
 const DIGIT_PAIRS = new Uint8Array(200);
 for (let i = 0; i < 100; i++) {
@@ -26,13 +32,15 @@ for (let i = 0; i < 256; i++) {
 /** Bytes printed into a buffer that grows by doubling. */
 export class ByteLine {
   /** The bytes; valid up to {@linkcode ByteLine.pos}. */
-  buf: Uint8Array = new Uint8Array(1 << 16);
+  buf: Uint8Array = new Uint8Array(INITIAL_SIZE);
   /** Bytes printed so far. */
   pos = 0;
   /** The seconds {@linkcode ByteLine.ts} printed last, and their digits. */
   #sec = -1;
   #secDigits = new Uint8Array(16);
   #secLen = 0;
+  /** Buffers given back with recycle(), for the next detach(). */
+  #spare: Uint8Array[] = [];
 
   /**
    * Makes room for `n` more bytes. Every writer method but
@@ -255,5 +263,41 @@ export class ByteLine {
     const out = this.buf.slice(0, this.pos);
     this.pos = 0;
     return out;
+  }
+
+  /**
+   * Hands over what was printed, without a copy, and starts over.
+   *
+   * @returns A view of the buffer: valid until the next print, unless
+   * {@linkcode ByteLine.detach} is called first.
+   */
+  view(): Uint8Array {
+    const out = this.buf.subarray(0, this.pos);
+    this.pos = 0;
+    return out;
+  }
+
+  /** Prints from now on into another buffer (a spare one, or a new one). */
+  detach(): void {
+    this.buf = this.#spare.pop() ?? new Uint8Array(this.buf.length);
+    this.pos = 0;
+  }
+
+  /**
+   * Gives back a buffer that {@linkcode ByteLine.view} returned before a
+   * {@linkcode ByteLine.detach}, once its bytes are written. Anything
+   * else, or a second time, is ignored.
+   *
+   * @param bytes What `view` returned.
+   */
+  recycle(bytes: Uint8Array): void {
+    const b = bytes.buffer;
+    if (
+      !(b instanceof ArrayBuffer) || b === this.buf.buffer ||
+      bytes.byteOffset !== 0 || b.byteLength < INITIAL_SIZE ||
+      this.#spare.length >= MAX_SPARE ||
+      this.#spare.some((x) => x.buffer === b)
+    ) return;
+    this.#spare.push(new Uint8Array(b));
   }
 }

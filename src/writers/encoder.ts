@@ -86,8 +86,10 @@ export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
   if (format === "text") {
     const w = new TextWriter();
     return {
-      encode: (e) => w.encodeBytes(e),
+      encode: (e) => w.encodeView(e),
       finish: () => enc.encode(w.finish()),
+      detach: () => w.detach(),
+      recycle: (b) => w.recycle(b),
     };
   }
   const w = new JsonlWriter({ data: o.data, snaplen: o.snaplen });
@@ -99,8 +101,10 @@ export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
     };
   }
   return {
-    encode: (e) => w.encodeBytes(e),
+    encode: (e) => w.encodeView(e),
     finish: () => EMPTY,
+    detach: () => w.detach(),
+    recycle: (b) => w.recycle(b),
   };
 }
 

@@ -78,6 +78,30 @@ Deno.test("EncoderStream hands pcapng buffers over: a batch stays whole until re
   assert.equal(more[1]!.bytes.buffer, out[0]!.bytes.buffer);
 });
 
+Deno.test("EncoderStream hands JSON and text buffers over too: each batch stays whole", async () => {
+  for (const format of ["json", "text"] as const) {
+    const enc = makeEncoder(format, { snaplen: 0, data: false });
+    const out = await Array.fromAsync(
+      ReadableStream.from([events, events, events]).pipeThrough(
+        new EncoderStream(enc),
+      ),
+    );
+    const plain = makeEncoder(format, { snaplen: 0, data: false });
+    const want = [events, events, events].map((e) => plain.encode(e).slice());
+    // (text ends with its TAIL line, a batch of its own)
+    const body = out.slice(0, 3);
+    assert.deepEqual(body.map((b) => b.bytes), want, format);
+    assert.equal(new Set(body.map((b) => b.bytes.buffer)).size, 3, format);
+    out[0]!.release!();
+    const more = await Array.fromAsync(
+      ReadableStream.from([events, events]).pipeThrough(
+        new EncoderStream(enc),
+      ),
+    );
+    assert.equal(more[1]!.bytes.buffer, out[0]!.bytes.buffer, format);
+  }
+});
+
 Deno.test("EncoderStream gives back each sensor batch its packets point into, once encoded", async () => {
   const batchA = new Uint32Array(16), batchB = new Uint32Array(16);
   batchA[0] = 0x45;
