@@ -15,6 +15,7 @@ import { formatGuid, jsonString } from "../format/mod.ts";
 import { JsonlWriter } from "./jsonl/jsonl_writer.ts";
 import { PcapngWriter } from "./pcapng/pcapng_writer.ts";
 import { TextWriter } from "./text/text_writer.ts";
+import type { ByteLine } from "./_byte_line.ts";
 
 /** Output formats. */
 export type Format = "json" | "text" | "pcapng";
@@ -85,12 +86,7 @@ export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
   }
   if (format === "text") {
     const w = new TextWriter();
-    return {
-      encode: (e) => w.encodeView(e),
-      finish: () => enc.encode(w.finish()),
-      detach: () => w.detach(),
-      recycle: (b) => w.recycle(b),
-    };
+    return handingOver((e) => w.print(e), () => enc.encode(w.finish()));
   }
   const w = new JsonlWriter({ data: o.data, snaplen: o.snaplen });
   if (o.hostId) {
@@ -100,11 +96,24 @@ export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
       finish: () => EMPTY,
     };
   }
+  return handingOver((e) => w.print(e), () => EMPTY);
+}
+
+/**
+ * The encoder of a line writer (JSON, text) that prints into its own
+ * {@linkcode ByteLine}: each batch is handed over as a view of it, and
+ * its buffer is let go (`detach`) for as long as the bytes are written.
+ */
+function handingOver(
+  print: (events: readonly HoneEvent[]) => ByteLine,
+  finish: () => Uint8Array,
+): Encoder {
+  let line: ByteLine | null = null;
   return {
-    encode: (e) => w.encodeView(e),
-    finish: () => EMPTY,
-    detach: () => w.detach(),
-    recycle: (b) => w.recycle(b),
+    encode: (e) => (line = print(e)).view(),
+    finish,
+    detach: () => line?.detach(),
+    recycle: (b) => line?.recycle(b),
   };
 }
 

@@ -226,40 +226,17 @@ export class JsonlWriter {
    * @returns The lines' bytes, the caller's own.
    */
   encodeBytes(events: readonly HoneEvent[]): Uint8Array {
-    this.#print(events);
-    return this.#out.take();
+    return this.print(events).take();
   }
 
   /**
-   * Encodes a batch as {@linkcode JsonlWriter.encodeBytes} does, into the
-   * writer's own buffer: the bytes are valid until the next call, or until
-   * given back with {@linkcode JsonlWriter.recycle} after
-   * {@linkcode JsonlWriter.detach}.
+   * Prints a batch into the writer's own buffer, for an encoder that
+   * hands the bytes over without a copy (`ByteLine.view`).
    *
    * @param events The events.
-   * @returns The lines' bytes, a view of the writer's buffer.
+   * @returns The buffer, holding the batch's lines.
    */
-  encodeView(events: readonly HoneEvent[]): Uint8Array {
-    this.#print(events);
-    return this.#out.view();
-  }
-
-  /** Lets go of the buffer the last {@linkcode JsonlWriter.encodeView} returned. */
-  detach(): void {
-    this.#out.detach();
-  }
-
-  /**
-   * Gives back bytes of {@linkcode JsonlWriter.encodeView} made valid by
-   * {@linkcode JsonlWriter.detach}, once they are written.
-   *
-   * @param bytes What {@linkcode JsonlWriter.encodeView} returned.
-   */
-  recycle(bytes: Uint8Array): void {
-    this.#out.recycle(bytes);
-  }
-
-  #print(events: readonly HoneEvent[]): void {
+  print(events: readonly HoneEvent[]): ByteLine {
     const o = this.#out;
     for (const e of events) {
       switch (e.type) {
@@ -290,6 +267,7 @@ export class JsonlWriter {
           break;
       }
     }
+    return o;
   }
 
   #packet(e: PacketEvent): void {

@@ -132,40 +132,17 @@ export class TextWriter {
    * @returns The lines' bytes, the caller's own.
    */
   encodeBytes(events: readonly HoneEvent[]): Uint8Array {
-    this.#print(events);
-    return this.#out.take();
+    return this.print(events).take();
   }
 
   /**
-   * Encodes a batch as {@linkcode TextWriter.encodeBytes} does, into the
-   * writer's own buffer: the bytes are valid until the next call, or until
-   * given back with {@linkcode TextWriter.recycle} after
-   * {@linkcode TextWriter.detach}.
+   * Prints a batch into the writer's own buffer, for an encoder that
+   * hands the bytes over without a copy (`ByteLine.view`).
    *
    * @param events The events.
-   * @returns The lines' bytes, a view of the writer's buffer.
+   * @returns The buffer, holding the batch's lines.
    */
-  encodeView(events: readonly HoneEvent[]): Uint8Array {
-    this.#print(events);
-    return this.#out.view();
-  }
-
-  /** Lets go of the buffer the last {@linkcode TextWriter.encodeView} returned. */
-  detach(): void {
-    this.#out.detach();
-  }
-
-  /**
-   * Gives back bytes of {@linkcode TextWriter.encodeView} made valid by
-   * {@linkcode TextWriter.detach}, once they are written.
-   *
-   * @param bytes What {@linkcode TextWriter.encodeView} returned.
-   */
-  recycle(bytes: Uint8Array): void {
-    this.#out.recycle(bytes);
-  }
-
-  #print(events: readonly HoneEvent[]): void {
+  print(events: readonly HoneEvent[]): ByteLine {
     const o = this.#out;
     for (const e of events) {
       if (e.type === "section") {
@@ -186,6 +163,7 @@ export class TextWriter {
       else if (e.type === "connection") o.text(this.#conn(e));
       else if (e.type === "packet") this.#packet(e);
     }
+    return o;
   }
 
   /**
