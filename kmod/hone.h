@@ -175,6 +175,8 @@ static inline bool hone_active(void)
 void hone_sink_put(struct hone_sink *s, const void *p, u32 len);
 void hone_fmt_event(struct hone_sink *s, const struct hone_reader *r,
 		    const struct hone_event *ev, u32 snaplen);
+u32 hone_fmt_len(const struct hone_reader *r, const struct hone_event *ev,
+		 u32 snaplen);
 #define HONE_OS_LEN (5 * 65)
 void hone_uname(char *buf);
 void hone_fmt_head(struct hone_sink *s, const struct hone_reader *r,

@@ -201,8 +201,7 @@ static void hone_reader_event(struct hone_reader *r,
 		return;
 	}
 	spin_lock_irqsave(&r->lock, flags);
-	hone_fmt_event(&s, r, ev, r->snaplen);
-	len = s.n;
+	len = hone_fmt_len(r, ev, r->snaplen);
 	if (!ring_fits(r, len, HONE_CTL_RESERVE)) {
 		spin_unlock_irqrestore(&r->lock, flags);
 		atomic64_inc(&r->dropped.n[ev->kind]);

@@ -260,6 +260,35 @@ static u32 pkt_caplen(const struct sk_buff *skb, u32 snaplen)
 	return snaplen && snaplen < len ? snaplen : len;
 }
 
+/* Length of a packet's EPB (type, length, fields, data, options, length). */
+static u32 pcapng_pkt_len(const struct hone_event *ev, u32 cap)
+{
+	u32 len = 8 + 20 + ALIGN(cap, 4) + 8 + 4 + 4;
+
+	if (ev->conn)
+		len += 8;
+	if (ev->pid)
+		len += 8 + 12;
+	if (ev->how)
+		len += optlen(strlen(hone_hows[ev->how]));
+	return len;
+}
+
+/* Appends option @code of @len bytes at @at of @buf (zeroed): new end. */
+static u32 tail_opt(u8 *buf, u32 at, u16 code, const void *val, u16 len)
+{
+	u16 h[2] = { code, len };
+
+	memcpy(buf + at, h, 4);
+	memcpy(buf + at + 4, val, len);
+	return at + 4 + ALIGN(len, 4);
+}
+
+/*
+ * A packet's EPB in three pieces (fixed fields, data, then the data's
+ * padding with the options and trailer), not a call per field: this runs
+ * for every packet and every reader.
+ */
 static void pcapng_pkt(struct hone_sink *s, const struct hone_reader *r,
 		       const struct hone_event *ev, u32 snaplen)
 {
@@ -267,35 +296,45 @@ static void pcapng_pkt(struct hone_sink *s, const struct hone_reader *r,
 	u32 wire = skb->len - skb_network_offset(skb);
 	u32 cap = pkt_caplen(skb, snaplen);
 	const char *how = ev->how ? hone_hows[ev->how] : NULL;
-	u32 len = 8 + 20 + ALIGN(cap, 4) + 8 + 4 + 4;
+	u32 len = pcapng_pkt_len(ev, cap);
+	u64 us = div_u64(ev->ts + r->wall_off, NSEC_PER_USEC);
+	u32 head[7] = { BT_EPB, len, 0, us >> 32, (u32)us, cap, wire };
+	/* pad 3, conn 8, pid 8, pid/tid 12, flags 8, how 12, end 4, len 4 */
+	u8 tail[64] = {};
+	u32 flags = ev->what, end = OPT_END, n;
 
-	if (ev->conn)
-		len += 8;
-	if (ev->pid)
-		len += 8 + 12;
-	if (how)
-		len += optlen(strlen(how));
-	put32(s, BT_EPB);
-	put32(s, len);
-	put32(s, 0);
-	put_ts(s, r, ev->ts);
-	put32(s, cap);
-	put32(s, wire);
+	hone_sink_put(s, head, sizeof(head));
 	sink_skb(s, skb, skb_network_offset(skb), cap);
-	sink_zero(s, ALIGN(cap, 4) - cap);
+	n = ALIGN(cap, 4) - cap;
 	if (ev->conn)
-		put_opt32(s, EPB_CONN, ev->conn);
+		n = tail_opt(tail, n, EPB_CONN, &ev->conn, 4);
 	if (ev->pid) {
 		u32 pid_tid[2] = { ev->pid, ev->tid };
 
-		put_opt32(s, EPB_PID, ev->pid);
-		put_opt(s, EPB_PID_TID, pid_tid, sizeof(pid_tid));
+		n = tail_opt(tail, n, EPB_PID, &ev->pid, 4);
+		n = tail_opt(tail, n, EPB_PID_TID, pid_tid, sizeof(pid_tid));
 	}
-	put_opt32(s, EPB_FLAGS, ev->what);
+	n = tail_opt(tail, n, EPB_FLAGS, &flags, 4);
 	if (how)
-		put_opt(s, EPB_HONE_HOW, how, strlen(how));
-	put_end(s);
-	put32(s, len);
+		n = tail_opt(tail, n, EPB_HONE_HOW, how, strlen(how));
+	memcpy(tail + n, &end, 4);
+	memcpy(tail + n + 4, &len, 4);
+	hone_sink_put(s, tail, n + 8);
+}
+
+/*
+ * The bytes hone_fmt_event() writes for @ev: worked out for a packet's
+ * EPB, measured by formatting it without a buffer otherwise.
+ */
+u32 hone_fmt_len(const struct hone_reader *r, const struct hone_event *ev,
+		 u32 snaplen)
+{
+	struct hone_sink s = {};
+
+	if (!r->text && ev->kind == HONE_PKT)
+		return pcapng_pkt_len(ev, pkt_caplen(ev->skb, snaplen));
+	hone_fmt_event(&s, r, ev, snaplen);
+	return s.n;
 }
 
 /* Section Header Block then Interface Description Block. */
