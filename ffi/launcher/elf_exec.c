@@ -401,8 +401,8 @@ int elf_exec_in_place(int fd, uint64_t off, uint64_t size,
 	 * launcher's data, its heap and the top of this stack, none of which
 	 * the new program unmaps), and /proc/PID/cmdline keeps showing the
 	 * command as it was typed.  The kernel's auxv entries are kept (the
-	 * vDSO, AT_RANDOM, AT_HWCAP, AT_SECURE, ...) but for those that
-	 * name the program.
+	 * vDSO, AT_HWCAP, AT_SECURE, AT_EXECFN, ...) but for those that name
+	 * the program, and AT_RANDOM, which gets 16 fresh bytes.
 	 */
 	while (argv[argc])
 		argc++;
