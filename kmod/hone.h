@@ -14,6 +14,7 @@
 #include <linux/atomic.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/percpu.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
 #include <linux/timer.h>
@@ -156,7 +157,16 @@ struct hone_sink {
 
 /* hone_dev.c */
 extern atomic_t hone_nreaders;
-extern struct hone_counts hone_received;
+/*
+ * Events the hooks saw, per CPU: every packet on every CPU counts one, so
+ * a shared counter would be a cache line all CPUs fight over.
+ */
+struct hone_pcpu_counts {
+	u64 n[HONE_NKINDS];
+};
+
+DECLARE_PER_CPU(struct hone_pcpu_counts, hone_received);
+u64 hone_received_count(int kind);
 extern struct hone_counts hone_lost;
 extern u64 hone_start_wall;
 extern char *hone_hostid;

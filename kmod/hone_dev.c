@@ -106,8 +106,19 @@ u8 hone_guid[16];
 char hone_comment_text[HONE_PARAM_MAX];
 u64 hone_start_wall;
 atomic_t hone_nreaders = ATOMIC_INIT(0);
-struct hone_counts hone_received;
+DEFINE_PER_CPU(struct hone_pcpu_counts, hone_received);
 struct hone_counts hone_lost;
+
+/* Events of @kind the hooks saw, on all CPUs. */
+u64 hone_received_count(int kind)
+{
+	u64 n = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		n += READ_ONCE(per_cpu(hone_received, cpu).n[kind]);
+	return n;
+}
 
 static LIST_HEAD(hone_readers);
 static DEFINE_MUTEX(hone_readers_mutex);
@@ -221,7 +232,7 @@ void hone_deliver(const struct hone_event *ev)
 {
 	struct hone_reader *r;
 
-	atomic64_inc(&hone_received.n[ev->kind]);
+	this_cpu_inc(hone_received.n[ev->kind]);
 	rcu_read_lock();
 	list_for_each_entry_rcu(r, &hone_readers, node)
 		hone_reader_event(r, ev);
@@ -668,8 +679,8 @@ static int hone_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "readers %d\nsockets %u\n", atomic_read(&hone_nreaders),
 		   hone_sock_count());
 	for (k = 0; k < HONE_NKINDS; k++)
-		seq_printf(m, "%s received %lld lost %lld\n", kinds[k],
-			   atomic64_read(&hone_received.n[k]),
+		seq_printf(m, "%s received %llu lost %lld\n", kinds[k],
+			   hone_received_count(k),
 			   atomic64_read(&hone_lost.n[k]));
 	mutex_lock(&hone_readers_mutex);
 	list_for_each_entry(r, &hone_readers, node) {
