@@ -268,12 +268,11 @@ static int stage_reserve(struct hone_reader *r, size_t len)
 /* Appends one snapshot event to the stage. Process context. */
 int hone_stage_event(struct hone_reader *r, const struct hone_event *ev)
 {
-	struct hone_sink s = {};
+	struct hone_sink s;
 	u32 snap = READ_ONCE(r->snaplen);
 	int err;
 
-	hone_fmt_event(&s, r, ev, snap);
-	err = stage_reserve(r, s.n);
+	err = stage_reserve(r, hone_fmt_len(r, ev, snap));
 	if (err) {
 		atomic64_inc(&r->dropped.n[ev->kind]);
 		return err;

@@ -50,8 +50,6 @@
  * (SIGKILL, a crash): see make_deno_tmpdir().
  */
 #define _GNU_SOURCE
-#include <dirent.h>
-#include <elf.h>
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -68,7 +66,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>

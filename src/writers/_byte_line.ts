@@ -6,13 +6,9 @@
  * @module
  */
 
+import { SpareBuffers } from "./_spare_buffers.ts";
+
 const utf8 = new TextEncoder();
-
-/** A {@linkcode ByteLine}'s first buffer, in bytes. */
-const INITIAL_SIZE = 1 << 16;
-
-/** Most spare buffers a {@linkcode ByteLine} keeps for detach(). */
-const MAX_SPARE = 4;
 
 /** "00" to "99" as ASCII, two bytes each. */
 const DIGIT_PAIRS = new Uint8Array(200);
@@ -32,7 +28,7 @@ for (let i = 0; i < 256; i++) {
 /** Bytes printed into a buffer that grows by doubling. */
 export class ByteLine {
   /** The bytes; valid up to {@linkcode ByteLine.pos}. */
-  buf: Uint8Array = new Uint8Array(INITIAL_SIZE);
+  buf: Uint8Array = new Uint8Array(1 << 16);
   /** Bytes printed so far. */
   pos = 0;
   /** The seconds {@linkcode ByteLine.ts} printed last, and their digits. */
@@ -40,7 +36,7 @@ export class ByteLine {
   #secDigits = new Uint8Array(16);
   #secLen = 0;
   /** Buffers given back with recycle(), for the next detach(). */
-  #spare: Uint8Array[] = [];
+  #spares = new SpareBuffers();
 
   /**
    * Makes room for `n` more bytes. Every writer method but
@@ -279,7 +275,7 @@ export class ByteLine {
 
   /** Prints from now on into another buffer (a spare one, or a new one). */
   detach(): void {
-    this.buf = this.#spare.pop() ?? new Uint8Array(this.buf.length);
+    this.buf = this.#spares.take(this.buf.length);
     this.pos = 0;
   }
 
@@ -291,13 +287,6 @@ export class ByteLine {
    * @param bytes What `view` returned.
    */
   recycle(bytes: Uint8Array): void {
-    const b = bytes.buffer;
-    if (
-      !(b instanceof ArrayBuffer) || b === this.buf.buffer ||
-      bytes.byteOffset !== 0 || b.byteLength < INITIAL_SIZE ||
-      this.#spare.length >= MAX_SPARE ||
-      this.#spare.some((x) => x.buffer === b)
-    ) return;
-    this.#spare.push(new Uint8Array(b));
+    this.#spares.give(bytes, this.buf.buffer);
   }
 }

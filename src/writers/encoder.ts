@@ -86,7 +86,7 @@ export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
   }
   if (format === "text") {
     const w = new TextWriter();
-    return handingOver((e) => w.print(e), () => enc.encode(w.finish()));
+    return handingOver((e) => w.print(e), () => w.finish());
   }
   const w = new JsonlWriter({ data: o.data, snaplen: o.snaplen });
   if (o.hostId) {
@@ -96,24 +96,28 @@ export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
       finish: () => EMPTY,
     };
   }
-  return handingOver((e) => w.print(e), () => EMPTY);
+  return handingOver((e) => w.print(e), () => "");
 }
 
 /**
  * The encoder of a line writer (JSON, text) that prints into its own
- * {@linkcode ByteLine}: each batch is handed over as a view of it, and
- * its buffer is let go (`detach`) for as long as the bytes are written.
+ * {@linkcode ByteLine}: each batch, and the closing text, is handed over
+ * as a view of it, and its buffer is let go (`detach`) for as long as the
+ * bytes are written.
  */
 function handingOver(
   print: (events: readonly HoneEvent[]) => ByteLine,
-  finish: () => Uint8Array,
+  closing: () => string,
 ): Encoder {
-  let line: ByteLine | null = null;
+  const line = print([]);
   return {
-    encode: (e) => (line = print(e)).view(),
-    finish,
-    detach: () => line?.detach(),
-    recycle: (b) => line?.recycle(b),
+    encode: (e) => print(e).view(),
+    finish: () => {
+      line.text(closing());
+      return line.view();
+    },
+    detach: () => line.detach(),
+    recycle: (b) => line.recycle(b),
   };
 }
 

@@ -29,6 +29,7 @@ import { VERSION } from "../../version.ts";
 import { setBounded } from "../../events/mod.ts";
 import { ProcTable } from "../../events/mod.ts";
 import { escapeText } from "../../format/mod.ts";
+import { SpareBuffers } from "../_spare_buffers.ts";
 
 /** Options of {@linkcode PcapngWriter}. */
 export interface PcapngWriterOptions {
@@ -82,8 +83,6 @@ export interface PcapngWriterOptions {
 const COPY_WINDOW = 1 << 15;
 /** Most first copies remembered for a copy block. */
 const MAX_FIRST_COPIES = 4096;
-/** Buffers kept for reuse by {@linkcode PcapngWriter.recycle}. */
-const MAX_SPARE_BUFFERS = 4;
 
 /** FNV-1a of a packet's bytes and length. */
 function packetHash(d: Uint8Array, len: number): number {
@@ -127,7 +126,7 @@ export class PcapngWriter {
   #v = new DataView(this.#buf.buffer);
   #w32 = new Uint32Array(this.#buf.buffer);
   /** Buffers given back with recycle(), for the next detach(). */
-  #spare: Uint8Array<ArrayBuffer>[] = [];
+  #spares = new SpareBuffers();
   #pos = 0;
   #opts: Required<PcapngWriterOptions>;
   #started = false;
@@ -255,7 +254,7 @@ export class PcapngWriter {
    * {@linkcode recycle}, or into a new one.
    */
   detach(): void {
-    this.#use(this.#spare.pop() ?? new Uint8Array(this.#buf.length));
+    this.#use(this.#spares.take(this.#buf.length));
   }
 
   /**
@@ -266,13 +265,7 @@ export class PcapngWriter {
    * @param bytes What {@linkcode encode} returned.
    */
   recycle(bytes: Uint8Array): void {
-    const b = bytes.buffer;
-    if (
-      !(b instanceof ArrayBuffer) || b === this.#buf.buffer ||
-      bytes.byteOffset !== 0 || this.#spare.length >= MAX_SPARE_BUFFERS ||
-      this.#spare.some((x) => x.buffer === b)
-    ) return;
-    this.#spare.push(new Uint8Array(b));
+    this.#spares.give(bytes, this.#buf.buffer);
   }
 
   #u32(x: number): void {
