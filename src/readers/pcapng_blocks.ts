@@ -45,10 +45,22 @@ import {
 } from "./_decoder_state.ts";
 import { decodeConnectionBlock, decodeProcessBlock } from "./hone_blocks.ts";
 
-/** Each attribution word as the bytes of its option, for a match without decoding. */
-const HOW_BYTES: readonly [Attribution, Uint8Array][] = ATTRIBUTIONS.map((
-  h,
-) => [h, new TextEncoder().encode(h)]);
+/** The longest attribution word, in bytes. */
+const HOW_MAX = Math.max(...ATTRIBUTIONS.map((h) => h.length));
+
+/**
+ * The attribution words by length and first byte (`n * 256 + byte`), each
+ * with its bytes, for a match without decoding.
+ */
+const HOW_BY_START: ([Attribution, Uint8Array] | null)[] = (() => {
+  const t = new Array<[Attribution, Uint8Array] | null>((HOW_MAX + 1) * 256)
+    .fill(null);
+  for (const h of ATTRIBUTIONS) {
+    const w = new TextEncoder().encode(h);
+    t[w.length * 256 + w[0]!] = [h, w];
+  }
+  return t;
+})();
 
 /**
  * The attribution word an option of `n` bytes at `o` holds (trailing NULs
@@ -57,13 +69,13 @@ const HOW_BYTES: readonly [Attribution, Uint8Array][] = ATTRIBUTIONS.map((
  */
 function howAt(buf: Uint8Array, o: number, n: number): Attribution | null {
   while (n > 0 && buf[o + n - 1] === 0) n--;
-  for (const [h, w] of HOW_BYTES) {
-    if (w.length !== n) continue;
-    let i = 0;
-    while (i < n && buf[o + i] === w[i]) i++;
-    if (i === n) return h;
-  }
-  return null;
+  if (n === 0 || n > HOW_MAX) return null;
+  const c = HOW_BY_START[n * 256 + buf[o]!]!;
+  if (c === null) return null;
+  const w = c[1];
+  let i = 1;
+  while (i < n && buf[o + i] === w[i]) i++;
+  return i === n ? c[0] : null;
 }
 
 /** Decodes one block (its body from `start` to `end`), by type. */
