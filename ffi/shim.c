@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -305,6 +306,24 @@ static int load_sensor(struct hone_sensor *s, bool want_nf)
 	s->stat_flags = flags;
 	s->nf_error = 0;
 	return load_programs(s, want_nf);
+}
+
+/*
+ * load_sensor() with this thread's signals blocked: the verifier gives up
+ * with EAGAIN when a signal is pending (a profiler's SIGPROF, a terminal's
+ * SIGWINCH), which would fail the start or quietly fall back to the base
+ * programs. Signals sent meanwhile are delivered once it is done.
+ */
+static int load_sensor_unsignalled(struct hone_sensor *s, bool want_nf)
+{
+	sigset_t all, old;
+	int err;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = load_sensor(s, want_nf);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err;
 }
 
 /* ---- attaching ---- */
@@ -784,7 +803,7 @@ static int start(struct hone_sensor *s, const struct hone_options *o)
 	err = open_cgroup(s, o);
 	if (err)
 		return err;
-	err = load_sensor(s, o->flags & HONE_OPT_NETFILTER);
+	err = load_sensor_unsignalled(s, o->flags & HONE_OPT_NETFILTER);
 	if (err)
 		return err;
 	err = seed_filter(s, o);

@@ -340,6 +340,19 @@ console.log("started");
 for (;;) await sensor.poll(100);
 `;
 
+// Started while V8's sampling profiler sends this thread a SIGPROF every
+// 20 µs: a signal pending during the load makes the verifier give up
+// (EAGAIN), which once failed the start or fell back to the programs
+// without netfilter.
+const PROFILED_SENSOR = `
+import { openSensor } from "${SHIM_TS}";
+const shimPath = ${JSON.stringify(SHIM)};
+const sensor = openSensor({ shimPath, netfilter: true });
+const s = sensor.stats();
+console.log(JSON.stringify({ netfilter: s.netfilter, error: s.netfilterError ?? null }));
+await sensor.close();
+`;
+
 function has(data: Uint8Array, text: string): boolean {
   const needle = new TextEncoder().encode(text);
   outer: for (let i = 0; i + needle.length <= data.length; i++) {
@@ -791,6 +804,22 @@ Deno.test({
     await sensor.close();
     await pre.end("SIGTERM");
   }
+
+  await t.step("the sensor starts under a profiler's signals", async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const child = new Child(PROFILED_SENSOR, [
+        "--cpu-prof",
+        `--cpu-prof-dir=${dir}`,
+        "--cpu-prof-interval=20",
+      ]);
+      const line = await child.line();
+      assert.deepEqual(JSON.parse(line), { netfilter: true, error: null });
+      assert((await child.end()).success);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
 
   await t.step({
     name: "programs go away on close and when the process is killed",
