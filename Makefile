@@ -81,11 +81,19 @@ $(BUILD)/ffi/libhone.so: $(FFI_SOURCES)
 $(BUILD)/launcher: $(LAUNCHER_SOURCES)
 	$(Q)$(MAKE) --no-print-directory -C ffi/launcher O=$(BUILD) ZIG=$(ZIG)
 
-dist/hone: $(BUILD)/launcher $(BUILD)/app.js $(BUILD)/ffi/libhone.so
+# deno's analysis of app.js, handed to deno at each start (launcher.c).
+$(BUILD)/deno_cache.db: $(BUILD)/app.js ffi/launcher/deno_cache.ts
+	@echo "  CACHE   $@"
+	$(Q)$(DENO) run --quiet --no-lock --allow-read --allow-write --allow-run \
+		--allow-env ffi/launcher/deno_cache.ts $(DENO) $(BUILD)/app.js $@
+
+dist/hone: $(BUILD)/launcher $(BUILD)/app.js $(BUILD)/ffi/libhone.so \
+		$(BUILD)/deno_cache.db
 	@mkdir -p $(@D)
 	@echo "  PACK    $@"
 	$(Q)$(DENO) run --quiet --allow-read --allow-write ffi/launcher/pack.ts \
-		$(BUILD)/launcher $(DENO) $(BUILD)/app.js $(BUILD)/ffi/libhone.so $@
+		$(BUILD)/launcher $(DENO) $(BUILD)/app.js $(BUILD)/ffi/libhone.so $@ \
+		$(BUILD)/deno_cache.db
 
 # The main job: live capture to JSON lines on stdout (Ctrl-C to stop).
 run: build

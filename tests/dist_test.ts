@@ -11,7 +11,14 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { decodeTrailer, pack, TRAILER_SIZE } from "../ffi/launcher/pack.ts";
+import { DatabaseSync } from "node:sqlite";
+import {
+  decodeTrailer,
+  pack,
+  PACK_VERSION,
+  TRAILER_SIZE,
+} from "../ffi/launcher/pack.ts";
+import { buildDenoCache, DEP_CACHE_NAME } from "../ffi/launcher/deno_cache.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const DIST = Deno.env.get("HONE_DIST") ?? `${ROOT}dist/hone`;
@@ -294,6 +301,14 @@ Deno.test({
     if (trailer.shim.size > 0) {
       assert.deepEqual(await head(trailer.shim.offset), elf);
     }
+    // deno's module-analysis cache: an SQLite database ("SQLi").
+    assert.ok(trailer.denoCache.size > 0);
+    assert.deepEqual(await head(trailer.denoCache.offset), [
+      0x53,
+      0x51,
+      0x4c,
+      0x69,
+    ]);
   },
 });
 
@@ -524,12 +539,18 @@ let denoDirMode = null;
 try {
   denoDirMode = Deno.lstatSync(env.DENO_DIR).mode & 0o7777;
 } catch { /* none */ }
+let depCacheMode = null;
+try {
+  depCacheMode = Deno.lstatSync(env.DENO_DIR + "/${DEP_CACHE_NAME}").mode & 0o7777;
+} catch { /* none */ }
 console.log(JSON.stringify({
   args: Deno.args,
   env,
   envNames: Object.keys(Deno.env.toObject()).sort(),
   sigBlk: status.match(/^SigBlk:\\s*(\\S+)$/m)[1],
   denoDirMode,
+  depCacheMode,
+  specifier: import.meta.url,
   pid: Deno.pid,
   shimSha256,
   execPath: Deno.execPath(),
@@ -546,6 +567,8 @@ interface StandInReport {
   envNames: string[];
   sigBlk: string;
   denoDirMode: number | null;
+  depCacheMode: number | null;
+  specifier: string;
   pid: number;
   shimSha256: string | null;
   execPath: string;
@@ -564,6 +587,8 @@ interface StandIn {
   /** Packed without a shim. */
   noShim: string;
   shimSha256: string | null;
+  /** The specifiers its deno cache holds an analysis of. */
+  cached: string[];
 }
 
 function launcherBuild(): string[] | null {
@@ -607,7 +632,11 @@ async function makeStandIn(): Promise<StandIn> {
   }
   await Deno.writeTextFile(`${dir}/app.js`, STAND_IN_APP);
   const shim = exists(LIBM) ? LIBM : "";
-  await pack(launcher, Deno.execPath(), `${dir}/app.js`, shim, `${dir}/hone`);
+  const denoCache = `${dir}/deno_cache.db`;
+  await buildDenoCache(Deno.execPath(), `${dir}/app.js`, denoCache);
+  await pack(launcher, Deno.execPath(), `${dir}/app.js`, shim, `${dir}/hone`, {
+    denoCache,
+  });
   await pack(launcher, Deno.execPath(), `${dir}/app.js`, "", `${dir}/noshim`);
   return {
     launcher,
@@ -615,7 +644,22 @@ async function makeStandIn(): Promise<StandIn> {
     withShim: `${dir}/hone`,
     noShim: `${dir}/noshim`,
     shimSha256: shim ? await sha256(await Deno.readFile(shim)) : null,
+    cached: cachedSpecifiers(denoCache),
   };
+}
+
+/** The specifiers a module-analysis database holds, for one source. */
+function cachedSpecifiers(db: string): string[] {
+  const d = new DatabaseSync(db, { readOnly: true });
+  try {
+    const rows = d.prepare(
+      "SELECT specifier, CAST(source_hash AS TEXT) AS hash FROM moduleinfocache",
+    ).all() as { specifier: string; hash: string }[];
+    assert.equal(new Set(rows.map((r) => r.hash)).size, 1);
+    return rows.map((r) => r.specifier);
+  } finally {
+    d.close();
+  }
 }
 
 function report(res: RunResult): StandInReport {
@@ -657,6 +701,11 @@ Deno.test({
     );
     assert.equal(rep.env.HONE_DENO_TMPDIR, rep.env.DENO_DIR);
     assert.equal(rep.denoDirMode, 0o700);
+    // deno found the analysis of app.js, under the name it ran it by,
+    // in the cache the launcher put there, so it did not parse app.js.
+    assert.equal(rep.depCacheMode, 0o600);
+    const { cached } = await standIn();
+    assert.ok(cached.includes(rep.specifier), `${rep.specifier}: ${cached}`);
     // This app does not remove it: the launcher's watcher does.
     await waitUntil(() => !exists(rep.env.DENO_DIR!), "DENO_DIR removed");
     assert.equal(rep.env.DENO_NO_UPDATE_CHECK, "1");
@@ -822,7 +871,7 @@ Deno.test({
     const trailer = new Uint8Array(TRAILER_SIZE);
     const view = new DataView(trailer.buffer);
     trailer.set(new TextEncoder().encode("HONEPACK"));
-    view.setUint32(8, 1, true);
+    view.setUint32(8, PACK_VERSION, true);
     view.setUint32(12, TRAILER_SIZE, true);
     view.setBigUint64(16, 0n, true); // deno offset
     view.setBigUint64(24, 1n << 40n, true); // deno size: past the end

@@ -4,12 +4,15 @@
  *
  * File layout (all integers little-endian):
  *
- *	[launcher ELF][deno][app.js][shim .so, may be empty][trailer]
+ *	[launcher ELF][deno][app.js][shim .so, may be empty]
+ *	[deno cache, may be empty][trailer]
  *
  * The trailer (struct hone_pack_trailer) is the last 96 bytes of the file
  * and gives the offset and size of each part; deno starts on a 64 KiB
  * boundary.  At start-up the launcher copies app.js and the shim into
- * sealed memfds that deno inherits and then replaces itself with
+ * sealed memfds that deno inherits, puts the deno cache (deno_cache.ts:
+ * the module analysis of app.js, which spares deno parsing it) in deno's
+ * fresh cache directory, and then replaces itself with
  *
  *	hone run -A --no-code-cache --no-config ... /proc/self/fd/<app> \
  *		<user args...>
@@ -114,7 +117,7 @@
 #endif
 
 #define HONE_PACK_MAGIC		"HONEPACK"
-#define HONE_PACK_VERSION	1
+#define HONE_PACK_VERSION	2
 #define HONE_EXIT_FAILURE	1
 
 /*
@@ -151,12 +154,13 @@ enum hone_part {
 	HONE_PART_DENO,
 	HONE_PART_APP,
 	HONE_PART_SHIM,
+	HONE_PART_DENO_CACHE,
 	HONE_PART_MAX,
 };
 
 struct hone_pack_part {
 	uint64_t offset;		/* from the start of the file */
-	uint64_t size;			/* bytes; 0 only for an absent shim */
+	uint64_t size;			/* bytes; 0 for an absent shim or cache */
 };
 
 struct hone_pack_trailer {
@@ -164,7 +168,7 @@ struct hone_pack_trailer {
 	uint32_t version;		/* HONE_PACK_VERSION */
 	uint32_t trailer_size;		/* sizeof(struct hone_pack_trailer) */
 	struct hone_pack_part part[HONE_PART_MAX];
-	uint8_t deno_sha256[32];	/* of the deno part */
+	uint8_t reserved[16];		/* zero */
 };
 
 _Static_assert(sizeof(struct hone_pack_trailer) == 96,
@@ -174,6 +178,7 @@ static const char *const part_name[HONE_PART_MAX] = {
 	[HONE_PART_DENO] = "deno",
 	[HONE_PART_APP] = "app.js",
 	[HONE_PART_SHIM] = "shim",
+	[HONE_PART_DENO_CACHE] = "deno cache",
 };
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
@@ -234,14 +239,17 @@ static void read_trailer(int exe_fd, struct hone_pack_trailer *t)
 		if (size > end || off > end - size)
 			die("corrupt payload: %s lies outside the file",
 			    part_name[i]);
-		if (!size && i != HONE_PART_SHIM)
+		if (!size && i != HONE_PART_SHIM && i != HONE_PART_DENO_CACHE)
 			die("corrupt payload: %s is empty", part_name[i]);
 	}
 }
 
-/* Copy @part of the launcher file to the current offset of @dst_fd. */
-static void copy_part(int exe_fd, const struct hone_pack_trailer *t,
-		      enum hone_part part, int dst_fd)
+/*
+ * Copy @part of the launcher file to the current offset of @dst_fd.
+ * Returns 0, or -1 with errno set (0 for an early end of file).
+ */
+static int copy_part_quietly(int exe_fd, const struct hone_pack_trailer *t,
+			     enum hone_part part, int dst_fd)
 {
 	static char buf[1 << 16];
 	off_t off = t->part[part].offset;
@@ -264,11 +272,22 @@ static void copy_part(int exe_fd, const struct hone_pack_trailer *t,
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			die("cannot copy %s: %s", part_name[part],
-			    n < 0 ? strerror(errno) : "unexpected end of file");
+		if (n <= 0) {
+			if (!n)
+				errno = 0;
+			return -1;
+		}
 		left -= n;
 	}
+	return 0;
+}
+
+static void copy_part(int exe_fd, const struct hone_pack_trailer *t,
+		      enum hone_part part, int dst_fd)
+{
+	if (copy_part_quietly(exe_fd, t, part, dst_fd))
+		die("cannot copy %s: %s", part_name[part],
+		    errno ? strerror(errno) : "unexpected end of file");
 }
 
 /*
@@ -477,6 +496,30 @@ fallback:
 }
 
 /*
+ * Put the deno cache part into @dir as deno's module-analysis database,
+ * so that deno need not parse app.js to learn that it imports nothing.
+ * Best effort: without it deno parses, as it would anyway.
+ */
+static void put_deno_cache(int exe_fd, const struct hone_pack_trailer *t,
+			   const char *dir)
+{
+	char path[128];
+	int fd;
+
+	if (!t->part[HONE_PART_DENO_CACHE].size ||
+	    snprintf(path, sizeof(path), "%s/dep_analysis_cache_v2", dir) >=
+	    (int)sizeof(path))
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd < 0)
+		return;
+	if (copy_part_quietly(exe_fd, t, HONE_PART_DENO_CACHE, fd))
+		unlink(path);
+	close(fd);
+}
+
+/*
  * Make listen(2) fail with EPERM for good: no socket of hone can ever
  * accept a connection, whatever tries (an inspector, a future deno
  * feature).  io_uring_setup(2) fails too, as io_uring can listen without
@@ -563,6 +606,7 @@ int main(int argc, char **argv)
 	snprintf(deno_dir, sizeof(deno_dir), HONE_DENO_DIR_TEMPLATE,
 		 (long)getpid());
 	make_deno_tmpdir(deno_dir);
+	put_deno_cache(exe_fd, &t, deno_dir);
 	set_env("DENO_DIR", deno_dir);
 	set_env("HONE_DENO_TMPDIR", deno_dir);
 	deny_listen();

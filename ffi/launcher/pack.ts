@@ -1,14 +1,17 @@
 /**
- * Packs the launcher, the Deno runtime, the bundled app and the optional
- * shim into one executable (see launcher.c for the layout; the runtime
- * starts at a multiple of {@linkcode DENO_ALIGN}).
+ * Packs the launcher, the Deno runtime, the bundled app, the optional
+ * shim and the optional deno cache into one executable (see launcher.c
+ * for the layout; the runtime starts at a multiple of
+ * {@linkcode DENO_ALIGN}).
  *
  * ```sh
  * deno run --allow-read --allow-write ffi/launcher/pack.ts \
- *   LAUNCHER DENO APP_JS SHIM_OR_EMPTY OUT
+ *   LAUNCHER DENO APP_JS SHIM_OR_EMPTY OUT [DENO_CACHE]
  * ```
  *
- * Pass `""` as SHIM_OR_EMPTY to pack without a shim. OUT is written to a
+ * Pass `""` as SHIM_OR_EMPTY to pack without a shim. DENO_CACHE is the
+ * module-analysis database deno_cache.ts builds for this DENO and APP_JS;
+ * the launcher puts it in deno's fresh DENO_DIR. OUT is written to a
  * temporary file next to it, made mode 0755 and renamed into place, so a
  * reader never sees a half-written file.
  *
@@ -18,7 +21,7 @@
 /** Magic at the start of the trailer; matches HONE_PACK_MAGIC. */
 export const PACK_MAGIC = "HONEPACK";
 /** Trailer layout version; matches HONE_PACK_VERSION. */
-export const PACK_VERSION = 1;
+export const PACK_VERSION = 2;
 /** Size of the trailer at the end of the file, in bytes. */
 export const TRAILER_SIZE = 96;
 /** Alignment of the Deno runtime in the file, in bytes (a page or more). */
@@ -40,8 +43,13 @@ export interface PackTrailer {
   app: PackPart;
   /** The shim shared library (size 0 when absent). */
   shim: PackPart;
-  /** SHA-256 of the Deno runtime. */
-  denoSha256: Uint8Array;
+  /** deno's module-analysis cache (size 0 when absent). */
+  denoCache: PackPart;
+}
+
+/** The parts in the trailer's order. */
+function partsOf(t: PackTrailer): PackPart[] {
+  return [t.deno, t.app, t.shim, t.denoCache];
 }
 
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
@@ -49,7 +57,7 @@ const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
 /**
  * Encodes a trailer (struct hone_pack_trailer in launcher.c).
  *
- * @param trailer The parts and the Deno hash.
+ * @param trailer The parts.
  * @returns The {@linkcode TRAILER_SIZE} trailer bytes.
  */
 export function encodeTrailer(trailer: PackTrailer): Uint8Array {
@@ -58,11 +66,11 @@ export function encodeTrailer(trailer: PackTrailer): Uint8Array {
   bytes.set(new TextEncoder().encode(PACK_MAGIC), 0);
   view.setUint32(8, PACK_VERSION, true);
   view.setUint32(12, TRAILER_SIZE, true);
-  [trailer.deno, trailer.app, trailer.shim].forEach((part, i) => {
+  partsOf(trailer).forEach((part, i) => {
     view.setBigUint64(16 + i * 16, BigInt(part.offset), true);
     view.setBigUint64(24 + i * 16, BigInt(part.size), true);
   });
-  bytes.set(trailer.denoSha256.subarray(0, 32), 64);
+  // Bytes 80 to 95 are reserved, zero.
   return bytes;
 }
 
@@ -102,9 +110,9 @@ export function decodeTrailer(
     deno: part(0),
     app: part(1),
     shim: part(2),
-    denoSha256: bytes.slice(64, 96),
+    denoCache: part(3),
   };
-  for (const p of [trailer.deno, trailer.app, trailer.shim]) {
+  for (const p of partsOf(trailer)) {
     if (p.offset + p.size > fileSize - TRAILER_SIZE) {
       throw new RangeError(
         "Cannot decode the pack trailer: a part lies outside the file",
@@ -147,7 +155,8 @@ function dirOf(path: string): string {
  * @param out Path of the packed executable to write (mode 0755).
  * @param options `denoAlign`: where the runtime may start, in bytes
  *   (default {@linkcode DENO_ALIGN}; tests pass 1 for a file the launcher
- *   cannot map in place).
+ *   cannot map in place); `denoCache`: path of deno's module-analysis
+ *   cache for this runtime and app (deno_cache.ts), none by default.
  * @returns The trailer that was written.
  */
 export async function pack(
@@ -156,7 +165,7 @@ export async function pack(
   app: string,
   shim: string,
   out: string,
-  options: { denoAlign?: number } = {},
+  options: { denoAlign?: number; denoCache?: string } = {},
 ): Promise<PackTrailer> {
   const align = options.denoAlign ?? DENO_ALIGN;
   const parts = {
@@ -164,6 +173,9 @@ export async function pack(
     deno: await readPart(deno, "Deno runtime"),
     app: await readPart(app, "app"),
     shim: shim === "" ? new Uint8Array() : await readPart(shim, "shim"),
+    denoCache: options.denoCache
+      ? await readPart(options.denoCache, "deno cache")
+      : new Uint8Array(),
   };
   if (!isElf(parts.launcher)) throw new Error(`${launcher} is not an ELF`);
   if (!isElf(parts.deno)) throw new Error(`${deno} is not an ELF`);
@@ -187,9 +199,9 @@ export async function pack(
     deno: place(parts.deno),
     app: place(parts.app),
     shim: parts.shim.length ? place(parts.shim) : { offset: 0, size: 0 },
-    denoSha256: new Uint8Array(
-      await crypto.subtle.digest("SHA-256", parts.deno),
-    ),
+    denoCache: parts.denoCache.length
+      ? place(parts.denoCache)
+      : { offset: 0, size: 0 },
   };
 
   const tmp = await Deno.makeTempFile({ dir: dirOf(out), prefix: ".pack-" });
@@ -202,6 +214,7 @@ export async function pack(
         parts.deno,
         parts.app,
         parts.shim,
+        parts.denoCache,
         encodeTrailer(trailer),
       ]
     ) {
@@ -226,19 +239,22 @@ function printError(message: string): void {
 
 if (import.meta.main) {
   const args = Deno.args;
-  if (args.length !== 5) {
-    printError("usage: pack.ts LAUNCHER DENO APP_JS SHIM_OR_EMPTY OUT");
+  if (args.length !== 5 && args.length !== 6) {
+    printError(
+      "usage: pack.ts LAUNCHER DENO APP_JS SHIM_OR_EMPTY OUT [DENO_CACHE]",
+    );
     Deno.exit(2);
   }
   try {
-    const [launcher, deno, app, shim, out] = args as [
+    const [launcher, deno, app, shim, out, denoCache] = args as [
       string,
       string,
       string,
       string,
       string,
+      string | undefined,
     ];
-    await pack(launcher, deno, app, shim, out);
+    await pack(launcher, deno, app, shim, out, denoCache ? { denoCache } : {});
   } catch (err) {
     printError(`pack: ${err instanceof Error ? err.message : err}`);
     Deno.exit(1);
