@@ -16,7 +16,11 @@ const MAX_CONNS = 4096;
 
 /** A connection's printed parts in one direction, and what they came from. */
 export interface ConnLine {
-  /** The process part's values. */
+  /**
+   * The process part's values. (Text keeps no process part: its flow
+   * part starts at the connection id and pid, and `pid` is the one it was
+   * printed with.)
+   */
   pid: number | null;
   tid: number | null;
   how: string | null;

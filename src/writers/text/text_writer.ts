@@ -208,27 +208,29 @@ export class TextWriter {
     o.room(300);
     o.ts(e.sec, e.nsec);
     o.bytes(e.dir === "in" ? K_PAKT_I : e.dir === "out" ? K_PAKT_O : K_PAKT);
-    const c = e.conn ?? 0;
-    if (c >= 0 && c <= 0xffffffff && (c >>> 0) === c) o.hex8(c);
-    else o.ascii(hex8(c));
-    o.buf[o.pos++] = 32;
-    o.num(e.pid ?? 0);
-    o.buf[o.pos++] = 32;
     // The writer is the last stage: a summary no stage kept is parsed into
     // this writer's own, not a new object left on the event.
     const ip = e.ip ?? summarizeIp(d, this.#ip);
     const p = ip.nextHeader;
-    if (
-      ip.version === 4 && ip.headerLen >= 0 && ip.l4 === ip.headerLen &&
-      (p === 6 || p === 17) && ip.sport >= 0
-    ) {
-      // The common case, printed straight (or copied from the connection's
-      // last line): "TCPv4 a:p -> b:q".
-      const f = e.conn === null
-        ? null
-        : this.#lines.slot(e.conn, e.dir === "out");
-      if (f === null || !this.#lines.copy(o, f, d, ip)) {
-        const start = o.pos;
+    // The common case, "CONN PID TCPv4 a:p -> b:q", is copied from the
+    // connection's last line in this direction when its pid and flow are
+    // the same, else printed straight (and kept).
+    const common = ip.version === 4 && ip.headerLen >= 0 &&
+      ip.l4 === ip.headerLen && (p === 6 || p === 17) && ip.sport >= 0;
+    const f = common && e.conn !== null
+      ? this.#lines.slot(e.conn, e.dir === "out")
+      : null;
+    if (f !== null && f.pid === e.pid && this.#lines.copy(o, f, d, ip)) {
+      // copied
+    } else {
+      const start = o.pos;
+      const c = e.conn ?? 0;
+      if (c >= 0 && c <= 0xffffffff && (c >>> 0) === c) o.hex8(c);
+      else o.ascii(hex8(c));
+      o.buf[o.pos++] = 32;
+      o.num(e.pid ?? 0);
+      o.buf[o.pos++] = 32;
+      if (common) {
         o.bytes(p === 6 ? K_TCPV4 : K_UDPV4);
         o.ipv4(d, 12);
         o.buf[o.pos++] = 58;
@@ -237,9 +239,12 @@ export class TextWriter {
         o.ipv4(d, 16);
         o.buf[o.pos++] = 58;
         o.num(ip.dport);
-        if (f !== null) this.#lines.keep(o, start, f, d, ip);
-      }
-    } else o.text(protoPart(d, ip));
+        if (f !== null) {
+          this.#lines.keep(o, start, f, d, ip);
+          f.pid = e.pid;
+        }
+      } else o.text(protoPart(d, ip));
+    }
     o.buf[o.pos++] = 32;
     o.num(e.len);
     o.buf[o.pos++] = 10;
