@@ -117,7 +117,11 @@ export async function runRead(argv: string[]): Promise<number> {
     wiresharkProcessBlocks: extra["wireshark-process-blocks"] === true,
     loopbackOnce: extra["loopback-once"] === true,
   });
-  const decoder = new CaptureDecoderStream();
+  // pcapng copies a packet's bytes from the file's chunk as words; JSON
+  // and text read them through a view.
+  const decoder = new CaptureDecoderStream({
+    batched: args.format === "pcapng",
+  });
   const limit = new PacketLimit(args.count);
   const sink = new OutputSink(out);
   let code = EXIT_OK;

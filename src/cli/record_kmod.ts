@@ -77,7 +77,11 @@ export async function captureKmod(
   );
   const status = liveStatus(args, () => [limit.packets, seen.processes, 0]);
   let moved = 0;
-  const decoder = new CaptureDecoderStream();
+  // As in `hone read`: pcapng copies each packet's bytes from the device's
+  // chunk as words, with no view made.
+  const decoder = new CaptureDecoderStream({
+    batched: args.format === "pcapng",
+  });
   let failure: unknown = null;
   const events = kmodSource(k, { stop: stop.signal })
     .pipeThrough(decoder)

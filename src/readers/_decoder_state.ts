@@ -90,6 +90,13 @@ export interface DecoderState {
   keepRecent: boolean;
   /** What the current packet's options say (one object, reused). */
   packetOptions: PacketOptions;
+  /**
+   * Whether a raw-IP packet's event may keep its bytes in the input buffer
+   * (a {@linkcode BatchedPacket} over `words`) rather than in a view.
+   */
+  batched: boolean;
+  /** The buffer being decoded as 32-bit words, when batched and aligned. */
+  words: Uint32Array | null;
 }
 
 /** What a packet's options say: direction, process, connection, how. */
@@ -132,6 +139,8 @@ export function newDecoderState(): DecoderState {
     recentOrd: new Float64Array(MAX_RECENT_PACKETS).fill(-1),
     keepRecent: false,
     packetOptions: { dir: null, pid: null, tid: null, conn: null, how: null },
+    batched: false,
+    words: null,
   };
 }
 

@@ -70,6 +70,18 @@ export class CaptureDecoder {
   /** Everything the block decoders share; `offset` is that of #pending[0]. */
   #s: DecoderState = newDecoderState();
 
+  /**
+   * Makes a decoder.
+   *
+   * @param options `batched`: a raw-IP packet's event keeps its bytes in
+   *   the input as a {@linkcode BatchedPacket} (its `data` view made only
+   *   when asked for), for a chain whose stages do not read the bytes (the
+   *   pcapng writer copies them as words).
+   */
+  constructor(options: { batched?: boolean } = {}) {
+    this.#s.batched = options.batched ?? false;
+  }
+
   /** What was skipped so far. */
   get notes(): DecoderNotes {
     return this.#s.notes;
@@ -222,6 +234,11 @@ export class CaptureDecoder {
     }
     const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     if (this.#mode === "pcap") return decodePcap(this.#s, buf, view, out);
+    // Blocks start on words of the file: with the buffer on a word too, a
+    // packet's bytes can be copied from it as words.
+    this.#s.words = this.#s.batched && (buf.byteOffset & 3) === 0
+      ? new Uint32Array(buf.buffer, buf.byteOffset, buf.byteLength >> 2)
+      : null;
     while (buf.length - pos >= 12) {
       const abs = this.#s.offset + pos;
       this.#s.at = abs;

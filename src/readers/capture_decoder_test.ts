@@ -12,9 +12,15 @@ import {
   udp4,
 } from "../../tests/testdata/spec_builder.ts";
 import { CaptureDecoder, MAX_PACKET_BYTES } from "./capture_decoder.ts";
+import { BatchedPacket } from "../events/batched_packet.ts";
+import { PcapngWriter } from "../writers/pcapng/pcapng_writer.ts";
 
-function decodeAll(bytes: Uint8Array, split?: number): HoneEvent[] {
-  const d = new CaptureDecoder();
+function decodeAll(
+  bytes: Uint8Array,
+  split?: number,
+  batched = false,
+): HoneEvent[] {
+  const d = new CaptureDecoder({ batched });
   const out: HoneEvent[] = [];
   if (split === undefined) d.push(bytes, out);
   else {
@@ -201,6 +207,42 @@ Deno.test("CaptureDecoder gives the same events wherever the input is split", ()
       (_k, v) => v instanceof Uint8Array ? [...v] : v,
     );
     assert.equal(split, whole, `split at ${i}`);
+  }
+});
+
+/** A packet's fields and bytes, whatever kind of event holds them. */
+function packetFields(e: HoneEvent): unknown {
+  if (e.type !== "packet") return e;
+  const { sec, nsec, dir, pid, tid, conn, len, how } = e;
+  return [sec, nsec, dir, pid, tid, conn, len, how ?? null, [...e.data]];
+}
+
+Deno.test("CaptureDecoder's batched packets are the packets, wherever the input is split", async () => {
+  const sample = await Deno.readFile(
+    new URL("../../tests/testdata/sample.pcapng", import.meta.url),
+  );
+  for (const bytes of [honeProjectSection(true), sample]) {
+    const plain = decodeAll(bytes);
+    const want = JSON.stringify(plain.map(packetFields));
+    // Split on a word: the packets keep their bytes in the input.
+    const whole = decodeAll(bytes, undefined, true);
+    const packets = whole.filter((e) => e.type === "packet");
+    assert.ok(packets.length > 0);
+    assert.ok(packets.every((e) => e instanceof BatchedPacket));
+    for (let i = 0; i <= bytes.length; i++) {
+      const got = decodeAll(bytes, i, true);
+      assert.equal(
+        JSON.stringify(got.map(packetFields)),
+        want,
+        `split at ${i}`,
+      );
+    }
+    // The pcapng writer copies their bytes from the input, to the same file.
+    const encode = (ev: HoneEvent[]) => {
+      const w = new PcapngWriter();
+      return [...w.encode(ev)];
+    };
+    assert.deepEqual(encode(whole), encode(plain));
   }
 });
 

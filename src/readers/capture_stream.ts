@@ -94,9 +94,13 @@ export class CaptureDecoderStream
   #decoder: CaptureDecoder;
   #error: unknown = null;
 
-  /** Makes the stage. */
-  constructor() {
-    const decoder = new CaptureDecoder();
+  /**
+   * Makes the stage.
+   *
+   * @param options Passed to the {@linkcode CaptureDecoder}.
+   */
+  constructor(options: { batched?: boolean } = {}) {
+    const decoder = new CaptureDecoder(options);
     const run = (
       step: (out: HoneEvent[]) => void,
       controller: TransformStreamDefaultController<HoneEvent[]>,
