@@ -131,7 +131,27 @@ export class CaptureDecoder {
   }
 
   #push(chunk: Uint8Array, out: HoneEvent[]): void {
-    const p = this.#pendingLen;
+    let p = this.#pendingLen;
+    const want = this.#s.want;
+    if (p > 0 && want > p && want - p <= chunk.length) {
+      // The block split across the boundary, whose length its header gave:
+      // complete it with exactly the bytes it lacks and decode it alone,
+      // then go on in `chunk` itself.
+      this.#reserve(want, p);
+      this.#pending.set(chunk.subarray(0, want - p), p);
+      chunk = chunk.subarray(want - p);
+      p = this.#pendingLen = want;
+      const used = this.#decode(this.#pending.subarray(0, p), out);
+      if (used === p) {
+        // Events may hold views into #pending: it is never written again.
+        this.#pending = EMPTY;
+        this.#pendingLen = 0;
+        this.#s.offset += used;
+        p = 0;
+      } else if (used !== 0) {
+        throw new Error(`a ${p}-byte block decoded as ${used} bytes`);
+      }
+    }
     if (p > 0) {
       // Complete the block split across the boundary with as little of
       // `chunk` as it needs (64 KiB first, four times more until it fits)
