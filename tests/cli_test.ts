@@ -1,7 +1,9 @@
 // The real CLI, spawned: flags, exit codes, output files, malformed input.
 import assert from "node:assert/strict";
+import type { PacketEvent } from "../src/events/mod.ts";
 import { PcapngWriter } from "../src/writers/pcapng/pcapng_writer.ts";
 import { sampleEvents } from "./testdata/sample_events.ts";
+import { udp4 } from "./testdata/spec_builder.ts";
 import { hone, jsonLines, run } from "./_helpers.ts";
 
 const sample = new PcapngWriter().encode(sampleEvents()).slice();
@@ -413,6 +415,76 @@ Deno.test("hone read on a full disk: one line, exit 1, the file so far stays val
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("hone read -w of a file many times its read buffers gives every packet's bytes, copy blocks too", async () => {
+  // 40 000 loopback pairs (sent, then received: the same bytes) of ~230
+  // bytes of pcapng each: about 40 of the 256 KiB chunks hone read reads
+  // into its 16 buffers again and again; each payload is its own.
+  const w = new PcapngWriter();
+  const parts = [w.encode(sampleEvents()).slice()];
+  for (let i = 0; i < 40000; i += 1000) {
+    const batch: PacketEvent[] = [];
+    for (let j = i; j < i + 1000; j++) {
+      const data = udp4(1024 + j % 50000, 53, 32 + j % 61);
+      new DataView(data.buffer).setUint32(28, j);
+      const p = {
+        type: "packet" as const,
+        sec: 1_700_000_000 + Math.floor(j / 1000),
+        nsec: j % 1000 * 1000,
+        pid: 100 + j % 7,
+        tid: 100 + j % 7,
+        conn: 1 + j % 13,
+        len: data.length,
+      };
+      batch.push({ ...p, dir: "out", data });
+      batch.push({ ...p, dir: "in", pid: 200, tid: 201, data: data.slice() });
+    }
+    parts.push(w.encode(batch).slice());
+  }
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/big.pcapng`, concatBytes(parts));
+    // The received copies as copy blocks (the writer keeps each sent one),
+    // then read back into packets (the decoder keeps their referents).
+    const lo = await hone([
+      "read",
+      "--loopback-once",
+      `${dir}/big.pcapng`,
+      "-w",
+      `${dir}/lo.pcapng`,
+    ]);
+    assert.equal(lo.code, 0, lo.stderr);
+    const back = await hone([
+      "read",
+      `${dir}/lo.pcapng`,
+      "-w",
+      `${dir}/back.pcapng`,
+    ]);
+    assert.equal(back.code, 0, back.stderr);
+    const size = async (f: string) => (await Deno.stat(`${dir}/${f}`)).size;
+    assert.ok(await size("lo.pcapng") < await size("big.pcapng") * 0.7);
+    // JSON lines read through views, with each packet's bytes.
+    const want = await hone(["read", "--data", `${dir}/big.pcapng`]);
+    const got = await hone(["read", "--data", `${dir}/back.pcapng`]);
+    assert.equal(want.code, 0, want.stderr);
+    const packets = (out: string) =>
+      jsonLines(out).filter((l) => l.type === "packet").length;
+    assert.equal(
+      packets(want.stdout),
+      80000 + sampleEvents().filter((e) => e.type === "packet").length,
+    );
+    assert.ok(got.stdout === want.stdout, "the packets read back differ");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) out.set(p, at), at += p.length;
+  return out;
+}
 
 Deno.test("hone read -v adds the stack trace after the error line", async () => {
   const f = await Deno.makeTempFile();

@@ -11,11 +11,15 @@ import {
   PacketFilterStream,
   ProcessFilterStream,
 } from "../filter/mod.ts";
-import { type FilterSpec, resolveCgroup } from "../sensor/mod.ts";
+import { BatchPool, type FilterSpec, resolveCgroup } from "../sensor/mod.ts";
 import { FILTER_FLAGS, filterProgram, parseFilterFlags } from "./args.ts";
 import { PacketLimit, PacketLimitStream } from "../events/mod.ts";
 import { HoneFormatError } from "../format/mod.ts";
-import { CaptureDecoderStream, captureSource } from "../readers/mod.ts";
+import {
+  CAPTURE_CHUNK_BYTES,
+  CaptureDecoderStream,
+  captureSource,
+} from "../readers/mod.ts";
 import { EncoderStream, makeEncoder } from "../writers/mod.ts";
 import { parseCommon } from "./args.ts";
 import {
@@ -57,6 +61,9 @@ Options:
   -v, --verbose      print stack traces on errors
   -h, --help         print this help
 `;
+
+/** Buffers `hone read` reads a file's chunks into (pcapng output). */
+const READ_POOL_CHUNKS = 16;
 
 function isBrokenPipe(e: unknown): boolean {
   return e instanceof Deno.errors.BrokenPipe ||
@@ -119,9 +126,14 @@ export async function runRead(argv: string[]): Promise<number> {
   });
   // pcapng copies a packet's bytes from the file's chunk as words; JSON
   // and text read them through a view.
-  const decoder = new CaptureDecoderStream({
-    batched: args.format === "pcapng",
-  });
+  const batched = args.format === "pcapng";
+  const decoder = new CaptureDecoderStream({ batched });
+  // The file's chunks are read into a few buffers, each given back once
+  // the events whose bytes it holds are encoded: no fresh, zeroed memory
+  // per chunk.
+  const pool = batched
+    ? new BatchPool(CAPTURE_CHUNK_BYTES, READ_POOL_CHUNKS)
+    : null;
   const limit = new PacketLimit(args.count);
   const sink = new OutputSink(out);
   let code = EXIT_OK;
@@ -141,6 +153,7 @@ export async function runRead(argv: string[]): Promise<number> {
       inputInfo.isFile
         ? { read: (p) => src.read(p), readSync: (p) => src.readSync(p) }
         : { read: (p) => src.read(p) },
+      pool ? { lender: pool } : {},
     )
       .pipeThrough(decoder)
       .pipeThrough(new ConnPidsStream());
@@ -150,7 +163,12 @@ export async function runRead(argv: string[]): Promise<number> {
     if (prog) events = events.pipeThrough(new PacketFilterStream(prog));
     await events
       .pipeThrough(new PacketLimitStream(limit))
-      .pipeThrough(new EncoderStream(encoder))
+      .pipeThrough(
+        new EncoderStream(
+          encoder,
+          pool ? { releaseBatch: (b) => pool.give(b) } : {},
+        ),
+      )
       .pipeTo(sink);
   } catch (e) {
     // A failed write: the file is as it was before that batch; end it

@@ -92,7 +92,9 @@ export interface DecoderState {
   packetOptions: PacketOptions;
   /**
    * Whether a raw-IP packet's event may keep its bytes in the input buffer
-   * (a {@linkcode BatchedPacket} over `words`) rather than in a view.
+   * (a {@linkcode BatchedPacket} over `words`) rather than in a view; the
+   * input's chunks may then be read into again once their events are
+   * encoded, so what the decoder keeps longer gets a copy.
    */
   batched: boolean;
   /** The buffer being decoded as 32-bit words, when batched and aligned. */

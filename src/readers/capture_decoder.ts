@@ -76,7 +76,9 @@ export class CaptureDecoder {
    * @param options `batched`: a raw-IP packet's event keeps its bytes in
    *   the input as a {@linkcode BatchedPacket} (its `data` view made only
    *   when asked for), for a chain whose stages do not read the bytes (the
-   *   pcapng writer copies them as words).
+   *   pcapng writer copies them as words); the input's chunks may then be
+   *   reused once their events are encoded (the decoder copies the packets
+   *   it keeps for copy blocks).
    */
   constructor(options: { batched?: boolean } = {}) {
     this.#s.batched = options.batched ?? false;

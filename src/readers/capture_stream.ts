@@ -22,13 +22,35 @@ export interface CaptureInput {
   readSync?(p: Uint8Array): number | null;
 }
 
+/** Where {@linkcode captureSource} reads into. */
+export interface CaptureSourceOptions {
+  /** Bytes read at a time (default {@linkcode CAPTURE_CHUNK_BYTES}). */
+  chunkBytes?: number;
+  /**
+   * Lends buffers of at least `chunkBytes` to read chunks into (a pool's,
+   * given back by a later stage once a chunk's events are encoded).
+   * Without it, or when it has none free, each chunk gets memory of its
+   * own.
+   */
+  lender?: ChunkLender;
+}
+
+/** Buffers lent to {@linkcode captureSource} (a `BatchPool`). */
+export interface ChunkLender {
+  /** A free buffer, or null when all are out. */
+  take(): Uint8Array | null;
+  /** Takes a buffer back. */
+  give(buffer: ArrayBufferLike): void;
+}
+
 /**
  * A capture file as a stream of chunks. Each chunk is a view of a buffer
- * that is never read into again, so the events decoded from it stay valid
- * however far behind the later stages run. Cancelling stops the reads.
+ * that is never read into again (or, with `take`, not before its lender
+ * has it back), so the events decoded from it stay valid however far
+ * behind the later stages run. Cancelling stops the reads.
  *
  * @param file An open file, or stdin; its `readSync`, if given, is used.
- * @param chunkBytes Bytes read at a time.
+ * @param options Chunk size and a lender of buffers.
  * @returns The chunks.
  *
  * @example Usage
@@ -39,29 +61,42 @@ export interface CaptureInput {
  */
 export function captureSource(
   file: CaptureInput,
-  chunkBytes: number = CAPTURE_CHUNK_BYTES,
+  options: CaptureSourceOptions = {},
 ): ReadableStream<Uint8Array> {
+  const chunkBytes = options.chunkBytes ?? CAPTURE_CHUNK_BYTES;
+  const lender = options.lender;
   // Chunks are carved out of slabs of SLAB_CHUNKS chunks: fewer, larger
   // allocations than one buffer per chunk.
   const slabBytes = chunkBytes * SLAB_CHUNKS;
-  let slab = new Uint8Array(slabBytes);
+  let slab: Uint8Array | null = null;
   let at = 0;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       for (;;) {
-        if (slabBytes - at < chunkBytes) {
-          slab = new Uint8Array(slabBytes);
-          at = 0;
+        const lent = lender?.take() ?? null;
+        let into: Uint8Array;
+        if (lent !== null) into = lent.subarray(0, chunkBytes);
+        else {
+          if (slab === null || slabBytes - at < chunkBytes) {
+            slab = new Uint8Array(slabBytes);
+            at = 0;
+          }
+          into = slab.subarray(at, at + chunkBytes);
+          at += chunkBytes;
         }
-        const into = slab.subarray(at, at + chunkBytes);
         const n = file.readSync ? file.readSync(into) : await file.read(into);
-        if (n === null) {
-          controller.close();
-          return;
+        if (n === null || n === 0) {
+          // Nothing was read into it.
+          if (lent !== null) lender!.give(lent.buffer);
+          else at -= chunkBytes;
+          if (n === null) {
+            controller.close();
+            return;
+          }
+          continue;
         }
-        if (n === 0) continue;
-        controller.enqueue(slab.subarray(at, at + n));
-        at += n;
+        controller.enqueue(into.subarray(0, n));
+        if (lent === null) at += n - chunkBytes;
         return;
       }
     },

@@ -295,6 +295,8 @@ export function decodeEpb(
       if (po.how) b.how = po.how;
       out.push(b);
       if (s.keepRecent) {
+        // Kept past its chunk, which may be read into again once encoded.
+        b.data = b.data.slice();
         const slot = s.epbs & (MAX_RECENT_PACKETS - 1);
         s.recent[slot] = b;
         s.recentOrd[slot] = s.epbs;
@@ -322,6 +324,8 @@ export function decodeEpb(
     // What a later copy block may refer to, only in a section that has
     // them: keeping every packet would make each one long-lived garbage.
     if (s.keepRecent) {
+      // Kept past its chunk, which may be read into again once encoded.
+      if (s.batched) e.data = e.data.slice();
       const slot = s.epbs & (MAX_RECENT_PACKETS - 1);
       s.recent[slot] = e;
       s.recentOrd[slot] = s.epbs;

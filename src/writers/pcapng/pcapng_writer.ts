@@ -406,9 +406,9 @@ export class PcapngWriter {
         return;
       }
       if (e.dir === "out") {
-        // Kept past this batch: a packet's bytes in a sensor batch are
-        // copied (the batch goes back to be polled into again).
-        const data = words !== null ? bytes.slice() : bytes;
+        // Kept past this batch: a copy, as the buffer the bytes are in (a
+        // sensor batch, a capture file's chunk) may be read into again.
+        const data = bytes.slice();
         setBounded(
           this.#firstCopies,
           h,
