@@ -320,6 +320,11 @@ static int load_sensor_unsignalled(struct hone_sensor *s, bool want_nf)
 	int err;
 
 	sigfillset(&all);
+	/* A fault during the load still ends the process as it would. */
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	err = load_sensor(s, want_nf);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -540,8 +540,20 @@ try {
   denoDirMode = Deno.lstatSync(env.DENO_DIR).mode & 0o7777;
 } catch { /* none */ }
 let depCacheMode = null;
+let depCacheOpen = false;
+let depCacheHash = null;
 try {
-  depCacheMode = Deno.lstatSync(env.DENO_DIR + "/${DEP_CACHE_NAME}").mode & 0o7777;
+  const db = env.DENO_DIR + "/${DEP_CACHE_NAME}";
+  depCacheMode = Deno.lstatSync(db).mode & 0o7777;
+  // deno opened it (in WAL mode: its shared-memory file), and the row of
+  // this app is still the one built (a miss would have replaced it).
+  depCacheOpen = Deno.lstatSync(db + "-shm").isFile;
+  const { DatabaseSync } = await import("node:sqlite");
+  const d = new DatabaseSync(db, { readOnly: true });
+  depCacheHash = d.prepare(
+    "SELECT CAST(source_hash AS TEXT) AS hash FROM moduleinfocache WHERE specifier = ?",
+  ).get(import.meta.url)?.hash ?? null;
+  d.close();
 } catch { /* none */ }
 console.log(JSON.stringify({
   args: Deno.args,
@@ -550,6 +562,8 @@ console.log(JSON.stringify({
   sigBlk: status.match(/^SigBlk:\\s*(\\S+)$/m)[1],
   denoDirMode,
   depCacheMode,
+  depCacheOpen,
+  depCacheHash,
   specifier: import.meta.url,
   pid: Deno.pid,
   shimSha256,
@@ -568,6 +582,8 @@ interface StandInReport {
   sigBlk: string;
   denoDirMode: number | null;
   depCacheMode: number | null;
+  depCacheOpen: boolean;
+  depCacheHash: string | null;
   specifier: string;
   pid: number;
   shimSha256: string | null;
@@ -589,6 +605,8 @@ interface StandIn {
   shimSha256: string | null;
   /** The specifiers its deno cache holds an analysis of. */
   cached: string[];
+  /** The source hash of those analyses. */
+  cachedHash: string;
 }
 
 function launcherBuild(): string[] | null {
@@ -644,19 +662,21 @@ async function makeStandIn(): Promise<StandIn> {
     withShim: `${dir}/hone`,
     noShim: `${dir}/noshim`,
     shimSha256: shim ? await sha256(await Deno.readFile(shim)) : null,
-    cached: cachedSpecifiers(denoCache),
+    ...cachedSpecifiers(denoCache),
   };
 }
 
 /** The specifiers a module-analysis database holds, for one source. */
-function cachedSpecifiers(db: string): string[] {
+function cachedSpecifiers(
+  db: string,
+): { cached: string[]; cachedHash: string } {
   const d = new DatabaseSync(db, { readOnly: true });
   try {
     const rows = d.prepare(
       "SELECT specifier, CAST(source_hash AS TEXT) AS hash FROM moduleinfocache",
     ).all() as { specifier: string; hash: string }[];
     assert.equal(new Set(rows.map((r) => r.hash)).size, 1);
-    return rows.map((r) => r.specifier);
+    return { cached: rows.map((r) => r.specifier), cachedHash: rows[0]!.hash };
   } finally {
     d.close();
   }
@@ -704,8 +724,10 @@ Deno.test({
     // deno found the analysis of app.js, under the name it ran it by,
     // in the cache the launcher put there, so it did not parse app.js.
     assert.equal(rep.depCacheMode, 0o600);
-    const { cached } = await standIn();
+    const { cached, cachedHash } = await standIn();
     assert.ok(cached.includes(rep.specifier), `${rep.specifier}: ${cached}`);
+    assert.ok(rep.depCacheOpen, "deno did not open the cache");
+    assert.equal(rep.depCacheHash, cachedHash);
     // This app does not remove it: the launcher's watcher does.
     await waitUntil(() => !exists(rep.env.DENO_DIR!), "DENO_DIR removed");
     assert.equal(rep.env.DENO_NO_UPDATE_CHECK, "1");

@@ -127,6 +127,8 @@
  * but deno then warns on a terminal.
  */
 #define HONE_DENO_DIR_TEMPLATE	"/tmp/hone-deno-%ld-XXXXXX"
+/* deno's module-analysis database in DENO_DIR (DEP_CACHE_NAME, deno_cache.ts). */
+#define HONE_DEP_CACHE_NAME	"dep_analysis_cache_v2"
 /* How often the watcher looks whether the app has removed it, in ms. */
 #define HONE_WATCH_MS		50
 
@@ -246,7 +248,7 @@ static void read_trailer(int exe_fd, struct hone_pack_trailer *t)
 
 /*
  * Copy @part of the launcher file to the current offset of @dst_fd.
- * Returns 0, or -1 with errno set (0 for an early end of file).
+ * Returns 0 or -errno (-ENODATA for an early end of the file).
  */
 static int copy_part_quietly(int exe_fd, const struct hone_pack_trailer *t,
 			     enum hone_part part, int dst_fd)
@@ -272,11 +274,8 @@ static int copy_part_quietly(int exe_fd, const struct hone_pack_trailer *t,
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			if (!n)
-				errno = 0;
-			return -1;
-		}
+		if (n <= 0)
+			return n < 0 ? -errno : -ENODATA;
 		left -= n;
 	}
 	return 0;
@@ -285,9 +284,11 @@ static int copy_part_quietly(int exe_fd, const struct hone_pack_trailer *t,
 static void copy_part(int exe_fd, const struct hone_pack_trailer *t,
 		      enum hone_part part, int dst_fd)
 {
-	if (copy_part_quietly(exe_fd, t, part, dst_fd))
+	int err = copy_part_quietly(exe_fd, t, part, dst_fd);
+
+	if (err)
 		die("cannot copy %s: %s", part_name[part],
-		    errno ? strerror(errno) : "unexpected end of file");
+		    err == -ENODATA ? "unexpected end of file" : strerror(-err));
 }
 
 /*
@@ -507,7 +508,7 @@ static void put_deno_cache(int exe_fd, const struct hone_pack_trailer *t,
 	int fd;
 
 	if (!t->part[HONE_PART_DENO_CACHE].size ||
-	    snprintf(path, sizeof(path), "%s/dep_analysis_cache_v2", dir) >=
+	    snprintf(path, sizeof(path), "%s/" HONE_DEP_CACHE_NAME, dir) >=
 	    (int)sizeof(path))
 		return;
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,

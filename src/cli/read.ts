@@ -127,13 +127,16 @@ export async function runRead(argv: string[]): Promise<number> {
   // pcapng copies a packet's bytes from the file's chunk as words; JSON
   // and text read them through a view.
   const batched = args.format === "pcapng";
-  const decoder = new CaptureDecoderStream({ batched });
   // The file's chunks are read into a few buffers, each given back once
-  // the events whose bytes it holds are encoded: no fresh, zeroed memory
-  // per chunk.
+  // the events whose bytes it holds are encoded (or at once when none
+  // does): no fresh, zeroed memory per chunk.
   const pool = batched
-    ? new BatchPool(CAPTURE_CHUNK_BYTES, READ_POOL_CHUNKS)
+    ? new BatchPool(CAPTURE_CHUNK_BYTES + 3, READ_POOL_CHUNKS)
     : null;
+  const releaseBatch = pool ? (b: ArrayBufferLike) => pool.give(b) : undefined;
+  const decoder = new CaptureDecoderStream(
+    releaseBatch ? { batched, releaseChunk: releaseBatch } : { batched },
+  );
   const limit = new PacketLimit(args.count);
   const sink = new OutputSink(out);
   let code = EXIT_OK;
@@ -160,14 +163,15 @@ export async function runRead(argv: string[]): Promise<number> {
     if (procFilter) {
       events = events.pipeThrough(new ProcessFilterStream(procFilter));
     }
-    if (prog) events = events.pipeThrough(new PacketFilterStream(prog));
+    if (prog) {
+      events = events.pipeThrough(
+        new PacketFilterStream(prog, releaseBatch ? { releaseBatch } : {}),
+      );
+    }
     await events
       .pipeThrough(new PacketLimitStream(limit))
       .pipeThrough(
-        new EncoderStream(
-          encoder,
-          pool ? { releaseBatch: (b) => pool.give(b) } : {},
-        ),
+        new EncoderStream(encoder, releaseBatch ? { releaseBatch } : {}),
       )
       .pipeTo(sink);
   } catch (e) {

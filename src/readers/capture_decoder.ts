@@ -39,6 +39,15 @@ export { canonicalGuid } from "./pcapng_blocks.ts";
 
 const EMPTY = new Uint8Array(0);
 
+/** Options of {@linkcode CaptureDecoder}. */
+export interface CaptureDecoderOptions {
+  /**
+   * A raw-IP packet's event keeps its bytes in the input as a
+   * {@linkcode BatchedPacket}; see the constructor.
+   */
+  batched?: boolean;
+}
+
 /**
  * Decodes capture bytes into hone events, chunk by chunk.
  *
@@ -80,7 +89,7 @@ export class CaptureDecoder {
    *   reused once their events are encoded (the decoder copies the packets
    *   it keeps for copy blocks).
    */
-  constructor(options: { batched?: boolean } = {}) {
+  constructor(options: CaptureDecoderOptions = {}) {
     this.#s.batched = options.batched ?? false;
   }
 
@@ -231,6 +240,15 @@ export class CaptureDecoder {
   }
 
   #decode(buf: Uint8Array, out: HoneEvent[]): number {
+    try {
+      return this.#decodeBlocks(buf, out);
+    } finally {
+      // No view of a chunk is kept past its push.
+      this.#s.words = null;
+    }
+  }
+
+  #decodeBlocks(buf: Uint8Array, out: HoneEvent[]): number {
     let pos = 0;
     this.#s.want = 0;
     this.#s.at = this.#s.offset;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { HoneEvent, PacketEvent } from "../events/types.ts";
+import { ATTRIBUTIONS } from "../events/types.ts";
 import { ConnPids } from "../correlate/conn_pids.ts";
 import { HoneFormatError } from "../format/errors.ts";
 import {
@@ -243,6 +244,79 @@ Deno.test("CaptureDecoder's batched packets are the packets, wherever the input 
       return [...w.encode(ev)];
     };
     assert.deepEqual(encode(whole), encode(plain));
+  }
+});
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+Deno.test("CaptureDecoder's batched packets outlive a chunk read into again, copy blocks too", () => {
+  // Loopback pairs (sent, then received: the same bytes), the received
+  // copies written as copy blocks that refer back to the sent ones.
+  // Each received 40 packets after its sent one: chunks apart.
+  const events: HoneEvent[] = [];
+  const sent: Uint8Array[] = [];
+  for (let j = 0; j < 3040; j++) {
+    const p = { type: "packet" as const, sec: 1e9 + j, nsec: j, pid: 7 };
+    if (j < 3000) {
+      const data = udp4(1024 + j, 53, 8 + j % 40);
+      new DataView(data.buffer).setUint32(28, j);
+      sent.push(data);
+      events.push({
+        ...p,
+        dir: "out",
+        tid: 7,
+        conn: 1,
+        len: data.length,
+        data,
+      });
+    }
+    const d = sent[j - 40];
+    if (d) {
+      events.push({
+        ...p,
+        dir: "in",
+        tid: 8,
+        conn: 2,
+        len: d.length,
+        data: d.slice(),
+      });
+    }
+  }
+  // As `hone read` to pcapng: each chunk read into the same buffer, encoded,
+  // and the buffer then overwritten, on a word (raw IP: BatchedPackets) and
+  // off one (views); from a file with copy blocks and from one without,
+  // into a writer that keeps sent copies across chunks and one that does
+  // not.
+  for (const copies of [true, false]) {
+    const file = new PcapngWriter({ loopbackOnce: copies }).encode(events)
+      .slice();
+    for (const offset of [0, 1]) {
+      for (const loopbackOnce of [false, true]) {
+        const dec = new CaptureDecoder({ batched: true });
+        const w = new PcapngWriter({ loopbackOnce });
+        const buf = new Uint8Array(4096 + offset);
+        const got: Uint8Array[] = [];
+        for (let at = 0; at < file.length; at += 4096) {
+          const part = file.subarray(at, Math.min(file.length, at + 4096));
+          buf.set(part, offset);
+          const out: HoneEvent[] = [];
+          dec.push(buf.subarray(offset, offset + part.length), out);
+          got.push(w.encode(out).slice());
+          buf.fill(0xa5);
+        }
+        const all: HoneEvent[] = [];
+        const d = new CaptureDecoder();
+        d.push(file, all);
+        d.finish(all);
+        const want = new PcapngWriter({ loopbackOnce }).encode(all);
+        assert.ok(
+          sameBytes(concat(...got), want),
+          `copies ${copies}, offset ${offset}, loopbackOnce ${loopbackOnce}`,
+        );
+      }
+    }
   }
 });
 
@@ -806,4 +880,12 @@ Deno.test("CaptureDecoder takes an attribution option only when it holds a known
     "creator",
     undefined,
   ]);
+  // Every word there is, in either code.
+  const all = decodeAll(concat(
+    shb(le),
+    idb(le, 101, 0),
+    ...ATTRIBUTIONS.map((h) => pkt(B().opt(0xf0e1, h))),
+    ...ATTRIBUTIONS.map((h) => pkt(B().opt(0x8001, h))),
+  )).filter((e): e is PacketEvent => e.type === "packet").map((p) => p.how);
+  assert.deepEqual(all, [...ATTRIBUTIONS, ...ATTRIBUTIONS]);
 });

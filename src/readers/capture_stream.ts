@@ -6,7 +6,12 @@
  */
 
 import type { HoneEvent } from "../events/mod.ts";
-import { CaptureDecoder, type DecoderNotes } from "./capture_decoder.ts";
+import { BatchedPacket } from "../events/mod.ts";
+import {
+  CaptureDecoder,
+  type CaptureDecoderOptions,
+  type DecoderNotes,
+} from "./capture_decoder.ts";
 
 /** Bytes read at a time: small enough to keep batches cache-friendly. */
 export const CAPTURE_CHUNK_BYTES = 256 * 1024;
@@ -27,10 +32,10 @@ export interface CaptureSourceOptions {
   /** Bytes read at a time (default {@linkcode CAPTURE_CHUNK_BYTES}). */
   chunkBytes?: number;
   /**
-   * Lends buffers of at least `chunkBytes` to read chunks into (a pool's,
-   * given back by a later stage once a chunk's events are encoded).
-   * Without it, or when it has none free, each chunk gets memory of its
-   * own.
+   * Lends buffers of at least `chunkBytes + 3` bytes to read chunks into
+   * (a pool's, given back by a later stage once a chunk's events are
+   * encoded). Without it, or when it has none free, each chunk gets memory
+   * of its own.
    */
   lender?: ChunkLender;
 }
@@ -45,9 +50,11 @@ export interface ChunkLender {
 
 /**
  * A capture file as a stream of chunks. Each chunk is a view of a buffer
- * that is never read into again (or, with `take`, not before its lender
+ * that is never read into again (or, with a lender, not before the lender
  * has it back), so the events decoded from it stay valid however far
- * behind the later stages run. Cancelling stops the reads.
+ * behind the later stages run. A chunk lies on the same byte of a 32-bit
+ * word as in the file, whatever the reads returned, so the file's blocks
+ * stay on words. Cancelling stops the reads.
  *
  * @param file An open file, or stdin; its `readSync`, if given, is used.
  * @param options Chunk size and a lender of buffers.
@@ -70,25 +77,28 @@ export function captureSource(
   const slabBytes = chunkBytes * SLAB_CHUNKS;
   let slab: Uint8Array | null = null;
   let at = 0;
+  // Bytes read so far: where in its word the next chunk starts.
+  let total = 0;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       for (;;) {
         const lent = lender?.take() ?? null;
         let into: Uint8Array;
-        if (lent !== null) into = lent.subarray(0, chunkBytes);
-        else {
+        if (lent !== null) {
+          const a = total & 3;
+          into = lent.subarray(a, a + chunkBytes);
+        } else {
+          at += (total - at) & 3;
           if (slab === null || slabBytes - at < chunkBytes) {
             slab = new Uint8Array(slabBytes);
-            at = 0;
+            at = total & 3;
           }
           into = slab.subarray(at, at + chunkBytes);
-          at += chunkBytes;
         }
         const n = file.readSync ? file.readSync(into) : await file.read(into);
         if (n === null || n === 0) {
           // Nothing was read into it.
           if (lent !== null) lender!.give(lent.buffer);
-          else at -= chunkBytes;
           if (n === null) {
             controller.close();
             return;
@@ -96,7 +106,8 @@ export function captureSource(
           continue;
         }
         controller.enqueue(into.subarray(0, n));
-        if (lent === null) at += n - chunkBytes;
+        total += n;
+        if (lent === null) at += n;
         return;
       }
     },
@@ -105,6 +116,15 @@ export function captureSource(
 
 /** Chunks per slab of {@linkcode captureSource}. */
 const SLAB_CHUNKS = 4;
+
+/** Options of {@linkcode CaptureDecoderStream}. */
+export interface CaptureDecoderStreamOptions extends CaptureDecoderOptions {
+  /**
+   * Takes back the buffer of a chunk that none of its events points into
+   * (its packets copied, or none): the chunks' lender's `give`.
+   */
+  releaseChunk?: (buffer: ArrayBufferLike) => void;
+}
 
 /**
  * The capture decoder as a stage: chunks of a pcapng or pcap file in,
@@ -132,10 +152,12 @@ export class CaptureDecoderStream
   /**
    * Makes the stage.
    *
-   * @param options Passed to the {@linkcode CaptureDecoder}.
+   * @param options For the {@linkcode CaptureDecoder}, and who takes back
+   *   a chunk nothing points into.
    */
-  constructor(options: { batched?: boolean } = {}) {
+  constructor(options: CaptureDecoderStreamOptions = {}) {
     const decoder = new CaptureDecoder(options);
+    const { releaseChunk } = options;
     const run = (
       step: (out: HoneEvent[]) => void,
       controller: TransformStreamDefaultController<HoneEvent[]>,
@@ -153,7 +175,12 @@ export class CaptureDecoderStream
     };
     super({
       transform: (chunk, controller) =>
-        run((out) => decoder.push(chunk, out), controller),
+        run((out) => {
+          decoder.push(chunk, out);
+          if (releaseChunk && !holdsBytesOf(out, chunk.buffer)) {
+            releaseChunk(chunk.buffer);
+          }
+        }, controller),
       flush: (controller) => run((out) => decoder.finish(out), controller),
     });
     this.#decoder = decoder;
@@ -168,4 +195,18 @@ export class CaptureDecoderStream
   get error(): unknown {
     return this.#error;
   }
+}
+
+/** Whether a packet among `events` has its bytes in `buffer`. */
+function holdsBytesOf(
+  events: readonly HoneEvent[],
+  buffer: ArrayBufferLike,
+): boolean {
+  for (const e of events) {
+    if (e.type !== "packet") continue;
+    if (e instanceof BatchedPacket) {
+      if (e.batchWords?.buffer === buffer) return true;
+    } else if (e.data.buffer === buffer) return true;
+  }
+  return false;
 }

@@ -57,7 +57,10 @@ const HOW_BY_START: ([Attribution, Uint8Array] | null)[] = (() => {
     .fill(null);
   for (const h of ATTRIBUTIONS) {
     const w = new TextEncoder().encode(h);
-    t[w.length * 256 + w[0]!] = [h, w];
+    const at = w.length * 256 + w[0]!;
+    // Two words of one length and first byte would need a longer key.
+    if (t[at] !== null) throw new Error(`attribution words clash: ${h}`);
+    t[at] = [h, w];
   }
   return t;
 })();
