@@ -48,6 +48,12 @@ const DENO_FLAGS = [
  * @param app Path of the bundled app.
  * @param out Path of the database to write.
  * @returns How many modules it holds.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { buildDenoCache } from "./deno_cache.ts";
+ * await buildDenoCache(Deno.execPath(), "build/app.js", "build/deno_cache.db");
+ * ```
  */
 export async function buildDenoCache(
   deno: string,

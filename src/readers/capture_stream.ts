@@ -29,7 +29,10 @@ export interface CaptureInput {
 
 /** Where {@linkcode captureSource} reads into. */
 export interface CaptureSourceOptions {
-  /** Bytes read at a time (default {@linkcode CAPTURE_CHUNK_BYTES}). */
+  /**
+   * Bytes read at a time.
+   * @default {CAPTURE_CHUNK_BYTES}
+   */
   chunkBytes?: number;
   /**
    * Lends buffers of at least `chunkBytes + 3` bytes to read chunks into
