@@ -132,11 +132,9 @@ export async function runRead(argv: string[]): Promise<number> {
   // does): no fresh, zeroed memory per chunk.
   const pool = batched
     ? new BatchPool(CAPTURE_CHUNK_BYTES + 3, READ_POOL_CHUNKS)
-    : null;
+    : undefined;
   const releaseBatch = pool ? (b: ArrayBufferLike) => pool.give(b) : undefined;
-  const decoder = new CaptureDecoderStream(
-    releaseBatch ? { batched, releaseChunk: releaseBatch } : { batched },
-  );
+  const decoder = new CaptureDecoderStream({ batched, releaseBatch });
   const limit = new PacketLimit(args.count);
   const sink = new OutputSink(out);
   let code = EXIT_OK;
@@ -156,7 +154,7 @@ export async function runRead(argv: string[]): Promise<number> {
       inputInfo.isFile
         ? { read: (p) => src.read(p), readSync: (p) => src.readSync(p) }
         : { read: (p) => src.read(p) },
-      pool ? { lender: pool } : {},
+      { lender: pool },
     )
       .pipeThrough(decoder)
       .pipeThrough(new ConnPidsStream());
@@ -165,14 +163,12 @@ export async function runRead(argv: string[]): Promise<number> {
     }
     if (prog) {
       events = events.pipeThrough(
-        new PacketFilterStream(prog, releaseBatch ? { releaseBatch } : {}),
+        new PacketFilterStream(prog, { releaseBatch }),
       );
     }
     await events
       .pipeThrough(new PacketLimitStream(limit))
-      .pipeThrough(
-        new EncoderStream(encoder, releaseBatch ? { releaseBatch } : {}),
-      )
+      .pipeThrough(new EncoderStream(encoder, { releaseBatch }))
       .pipeTo(sink);
   } catch (e) {
     // A failed write: the file is as it was before that batch; end it

@@ -122,7 +122,8 @@ export class BatchedPacket implements PacketEvent {
 
 /**
  * Whether any of the events is a packet whose bytes are still in `buffer`
- * (a sensor batch's): while one is, the batch may not be polled into again.
+ * (a sensor batch's, a capture file's chunk), in place or through a view:
+ * while one is, the buffer may not be read into again.
  *
  * @param events The events.
  * @param buffer A batch's buffer.
@@ -145,10 +146,11 @@ export function pointsInto(
   // From the end: a batch's own packets come after those released from
   // the hold queue.
   for (let i = events.length - 1; i >= 0; i--) {
-    const e = events[i];
-    if (e instanceof BatchedPacket && e.batchWords?.buffer === buffer) {
-      return true;
-    }
+    const e = events[i]!;
+    if (e.type !== "packet") continue;
+    if (e instanceof BatchedPacket) {
+      if (e.batchWords?.buffer === buffer) return true;
+    } else if (e.data.buffer === buffer) return true;
   }
   return false;
 }

@@ -20,7 +20,8 @@ import {
   type Resolution,
   splitTimestamp,
 } from "../format/mod.ts";
-import { type IpLocation, locateIp } from "./linktype.ts";
+import { BatchedPacket } from "../events/mod.ts";
+import { type IpLocation, isRawIp, locateIp } from "./linktype.ts";
 
 /** Largest block hone accepts (a lying length must not make it buffer gigabytes). */
 export const MAX_BLOCK_BYTES = 64 * 1024 * 1024;
@@ -300,20 +301,48 @@ export function stamp(
 }
 
 /**
- * Makes the packet event of a frame (its IP packet located by link type)
- * and appends it to `out`; null when the frame was skipped (counted in
- * `s.notes`).
+ * Makes the packet event of the frame of `cap` bytes at `at` in `buf` (its
+ * IP packet located by link type) and appends it to `out`; null when the
+ * frame was skipped (counted in `s.notes`). A raw-IP frame of a batched
+ * decoder's word-aligned buffer (`s.words`) stays there: its event is a
+ * {@linkcode BatchedPacket}, no view made.
  */
 export function packetEvent(
   s: DecoderState,
   iface: Iface,
-  frame: Uint8Array,
+  buf: Uint8Array,
+  at: number,
+  cap: number,
   orig: number,
   hi: number,
   lo: number,
   dir: Direction,
   out: HoneEvent[],
 ): PacketEvent | null {
+  const words = s.words;
+  if (words !== null && isRawIp(iface.linktype)) {
+    const ver = cap > 0 ? buf[at]! >> 4 : 0;
+    if (ver !== 4 && ver !== 6) {
+      s.notes.nonIp++;
+      return null;
+    }
+    stamp(s, iface, hi, lo);
+    const b = new BatchedPacket(
+      s.ts[0]!,
+      s.ts[1]!,
+      dir,
+      null,
+      orig,
+      words,
+      at,
+      cap,
+      false,
+    );
+    out.push(b);
+    return b;
+  }
+  // A view made directly: cheaper than subarray().
+  const frame = new Uint8Array(buf.buffer, buf.byteOffset + at, cap);
   const loc = s.loc;
   if (!locateIp(iface.linktype, frame, loc)) {
     s.notes.badLinktype++;

@@ -6,7 +6,7 @@
  */
 
 import type { HoneEvent } from "../events/mod.ts";
-import { BatchedPacket } from "../events/mod.ts";
+import { pointsInto, type ReleaseOptions } from "../events/mod.ts";
 import {
   CaptureDecoder,
   type CaptureDecoderOptions,
@@ -40,7 +40,7 @@ export interface CaptureSourceOptions {
    * encoded). Without it, or when it has none free, each chunk gets memory
    * of its own.
    */
-  lender?: ChunkLender;
+  lender?: ChunkLender | undefined;
 }
 
 /** Buffers lent to {@linkcode captureSource} (a `BatchPool`). */
@@ -120,14 +120,14 @@ export function captureSource(
 /** Chunks per slab of {@linkcode captureSource}. */
 const SLAB_CHUNKS = 4;
 
-/** Options of {@linkcode CaptureDecoderStream}. */
-export interface CaptureDecoderStreamOptions extends CaptureDecoderOptions {
-  /**
-   * Takes back the buffer of a chunk that none of its events points into
-   * (its packets copied, or none): the chunks' lender's `give`.
-   */
-  releaseChunk?: (buffer: ArrayBufferLike) => void;
-}
+/**
+ * Options of {@linkcode CaptureDecoderStream}: the decoder's, and
+ * `releaseBatch`, which takes back the buffer of a chunk that none of its
+ * events points into (its packets copied, or none): the chunks' lender's
+ * `give`.
+ */
+export interface CaptureDecoderStreamOptions
+  extends CaptureDecoderOptions, ReleaseOptions {}
 
 /**
  * The capture decoder as a stage: chunks of a pcapng or pcap file in,
@@ -160,7 +160,7 @@ export class CaptureDecoderStream
    */
   constructor(options: CaptureDecoderStreamOptions = {}) {
     const decoder = new CaptureDecoder(options);
-    const { releaseChunk } = options;
+    const { releaseBatch } = options;
     const run = (
       step: (out: HoneEvent[]) => void,
       controller: TransformStreamDefaultController<HoneEvent[]>,
@@ -180,8 +180,8 @@ export class CaptureDecoderStream
       transform: (chunk, controller) =>
         run((out) => {
           decoder.push(chunk, out);
-          if (releaseChunk && !holdsBytesOf(out, chunk.buffer)) {
-            releaseChunk(chunk.buffer);
+          if (releaseBatch && !pointsInto(out, chunk.buffer)) {
+            releaseBatch(chunk.buffer);
           }
         }, controller),
       flush: (controller) => run((out) => decoder.finish(out), controller),
@@ -198,18 +198,4 @@ export class CaptureDecoderStream
   get error(): unknown {
     return this.#error;
   }
-}
-
-/** Whether a packet among `events` has its bytes in `buffer`. */
-function holdsBytesOf(
-  events: readonly HoneEvent[],
-  buffer: ArrayBufferLike,
-): boolean {
-  for (const e of events) {
-    if (e.type !== "packet") continue;
-    if (e instanceof BatchedPacket) {
-      if (e.batchWords?.buffer === buffer) return true;
-    } else if (e.data.buffer === buffer) return true;
-  }
-  return false;
 }

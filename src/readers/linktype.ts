@@ -13,6 +13,23 @@ export interface IpLocation {
   dir: "in" | "out" | null;
 }
 
+/**
+ * Whether frames of the link type start at the IP header (raw IP).
+ *
+ * @param linktype A link type.
+ * @returns True for the raw-IP ones.
+ *
+ * @example Usage
+ * ```ts
+ * import { isRawIp } from "./linktype.ts";
+ * if (!isRawIp(101) || isRawIp(1)) throw new Error();
+ * ```
+ */
+export function isRawIp(linktype: number): boolean {
+  return linktype === 101 || linktype === 12 || linktype === 14 ||
+    linktype === 228 || linktype === 229;
+}
+
 function isIpEthertype(t: number): boolean {
   return t === 0x0800 || t === 0x86dd;
 }
@@ -41,16 +58,13 @@ export function locateIp(
 ): boolean {
   out.dir = null;
   out.offset = -1;
+  if (isRawIp(linktype)) {
+    // RAW, RAW on OpenBSD (12) and BSD/OS (14), IPV4 (228), IPV6 (229).
+    const v = d.length > 0 ? d[0]! >> 4 : 0;
+    out.offset = v === 4 || v === 6 ? 0 : -1;
+    return true;
+  }
   switch (linktype) {
-    case 101: // RAW
-    case 12: // RAW (OpenBSD)
-    case 14: // RAW (BSD/OS)
-    case 228: // IPV4
-    case 229: { // IPV6
-      const v = d.length > 0 ? d[0]! >> 4 : 0;
-      out.offset = v === 4 || v === 6 ? 0 : -1;
-      return true;
-    }
     case 1: { // ETHERNET
       let off = 12;
       while (d.length >= off + 2) {

@@ -16,7 +16,7 @@ import type {
   SectionEvent,
   StatsEvent,
 } from "../events/mod.ts";
-import { ATTRIBUTIONS, BatchedPacket, zeroCounts } from "../events/mod.ts";
+import { ATTRIBUTIONS, zeroCounts } from "../events/mod.ts";
 import { HoneFormatError } from "../format/mod.ts";
 import * as C from "../format/mod.ts";
 import {
@@ -192,7 +192,9 @@ export function decodeBlock(
       packetEvent(
         s,
         iface,
-        buf.subarray(start + 4, start + 4 + cap),
+        buf,
+        start + 4,
+        cap,
         orig,
         0,
         0,
@@ -222,7 +224,9 @@ export function decodeBlock(
       packetEvent(
         s,
         iface,
-        buf.subarray(start + 20, start + 20 + cap),
+        buf,
+        start + 20,
+        cap,
         orig,
         v.getUint32(start + 4, le),
         v.getUint32(start + 8, le),
@@ -273,46 +277,12 @@ export function decodeEpb(
   const orig = v.getUint32(start + 16, le);
   const dataEnd = start + 20 + pad4(cap);
   const po = readPacketOptions(s, buf, v, dataEnd, end);
-  const words = s.words;
-  const lt = iface.linktype;
-  if (words !== null && (lt === 101 || lt === 228 || lt === 229)) {
-    // Raw IP: the event keeps its bytes in the buffer, no view made.
-    const ver = cap > 0 ? buf[start + 20]! >> 4 : 0;
-    if (ver !== 4 && ver !== 6) {
-      s.notes.nonIp++;
-    } else {
-      stamp(s, iface, v.getUint32(start + 4, le), v.getUint32(start + 8, le));
-      const b = new BatchedPacket(
-        s.ts[0]!,
-        s.ts[1]!,
-        po.dir,
-        po.conn,
-        orig,
-        words,
-        start + 20,
-        cap,
-        false,
-      );
-      b.pid = po.pid;
-      b.tid = po.tid;
-      if (po.how) b.how = po.how;
-      out.push(b);
-      if (s.keepRecent) {
-        // Kept past its chunk, which may be read into again once encoded.
-        b.data = b.data.slice();
-        const slot = s.epbs & (MAX_RECENT_PACKETS - 1);
-        s.recent[slot] = b;
-        s.recentOrd[slot] = s.epbs;
-      }
-    }
-    s.epbs++;
-    return;
-  }
   const e = packetEvent(
     s,
     iface,
-    // A view made directly: cheaper than subarray().
-    new Uint8Array(buf.buffer, buf.byteOffset + start + 20, cap),
+    buf,
+    start + 20,
+    cap,
     orig,
     v.getUint32(start + 4, le),
     v.getUint32(start + 8, le),

@@ -220,9 +220,7 @@ export class TextWriter {
     const f = common && e.conn !== null
       ? this.#lines.slot(e.conn, e.dir === "out")
       : null;
-    if (f !== null && f.pid === e.pid && this.#lines.copy(o, f, d, ip)) {
-      // copied
-    } else {
+    if (f === null || f.pid !== e.pid || !this.#lines.copy(o, f, d, ip)) {
       const start = o.pos;
       const c = e.conn ?? 0;
       if (c >= 0 && c <= 0xffffffff && (c >>> 0) === c) o.hex8(c);
