@@ -16,12 +16,13 @@
  * (SensorCorrelator.pushBatch, what `hone record` runs); that plus the
  * encoder; the encoder alone on the events made beforehand.
  * OBJECTS=1 correlates decoded objects instead (push: the path before
- * pushBatch); ONLY_ENCODE=1 runs only the last line (to profile it).
+ * pushBatch); ONLY_ENCODE=1 runs only the last line (to profile it);
+ * NO_RUNS=1 makes one packet event per packet (no PacketRun).
  */
 
 import { SensorCorrelator } from "../src/correlate/mod.ts";
 import { decodeRecords } from "../src/records/mod.ts";
-import type { HoneEvent } from "../src/events/mod.ts";
+import type { ChunkEvent } from "../src/events/mod.ts";
 import { type Format, makeEncoder } from "../src/writers/mod.ts";
 
 const [path, fmtArg, roundsArg] = Deno.args;
@@ -34,6 +35,9 @@ const rounds = Number(roundsArg ?? 3);
 // OBJECTS=1: the correlator takes decoded record objects (the path before
 // pushBatch), for an A/B in one run.
 const objects = Deno.env.get("OBJECTS") === "1";
+// NO_RUNS=1: one packet event per packet, not runs (as `hone record` did
+// before runs, and does for JSON and text).
+const runs = Deno.env.get("NO_RUNS") !== "1" && format === "pcapng";
 const raw = Deno.readFileSync(path);
 const rv = new DataView(raw.buffer);
 const batches: Uint8Array[] = [];
@@ -50,6 +54,7 @@ function run(stage: number): number {
   const corr = new SensorCorrelator({
     clockOffset: [0, 0],
     keepSummaries: format !== "pcapng",
+    runs,
   });
   const enc = makeEncoder(format, { snaplen: 128, data: false });
   let sink = 0;
@@ -63,10 +68,10 @@ function run(stage: number): number {
     }
     if (objects) corr.push(decodeRecords(b), now);
     else corr.pushBatch(b, now);
-    const out = corr.drain(now);
+    const out = corr.drainChunk(now);
     if (stage === 2 && out.length) sink += enc.encode(out).length;
   }
-  const out = corr.drain(now, true);
+  const out = corr.drainChunk(now, true);
   if (stage === 2 && out.length) sink += enc.encode(out).length;
   const ms = performance.now() - t0;
   if (sink < 0) console.log(sink);
@@ -74,7 +79,7 @@ function run(stage: number): number {
 }
 
 /** Times the encoder alone on events made beforehand. */
-function encodeOnly(events: HoneEvent[][]): number {
+function encodeOnly(events: ChunkEvent[][]): number {
   const enc = makeEncoder(format, { snaplen: 128, data: false });
   let sink = 0;
   const t0 = performance.now();
@@ -111,14 +116,15 @@ for (let stage = 0; stage < (onlyEncode ? 0 : 3); stage++) {
   const corr = new SensorCorrelator({
     clockOffset: [0, 0],
     keepSummaries: format !== "pcapng",
+    runs,
   });
-  const events: HoneEvent[][] = [];
+  const events: ChunkEvent[][] = [];
   let now = 0;
   for (const b of batches) {
     corr.pushBatch(b, ++now);
-    events.push(corr.drain(now));
+    events.push(corr.drainChunk(now));
   }
-  events.push(corr.drain(now, true));
+  events.push(corr.drainChunk(now, true));
   const t: number[] = [];
   for (let i = 0; i < rounds; i++) t.push(encodeOnly(events));
   report(`encode (${format}) alone`, t);

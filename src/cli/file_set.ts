@@ -14,12 +14,13 @@
  */
 
 import type {
+  ChunkEvent,
   ConnectionEvent,
   HoneEvent,
   ProcessEvent,
   StatsEvent,
 } from "../events/mod.ts";
-import { type ReleaseBatch, setBounded } from "../events/mod.ts";
+import { partsOf, type ReleaseBatch, setBounded } from "../events/mod.ts";
 import { strftime } from "../format/mod.ts";
 import {
   ENCODED_BATCH_EVENTS,
@@ -81,7 +82,7 @@ class LiveState {
   processes = new Map<number, ProcessEvent>();
   connections = new Map<number, ConnectionEvent>();
 
-  update(events: readonly HoneEvent[]): void {
+  update(events: readonly ChunkEvent[]): void {
     for (const e of events) {
       if (e.type === "process") {
         if (e.event === "exit") this.processes.delete(e.pid);
@@ -139,7 +140,7 @@ function fileStats(now: StatsEvent, f: OpenFile): StatsEvent {
  * await events.pipeTo(sink);
  * ```
  */
-export class FileSetSink extends WritableStream<HoneEvent[]> {
+export class FileSetSink extends WritableStream<readonly ChunkEvent[]> {
   #o: FileSetOptions;
   #file: OpenFile | null = null;
   /** The name of the file last opened, for messages once it is closed. */
@@ -255,17 +256,15 @@ export class FileSetSink extends WritableStream<HoneEvent[]> {
       Date.now() - f.openedMs >= this.#o.seconds * 1000;
   }
 
-  async #write(batch: HoneEvent[]): Promise<void> {
-    for (let i = 0; i < batch.length; i += ENCODED_BATCH_EVENTS) {
+  async #write(batch: readonly ChunkEvent[]): Promise<void> {
+    for (let part of partsOf(batch, ENCODED_BATCH_EVENTS)) {
       if (this.#due()) await this.#rotate();
       const f = this.#file;
       if (!f) return;
-      let part = batch.length <= ENCODED_BATCH_EVENTS
-        ? batch
-        : batch.slice(i, i + ENCODED_BATCH_EVENTS);
       let packets = 0, processes = 0, connections = 0, stats = false;
       for (const e of part) {
         if (e.type === "packet") packets++;
+        else if (e.type === "packets") packets += e.length;
         else if (e.type === "process") processes++;
         else if (e.type === "connection") connections++;
         else if (e.type === "stats") stats = true;

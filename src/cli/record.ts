@@ -414,6 +414,9 @@ async function capture(
     clockOffset: [Number(offSec), Number(off - offSec * 1_000_000_000n)],
     // pcapng does not print the header summaries: none kept per packet.
     keepSummaries: args.format !== "pcapng",
+    // pcapng takes the packets attributed at once as runs (columns, no
+    // object each), unless the expression's stage would take them apart.
+    runs: args.format === "pcapng" && !prog,
     userName: names.user,
     groupName: names.group,
     argvOf: (pid) => {

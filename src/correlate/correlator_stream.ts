@@ -5,7 +5,7 @@
  */
 
 import {
-  type HoneEvent,
+  type ChunkEvent,
   pointsInto,
   type ReleaseOptions,
 } from "../events/mod.ts";
@@ -13,7 +13,7 @@ import type { SensorCorrelator } from "./sensor_correlator.ts";
 
 /**
  * Batches of sensor records in, batches of events out, each packet with
- * its process. An empty batch is a tick: the correlator releases what has
+ * its process (runs of packets, when the correlator makes them). An empty batch is a tick: the correlator releases what has
  * waited long enough. At the end everything held is released.
  *
  * @example Usage
@@ -22,7 +22,8 @@ import type { SensorCorrelator } from "./sensor_correlator.ts";
  * const events = records.pipeThrough(new CorrelatorStream(new SensorCorrelator()));
  * ```
  */
-export class CorrelatorStream extends TransformStream<Uint8Array, HoneEvent[]> {
+export class CorrelatorStream
+  extends TransformStream<Uint8Array, ChunkEvent[]> {
   /**
    * Makes the stage.
    *
@@ -40,20 +41,20 @@ export class CorrelatorStream extends TransformStream<Uint8Array, HoneEvent[]> {
     super({
       start(controller) {
         // What the correlator knew before the first record: the snapshot.
-        const first = corr.drain(performance.now());
+        const first = corr.drainChunk(performance.now());
         if (first.length) controller.enqueue(first);
       },
       transform(batch, controller) {
         const now = performance.now();
         if (batch.length) corr.pushBatch(batch, now);
-        const out = corr.drain(now);
+        const out = corr.drainChunk(now);
         if (
           releaseBatch && batch.length && !pointsInto(out, batch.buffer)
         ) releaseBatch(batch.buffer);
         if (out.length) controller.enqueue(out);
       },
       flush(controller) {
-        const out = corr.drain(performance.now(), true);
+        const out = corr.drainChunk(performance.now(), true);
         if (out.length) controller.enqueue(out);
       },
     });

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { HoneEvent } from "../events/mod.ts";
+import type { ChunkEvent, HoneEvent } from "../events/mod.ts";
 
 /** Most events queued behind waiting packets before the oldest are let go. */
 export const MAX_QUEUED = 1 << 16;
@@ -55,7 +55,7 @@ export class HoldQueue {
   #queue: Held[] = [];
   #waitingList: Held[] = [];
   #waiting = 0;
-  #ready: HoneEvent[] = [];
+  #ready: ChunkEvent[] = [];
   #max: number;
   #slab = new Uint8Array(SLAB_BYTES);
   #slabAt = 0;
@@ -69,14 +69,24 @@ export class HoldQueue {
     this.#max = maxQueued;
   }
 
+  /** Whether nothing is queued: a settled event passes at once. */
+  get empty(): boolean {
+    return this.#queue.length === 0;
+  }
+
   /**
-   * Adds a settled event, behind whatever is queued.
+   * Adds a settled event (or a run of packets), behind whatever is queued.
    *
    * @param event The event.
    */
-  pass(event: HoneEvent): void {
+  pass(event: ChunkEvent): void {
     if (this.#queue.length === 0) {
       this.#ready.push(event);
+      return;
+    }
+    if (event.type === "packets") {
+      // Queued packets get their own bytes: as events, one by one.
+      for (let i = 0; i < event.length; i++) this.pass(event.at(i));
       return;
     }
     this.#enqueue({ event, cookie: 0, deadlineMs: 0, pos: -1, tcp: false });
@@ -161,7 +171,7 @@ export class HoldQueue {
    * @param settle How to settle a packet that may wait no longer.
    * @returns The events, in order.
    */
-  drain(nowMs: number, all: boolean, settle: Settle): HoneEvent[] {
+  drain(nowMs: number, all: boolean, settle: Settle): ChunkEvent[] {
     const q = this.#queue;
     let i = 0;
     for (; i < q.length; i++) {

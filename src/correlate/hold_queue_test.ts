@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { HoneEvent, PacketEvent } from "../events/types.ts";
+import type { ChunkEvent, PacketEvent } from "../events/mod.ts";
 import { type Held, HoldQueue } from "./hold_queue.ts";
 
 function packet(n: number): PacketEvent {
@@ -17,7 +17,7 @@ function packet(n: number): PacketEvent {
   };
 }
 
-const secs = (es: HoneEvent[]) => es.map((e) => (e as PacketEvent).sec);
+const secs = (es: ChunkEvent[]) => es.map((e) => (e as PacketEvent).sec);
 
 Deno.test("HoldQueue keeps order behind a waiting packet and lets it go at its deadline", () => {
   const q = new HoldQueue();

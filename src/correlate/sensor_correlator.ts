@@ -14,10 +14,20 @@
 import {
   type Attribution,
   BatchedPacket,
+  type ChunkEvent,
   type ConnectionEvent,
+  expandRuns,
   type HoneEvent,
+  HOW_FLAGS,
+  MAX_RUN_PACKETS,
+  PACKET_RUN_WORDS,
   type PacketEvent,
+  PacketRun,
   type ProcessEvent,
+  RUN_IN,
+  RUN_KEPT,
+  RUN_NONE,
+  RUN_OUT,
 } from "../events/mod.ts";
 import {
   emptySummary,
@@ -87,6 +97,14 @@ export interface CorrelatorOptions {
    * @default {true}
    */
   keepSummaries?: boolean;
+  /**
+   * Pass the packets of a batch that are attributed at once, with nothing
+   * held before them, as {@linkcode PacketRun}s (read by `drainChunk`;
+   * `drain` takes them apart). Only without `keepSummaries`.
+   *
+   * @default {false}
+   */
+  runs?: boolean;
 }
 
 interface Owner {
@@ -129,6 +147,9 @@ function endpoint(d: Uint8Array, ip: IpSummary, src: boolean): string | null {
   if (port < 0) return a;
   return ip.version === 6 ? `[${a}]:${port}` : `${a}:${port}`;
 }
+
+/** Words of a slab of packet runs' fields (1 MiB: 26 214 packets). */
+const RUN_SLAB_WORDS = 1 << 18;
 
 /** Most sockets (and their counters and owners) remembered at once. */
 const MAX_SOCKETS = 1 << 18;
@@ -192,9 +213,24 @@ export class SensorCorrelator {
       exePath: () => null,
       argvOf: () => null,
       keepSummaries: true,
+      runs: false,
       ...options,
     };
+    this.#runs = this.#o.runs && !this.#o.keepSummaries;
   }
+
+  /** Whether packets may go on as runs. */
+  #runs: boolean;
+  /** The run of the batch being read, until an event must follow it. */
+  #run: PacketRun | null = null;
+  /** The slab of the runs' fields, and where its free words start. */
+  #slab = new Uint32Array(RUN_SLAB_WORDS);
+  #slabAt = 0;
+  // What #quick found: the packet's pid and tid (RUN_NONE: unknown) and
+  // how.
+  #qPid = RUN_NONE;
+  #qTid = RUN_NONE;
+  #qHow = 0;
 
   /** The summary reused when summaries are not kept. */
   #scratch = emptySummary();
@@ -322,11 +358,50 @@ export class SensorCorrelator {
           const cookie = words[w + PW.cookie]! +
             words[w + PW.cookie + 1]! * 0x100000000;
           const flags = words[w + PW.flags]!;
+          const out = words[w + PW.dir] === 2;
+          if (
+            this.#runs && this.#hold.empty &&
+            this.#quick(
+              cookie,
+              out,
+              flags,
+              words[w + PW.pid]!,
+              words[w + PW.tid]!,
+            )
+          ) {
+            let run = this.#run;
+            if (run === null || run.full) {
+              if (run !== null) this.#closeRun();
+              // No more packets than records of a packet's size.
+              run = this.#run = this.#openRun(
+                words,
+                Math.ceil((bytes.length - off) / PACKET.size),
+              );
+            }
+            const pid = this.#qPid;
+            run.push(
+              this.#sec,
+              this.#nsec,
+              words[w + PW.len]!,
+              off + PACKET.size,
+              caplen,
+              words[w + PW.cookie]!,
+              words[w + PW.cookie + 1]!,
+              (out ? RUN_OUT : RUN_IN) | (flags & PKT_KEPT ? RUN_KEPT : 0) |
+                this.#qHow,
+              pid,
+              this.#qTid,
+            );
+            this.counts.packets++;
+            if (pid === RUN_NONE) this.counts.noProcess++;
+            off += len;
+            continue;
+          }
           // No view of the packet's bytes until a stage asks for them.
           const e = new BatchedPacket(
             this.#sec,
             this.#nsec,
-            words[w + PW.dir] === 2 ? "out" : "in",
+            out ? "out" : "in",
             cookie || null,
             words[w + PW.len]!,
             words,
@@ -346,8 +421,71 @@ export class SensorCorrelator {
         off += len;
       }
     } finally {
+      if (this.#run !== null) this.#closeRun();
       this.#hold.resolve(this.#settleFn);
     }
+  }
+
+  /** A run for up to `want` packets of a batch, in the slab. */
+  #openRun(words: Uint32Array, want: number): PacketRun {
+    const n = Math.min(want, MAX_RUN_PACKETS) * PACKET_RUN_WORDS;
+    if (this.#slabAt + n > this.#slab.length) {
+      // The full slab stays with its runs.
+      this.#slab = new Uint32Array(RUN_SLAB_WORDS);
+      this.#slabAt = 0;
+    }
+    return new PacketRun(words, this.#slab, this.#slabAt, want);
+  }
+
+  /** Passes the open run on: an event must follow it, or the batch ended. */
+  #closeRun(): void {
+    const run = this.#run!;
+    this.#run = null;
+    this.#slabAt = run.end;
+    this.#hold.pass(run);
+  }
+
+  /**
+   * Whether a packet is attributed at once as #packet would attribute it
+   * with no summary kept (no header to read, no stream position to look
+   * up, no owner to wait for); if so #qPid, #qTid and #qHow say how.
+   */
+  #quick(
+    cookie: number,
+    out: boolean,
+    flags: number,
+    pid: number,
+    tid: number,
+  ): boolean {
+    const sock = cookie ? this.#sock(cookie) : null;
+    let udpIn = false;
+    if (sock !== null) {
+      const info = sock.info;
+      if (
+        sock.shared || info === null || info.remote === null ||
+        (info.proto !== 6 && info.proto !== 17)
+      ) return false;
+      udpIn = info.proto !== 6 && !out;
+    }
+    if (out && (flags & PKT_TASK) !== 0 && pid !== 0) {
+      this.#qPid = pid;
+      this.#qTid = tid;
+      this.#qHow = HOW_FLAGS.sender;
+    } else {
+      const o = sock !== null ? sock.owner : null;
+      if (o !== null) {
+        this.#qPid = o.pid;
+        this.#qTid = out && o.tid ? o.tid : RUN_NONE;
+        this.#qHow = HOW_FLAGS[o.how];
+      } else if (cookie === 0 || this.#ownerless.has(cookie)) {
+        this.#qPid = RUN_NONE;
+        this.#qTid = RUN_NONE;
+        this.#qHow = 0;
+      } else return false;
+    }
+    // Datagrams are read in order: counted, as #packet counts them.
+    if (udpIn) sock!.inCount++;
+    return true;
   }
 
   #record(r: HoneRecord, nowMs: number): void {
@@ -380,6 +518,17 @@ export class SensorCorrelator {
    * @returns The events, in order.
    */
   drain(nowMs: number, all = false): HoneEvent[] {
+    return expandRuns(this.drainChunk(nowMs, all));
+  }
+
+  /**
+   * {@linkcode drain}, with the packets passed as runs kept as runs.
+   *
+   * @param nowMs The current time in milliseconds.
+   * @param all Release everything (at the end of a capture).
+   * @returns The events and runs, in order.
+   */
+  drainChunk(nowMs: number, all = false): ChunkEvent[] {
     return this.#hold.drain(nowMs, all, this.#settleFn);
   }
 
@@ -390,6 +539,7 @@ export class SensorCorrelator {
     pos = -1,
     tcp = false,
   ): void {
+    if (this.#run !== null) this.#closeRun();
     if (event.type === "process") this.counts.processes++;
     else if (event.type === "connection") this.counts.connections++;
     if (cookie !== 0) {

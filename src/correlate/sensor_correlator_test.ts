@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import type { HoneEvent, PacketEvent } from "../events/types.ts";
+import type { ChunkEvent, HoneEvent, PacketEvent } from "../events/mod.ts";
+import { expandRuns } from "../events/mod.ts";
 import { decodeRecords, type HoneRecord } from "../records/decode.ts";
 import {
   DIR_IN,
@@ -453,4 +454,58 @@ Deno.test("CorrelatorStream gives a batch back at once when no event out of it p
   assert.equal(out.flat().filter((e) => e.type === "packet").length, 2);
   // The packets' batch is given back by whoever encodes them.
   assert.deepEqual(given, [noPackets.buffer]);
+});
+
+Deno.test("SensorCorrelator with runs passes the packets it attributes at once as a PacketRun, the same packets as without", () => {
+  const batch = sensorBatch([1n, 2n, 3n, 4n, 5n, 6n, 7n]);
+  const run = (runs: boolean) => {
+    const c = new SensorCorrelator({
+      clockOffset: [1_700_000_000, 0],
+      keepSummaries: false,
+      runs,
+    });
+    c.pushBatch(batch, 0);
+    return { c, out: c.drainChunk(0, true) };
+  };
+  const plain = (e: ChunkEvent) =>
+    e.type !== "packet" ? e.type : [
+      e.sec,
+      e.nsec,
+      e.dir,
+      e.pid,
+      e.tid,
+      e.conn,
+      e.len,
+      [...e.data],
+      e.how,
+      e.kept,
+    ];
+  const objects = run(false);
+  const runs = run(true);
+  // The first packet reads its header (the socket's endpoints), so it is
+  // an event of its own; the others are one run.
+  assert.deepEqual(
+    runs.out.map((e) => e.type === "packets" ? `run of ${e.length}` : e.type),
+    ["connection", "packet", "run of 6"],
+  );
+  assert.deepEqual(
+    expandRuns(runs.out).map(plain),
+    objects.out.map(plain),
+  );
+  assert.deepEqual(runs.c.counts, objects.c.counts);
+  // An event that follows packets ends their run (here a new socket of the
+  // same cookie, whose first packet tells its endpoints again).
+  const c = new SensorCorrelator({
+    clockOffset: [0, 0],
+    keepSummaries: false,
+    runs: true,
+  });
+  c.pushBatch(batch, 0);
+  c.pushBatch(sensorBatch([8n, 9n]), 1);
+  assert.deepEqual(
+    c.drainChunk(1, true).map((e) =>
+      e.type === "packets" ? `run of ${e.length}` : e.type
+    ),
+    ["connection", "packet", "run of 6", "connection", "packet", "run of 1"],
+  );
 });

@@ -11,12 +11,8 @@
  */
 
 import type { IpSummary } from "../format/mod.ts";
-import type {
-  Attribution,
-  Direction,
-  HoneEvent,
-  PacketEvent,
-} from "./types.ts";
+import type { ChunkEvent } from "./packet_run.ts";
+import type { Attribution, Direction, PacketEvent } from "./types.ts";
 
 /**
  * A {@linkcode PacketEvent} whose `data` is a view of its sensor batch,
@@ -121,9 +117,9 @@ export class BatchedPacket implements PacketEvent {
 }
 
 /**
- * Whether any of the events is a packet whose bytes are still in `buffer`
- * (a sensor batch's, a capture file's chunk), in place or through a view:
- * while one is, the buffer may not be read into again.
+ * Whether any of the events is a packet (or a run of them) whose bytes are
+ * still in `buffer` (a sensor batch's, a capture file's chunk), in place
+ * or through a view: while one is, the buffer may not be read into again.
  *
  * @param events The events.
  * @param buffer A batch's buffer.
@@ -140,13 +136,17 @@ export class BatchedPacket implements PacketEvent {
  * ```
  */
 export function pointsInto(
-  events: readonly HoneEvent[],
+  events: readonly ChunkEvent[],
   buffer: ArrayBufferLike,
 ): boolean {
   // From the end: a batch's own packets come after those released from
   // the hold queue.
   for (let i = events.length - 1; i >= 0; i--) {
     const e = events[i]!;
+    if (e.type === "packets") {
+      if (e.batchWords.buffer === buffer) return true;
+      continue;
+    }
     if (e.type !== "packet") continue;
     if (e instanceof BatchedPacket) {
       if (e.batchWords?.buffer === buffer) return true;

@@ -6,6 +6,7 @@
 
 export * from "./types.ts";
 export * from "./batched_packet.ts";
+export * from "./packet_run.ts";
 export * from "./packet_limit.ts";
 export * from "./bounded_map.ts";
 export * from "./proc_table.ts";

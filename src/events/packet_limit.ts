@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { HoneEvent } from "./types.ts";
+import type { ChunkEvent } from "./packet_run.ts";
 
 /** Packets passed so far, and where to stop. */
 export class PacketLimit {
@@ -31,7 +31,7 @@ export class PacketLimit {
 
   /**
    * Counts a batch's packets and cuts it after the one that reaches the
-   * limit.
+   * limit (within a run of packets, if one reaches it).
    *
    * @param events A batch, in order.
    * @returns The events to write.
@@ -45,9 +45,18 @@ export class PacketLimit {
    * if (limit.take([p, p]).length !== 1 || !limit.done) throw new Error();
    * ```
    */
-  take(events: HoneEvent[]): HoneEvent[] {
+  take<E extends ChunkEvent>(events: E[]): E[] {
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
+      if (e.type === "packets") {
+        if (this.#limit > 0 && this.packets + e.length >= this.#limit) {
+          e.truncate(this.#limit - this.packets);
+        }
+        this.packets += e.length;
+        this.noProcess += e.noProcess;
+        if (this.done) return events.slice(0, i + 1);
+        continue;
+      }
       if (e.type !== "packet") continue;
       this.packets++;
       if (e.pid === null) this.noProcess++;
@@ -91,8 +100,8 @@ export interface PacketLimitStreamOptions {
  * if (out.length !== 1 || out[0]!.length !== 1) throw new Error();
  * ```
  */
-export class PacketLimitStream
-  extends TransformStream<HoneEvent[], HoneEvent[]> {
+export class PacketLimitStream<E extends ChunkEvent = ChunkEvent>
+  extends TransformStream<E[], E[]> {
   /**
    * Makes the stage.
    *
@@ -105,7 +114,7 @@ export class PacketLimitStream
     super({
       transform(batch, controller) {
         const out = limit.done
-          ? batch.filter((e) => e.type !== "packet")
+          ? batch.filter((e) => e.type !== "packet" && e.type !== "packets")
           : limit.take(batch);
         if (out.length) controller.enqueue(out);
         if (limit.done && !told) {

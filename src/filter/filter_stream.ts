@@ -7,6 +7,8 @@
 
 import {
   BatchedPacket,
+  type ChunkEvent,
+  expandRuns,
   type HoneEvent,
   pointsInto,
   type ReleaseOptions,
@@ -30,7 +32,7 @@ export interface FilterCounts {
  * ```
  */
 export class PacketFilterStream
-  extends TransformStream<HoneEvent[], HoneEvent[]> {
+  extends TransformStream<readonly ChunkEvent[], HoneEvent[]> {
   /** What was left out so far. */
   readonly counts: FilterCounts = { rejected: 0 };
 
@@ -54,7 +56,8 @@ export class PacketFilterStream
       transform(batch, controller) {
         // The batches of the packets left out.
         const left = new Set<ArrayBufferLike>();
-        const out = batch.filter((e) => {
+        // Runs of packets are taken apart: each packet is run.
+        const out = expandRuns(batch).filter((e) => {
           if (e.type !== "packet" || e.kept) return true;
           if (runFilter(prog, e.data, e.len, mem) !== 0) return true;
           counts.rejected++;

@@ -6,8 +6,11 @@
 
 import {
   BatchedPacket,
-  type HoneEvent,
+  type ChunkEvent,
+  expandRuns,
   type HostId,
+  packetCount,
+  partsOf,
   type ReleaseBatch,
   type ReleaseOptions,
 } from "../events/mod.ts";
@@ -22,8 +25,11 @@ export type Format = "json" | "text" | "pcapng";
 
 /** Turns event batches into bytes. */
 export interface Encoder {
-  /** Encodes a batch; the bytes are valid until the next call. */
-  encode(events: readonly HoneEvent[]): Uint8Array;
+  /**
+   * Encodes a batch (the line formats take runs of packets apart); the
+   * bytes are valid until the next call.
+   */
+  encode(events: readonly ChunkEvent[]): Uint8Array;
   /**
    * Given by an encoder whose encode() returns a view of a buffer that it
    * reuses: lets go of the one the last encode() returned, so that its
@@ -86,17 +92,17 @@ export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
   }
   if (format === "text") {
     const w = new TextWriter();
-    return handingOver((e) => w.print(e), () => w.finish());
+    return handingOver((e) => w.print(expandRuns(e)), () => w.finish());
   }
   const w = new JsonlWriter({ data: o.data, snaplen: o.snaplen });
   if (o.hostId) {
     const prefix = enc.encode(`{"host":${jsonString(hostIdText(o.hostId))},`);
     return {
-      encode: (e) => withHost(w.encodeBytes(e), prefix),
+      encode: (e) => withHost(w.encodeBytes(expandRuns(e)), prefix),
       finish: () => EMPTY,
     };
   }
-  return handingOver((e) => w.print(e), () => "");
+  return handingOver((e) => w.print(expandRuns(e)), () => "");
 }
 
 /**
@@ -106,7 +112,7 @@ export function makeEncoder(format: Format, o: EncoderOptions): Encoder {
  * bytes are written.
  */
 function handingOver(
-  print: (events: readonly HoneEvent[]) => ByteLine,
+  print: (events: readonly ChunkEvent[]) => ByteLine,
   closing: () => string,
 ): Encoder {
   const line = print([]);
@@ -168,13 +174,18 @@ function withHost(lines: Uint8Array, prefix: Uint8Array): Uint8Array {
  * @param release Takes the batch's buffer back.
  */
 export function releaseBatchOf(
-  events: readonly HoneEvent[],
+  events: readonly ChunkEvent[],
   release: ReleaseBatch,
 ): void {
   for (let i = events.length - 1; i >= 0; i--) {
     const e = events[i]!;
-    if (e instanceof BatchedPacket && e.batchWords !== null) {
-      release(e.batchWords.buffer);
+    const words = e.type === "packets"
+      ? e.batchWords
+      : e instanceof BatchedPacket
+      ? e.batchWords
+      : null;
+    if (words !== null) {
+      release(words.buffer);
       return;
     }
   }
@@ -202,10 +213,11 @@ export const ENCODED_BATCH_EVENTS = 1024;
 
 /**
  * The encoder as a stage: batches of events in, {@linkcode EncodedBatch}es
- * of at most {@linkcode ENCODED_BATCH_EVENTS} events out, and the format's
- * closing bytes (text's TAIL line) at the end. Each batch's bytes are its
- * own, so the sink may still be writing one while the next is encoded;
- * a batch with `release` is given back to the encoder once written.
+ * of at most {@linkcode ENCODED_BATCH_EVENTS} events out (a run counting its
+ * packets), and the format's closing bytes (text's TAIL line) at the end.
+ * Each batch's bytes are its own, so the sink may still be writing one
+ * while the next is encoded; a batch with `release` is given back to the
+ * encoder once written.
  *
  * @example Usage
  * ```ts
@@ -218,7 +230,8 @@ export const ENCODED_BATCH_EVENTS = 1024;
  * if (out.length !== 1 || out[0]!.packets !== 0) throw new Error();
  * ```
  */
-export class EncoderStream extends TransformStream<HoneEvent[], EncodedBatch> {
+export class EncoderStream
+  extends TransformStream<readonly ChunkEvent[], EncodedBatch> {
   /**
    * Makes the stage.
    *
@@ -244,14 +257,11 @@ export class EncoderStream extends TransformStream<HoneEvent[], EncodedBatch> {
     };
     super({
       transform(events, controller) {
-        for (let i = 0; i < events.length; i += ENCODED_BATCH_EVENTS) {
-          const part = events.length <= ENCODED_BATCH_EVENTS
-            ? events
-            : events.slice(i, i + ENCODED_BATCH_EVENTS);
-          let packets = 0;
-          for (const e of part) if (e.type === "packet") packets++;
+        for (const part of partsOf(events, ENCODED_BATCH_EVENTS)) {
           const bytes = encoder.encode(part);
-          if (bytes.length) controller.enqueue(batch(bytes, packets));
+          if (bytes.length) {
+            controller.enqueue(batch(bytes, packetCount(part)));
+          }
         }
         if (releaseBatch) releaseBatchOf(events, releaseBatch);
       },

@@ -14,8 +14,8 @@
 
 import type {
   Attribution,
+  ChunkEvent,
   ConnectionEvent,
-  HoneEvent,
   HostId,
   PacketEvent,
   ProcessEvent,
@@ -23,7 +23,15 @@ import type {
   StatsEvent,
 } from "../../events/mod.ts";
 import * as C from "../../format/mod.ts";
-import { ATTRIBUTIONS, BatchedPacket } from "../../events/mod.ts";
+import {
+  ATTRIBUTIONS,
+  BatchedPacket,
+  PACKET_RUN_WORDS,
+  type PacketRun,
+  RUN_FIELD,
+  RUN_HOW_SHIFT,
+  RUN_NONE,
+} from "../../events/mod.ts";
 import { joinNanoseconds } from "../../format/mod.ts";
 import { VERSION } from "../../version.ts";
 import { setBounded } from "../../events/mod.ts";
@@ -110,6 +118,9 @@ const HOW_OPTS = Object.fromEntries(
   }),
 ) as Record<Attribution, Uint32Array>;
 
+/** {@linkcode HOW_OPTS} in the order of ATTRIBUTIONS (a run's numbers). */
+const HOW_BY_NUMBER = ATTRIBUTIONS.map((h) => HOW_OPTS[h]);
+
 /**
  * Encodes hone events as PCAP-NG.
  *
@@ -174,13 +185,17 @@ export class PcapngWriter {
    * until the next call (or, after {@linkcode detach}, until given back
    * with {@linkcode recycle}).
    */
-  encode(events: readonly HoneEvent[]): Uint8Array {
+  encode(events: readonly ChunkEvent[]): Uint8Array {
     this.#pos = 0;
     for (const e of events) {
       switch (e.type) {
         case "packet":
           this.#start();
           this.#packet(e);
+          break;
+        case "packets":
+          this.#start();
+          this.#packets(e);
           break;
         case "process":
           this.#start();
@@ -383,8 +398,8 @@ export class PcapngWriter {
     this.#end(at);
   }
 
-  // Enhanced Packet Block (pcapng spec §4.3) with Hone options 257/258:
-  // the size computed once, one #ensure, the fields written in place.
+  // A packet event: hone's copy block for the received copy of a packet
+  // already written (loopbackOnce), else an EPB.
   #packet(e: PacketEvent): void {
     const snap = this.#opts.snaplen;
     // A packet still in its sensor batch is copied from there, a word at
@@ -417,15 +432,85 @@ export class PcapngWriter {
         );
       }
     }
+    const pid = e.pid;
+    this.#epb(
+      e.sec,
+      e.nsec,
+      e.dir === null ? 0 : e.dir === "in" ? 1 : 2,
+      pid === null ? -1 : pid,
+      e.tid ?? 0,
+      e.conn ?? -1,
+      e.len,
+      cap,
+      words,
+      words !== null ? (e as BatchedPacket).dataAt : 0,
+      words !== null ? null : e.data,
+      pid !== null ? this.#processOptions(pid) : null,
+      e.how ? HOW_OPTS[e.how] : null,
+    );
+  }
+
+  // A run of packets still in their sensor batch: an EPB each, as
+  // #packet writes them.
+  #packets(r: PacketRun): void {
+    if (this.#opts.loopbackOnce) {
+      for (let i = 0; i < r.length; i++) this.#packet(r.at(i));
+      return;
+    }
+    const snap = this.#opts.snaplen;
+    const F = RUN_FIELD;
+    const w = r.fields;
+    for (let q = r.start, end = q + r.length * PACKET_RUN_WORDS; q < end;) {
+      const f = w[q + F.flags]!;
+      const pid = w[q + F.pid]!;
+      const tid = w[q + F.tid]!;
+      const c = w[q + F.caplen]!;
+      const hi = w[q + F.connHi]!, lo = w[q + F.connLo]!;
+      const how = f >> RUN_HOW_SHIFT;
+      const known = pid !== RUN_NONE;
+      this.#epb(
+        w[q + F.sec]!,
+        w[q + F.nsec]!,
+        f & 3,
+        known ? pid : -1,
+        tid === RUN_NONE ? 0 : tid,
+        hi === 0 && lo === 0 ? -1 : hi * 4294967296 + lo,
+        w[q + F.len]!,
+        snap > 0 && c > snap ? snap : c,
+        r.batchWords,
+        w[q + F.dataAt]!,
+        null,
+        known ? this.#processOptions(pid) : null,
+        how === 0 ? null : HOW_BY_NUMBER[how - 1]!,
+      );
+      q += PACKET_RUN_WORDS;
+    }
+  }
+
+  // Enhanced Packet Block (pcapng spec §4.3) with Hone options 257/258:
+  // the size computed once, one #ensure, the fields written in place. The
+  // bytes are cap words of `words` from byte dataAt, or `data`; dir 0 is
+  // unknown, 1 in, 2 out; pid and conn -1 unknown.
+  #epb(
+    sec: number,
+    nsec: number,
+    dir: number,
+    pid: number,
+    tid: number,
+    conn: number,
+    len: number,
+    cap: number,
+    words: Uint32Array | null,
+    dataAt: number,
+    data: Uint8Array | null,
+    popt: Uint32Array | null,
+    hopt: Uint32Array | null,
+  ): void {
     this.#epbs++;
-    const pid = e.pid, conn = e.conn, dir = e.dir;
-    // The process's options (the comment, Apple's process block index).
-    const popt = pid !== null ? this.#processOptions(pid) : null;
-    const hopt = e.how ? HOW_OPTS[e.how] : null;
     const padCap = (cap + 3) & ~3;
     const total = 36 + padCap +
-      (conn === null ? 0 : conn <= 0xffffffff ? 8 : 12) +
-      (pid !== null ? 20 : 0) + (dir !== null ? 8 : 0) +
+      (conn < 0 ? 0 : conn <= 0xffffffff ? 8 : 12) +
+      (pid >= 0 ? 20 : 0) + (dir !== 0 ? 8 : 0) +
       (popt !== null ? popt.length << 2 : 0) +
       (hopt !== null ? hopt.length << 2 : 0);
     this.#ensure(total);
@@ -433,22 +518,22 @@ export class PcapngWriter {
     // word at a time (the host is little-endian, as the file is).
     const w32 = this.#w32;
     let q = this.#pos >> 2;
-    joinNanoseconds(e.sec, e.nsec, this.#ts);
+    joinNanoseconds(sec, nsec, this.#ts);
     w32[q] = C.BT_EPB;
     w32[q + 1] = total;
     w32[q + 2] = 0;
     w32[q + 3] = this.#ts[0]!;
     w32[q + 4] = this.#ts[1]!;
     w32[q + 5] = cap;
-    w32[q + 6] = e.len > cap ? e.len : cap;
+    w32[q + 6] = len > cap ? len : cap;
     q += 7;
     const n = padCap >> 2;
     if (words !== null) {
       // The record's padding covers the last word's bytes past cap.
-      const from = (e as BatchedPacket).dataAt >> 2;
+      const from = dataAt >> 2;
       for (let k = 0; k < n; k++) w32[q + k] = words[from + k]!;
     } else {
-      const d = e.data;
+      const d = data!;
       this.#buf.set(cap === d.length ? d : d.subarray(0, cap), q << 2);
     }
     // The padding is zeros, never the bytes past the snap length.
@@ -459,7 +544,7 @@ export class PcapngWriter {
       }
     }
     q += n;
-    if (conn !== null) {
+    if (conn >= 0) {
       if (conn <= 0xffffffff) {
         w32[q] = C.EPB_HONE_CONN | (4 << 16);
         w32[q + 1] = conn;
@@ -471,20 +556,20 @@ export class PcapngWriter {
         q += 3;
       }
     }
-    if (pid !== null) {
+    if (pid >= 0) {
       w32[q] = C.EPB_HONE_PID | (4 << 16);
       w32[q + 1] = pid;
       q += 2;
     }
-    if (dir !== null) {
+    if (dir !== 0) {
       w32[q] = C.EPB_FLAGS | (4 << 16);
-      w32[q + 1] = dir === "in" ? 1 : 2;
+      w32[q + 1] = dir;
       q += 2;
     }
-    if (pid !== null) {
+    if (pid >= 0) {
       w32[q] = C.EPB_PROCESSID_THREADID | (8 << 16);
       w32[q + 1] = pid;
-      w32[q + 2] = e.tid ?? 0;
+      w32[q + 2] = tid;
       q += 3;
     }
     if (popt !== null) {

@@ -2,6 +2,14 @@ import assert from "node:assert/strict";
 import type { HoneEvent, PacketEvent } from "../../events/types.ts";
 import { processEvent } from "../../events/types.ts";
 import { BatchedPacket } from "../../events/batched_packet.ts";
+import {
+  expandRuns,
+  HOW_FLAGS,
+  PacketRun,
+  RUN_IN,
+  RUN_NONE,
+  RUN_OUT,
+} from "../../events/packet_run.ts";
 import { sampleEvents } from "../../../tests/testdata/sample_events.ts";
 import { CaptureDecoder } from "../../readers/capture_decoder.ts";
 import { PcapngWriter } from "./pcapng_writer.ts";
@@ -367,4 +375,30 @@ Deno.test("detach keeps each batch's bytes until recycled, then reuses the buffe
   plain.encode(events);
   const again = plain.encode(events);
   assert.deepEqual(d, again);
+});
+
+Deno.test("PcapngWriter writes a run of packets as it writes each of its packets", () => {
+  const batch = new Uint32Array(64).map((_, i) => 0x45000000 + i);
+  const r = new PacketRun(batch, new Uint32Array(64), 2, 5);
+  for (let i = 0; i < 5; i++) {
+    r.push(
+      1_700_000_000 + i,
+      999_999_000 + i,
+      i === 3 ? 9 : 60,
+      8 * i,
+      i === 3 ? 9 : 12,
+      i === 0 ? 0 : 7 + i,
+      i === 1 ? 1 : 0,
+      (i % 2 ? RUN_IN : RUN_OUT) | (i === 4 ? 0 : HOW_FLAGS.sender),
+      i === 2 ? RUN_NONE : 40 + (i % 2),
+      i % 2 ? RUN_NONE : 50,
+    );
+  }
+  const proc = processEvent({ sec: 1, nsec: 0, event: "exec", pid: 40 });
+  proc.comm = "curl";
+  for (const snaplen of [0, 10]) {
+    const a = new PcapngWriter({ snaplen }).encode([proc, r]).slice();
+    const b = new PcapngWriter({ snaplen }).encode([proc, ...expandRuns([r])]);
+    assert.deepEqual(a, b);
+  }
 });
