@@ -509,3 +509,54 @@ Deno.test("SensorCorrelator with runs passes the packets it attributes at once a
     ["connection", "packet", "run of 6", "connection", "packet", "run of 1"],
   );
 });
+
+Deno.test("SensorCorrelator with runs counts the datagrams it passes in runs: a reader after fork gets the ones it read", () => {
+  const cookie = 0x1_0000_0005;
+  const recv = (pid: number, callsBefore: number) => ({
+    kind: "sock_use" as const,
+    tsNs: 20n,
+    cookie,
+    pid,
+    tid: pid,
+    dir: 1,
+    ...use,
+    callsBefore,
+    first: false,
+    flags: 0,
+  });
+  const fork: HoneRecord = {
+    kind: "proc_fork",
+    tsNs: 10n,
+    pid: 8,
+    tid: 8,
+    ppid: 7,
+    ptid: 7,
+    flags: 0,
+    thread: false,
+    kthread: false,
+    comm: "child",
+    netns: 1,
+    cgroupId: 1,
+  };
+  const pids = (runs: boolean) => {
+    const c = new SensorCorrelator({
+      clockOffset: [0, 0],
+      keepSummaries: false,
+      runs,
+    });
+    // Three datagrams in (and three out) before the fork, read by pid 7.
+    c.pushBatch(sensorBatch([1n, 2n, 3n, 4n, 5n, 6n]), 0);
+    c.push([recv(7, 0), fork], 0);
+    // Two more after it: the child read the fourth and fifth.
+    c.pushBatch(
+      sensorBatch([30n, 31n, 32n, 33n]).subarray(SOCK_CREATE.size),
+      0,
+    );
+    c.push([recv(8, 3)], 0);
+    return expandRuns(c.drainChunk(1, true)).flatMap((e) =>
+      e.type === "packet" && e.dir === "in" ? [e.pid] : []
+    );
+  };
+  assert.deepEqual(pids(false), [7, 7, 7, 8, 8]);
+  assert.deepEqual(pids(true), pids(false));
+});
