@@ -5,7 +5,7 @@
  * Under a flood nearly every packet is attributed at once (its sender's
  * syscall, its socket's owner) and nothing waits in the correlator's
  * hold queue. Those packets go on as one {@linkcode PacketRun} per batch:
- * typed arrays of time, lengths, place in the batch, process and
+ * for each packet, words of time, lengths, place in the batch, process and
  * connection. A stage that does not read runs takes them as packet
  * events with {@linkcode expandRuns}.
  *
@@ -74,10 +74,10 @@ export const RUN_NONE = 0xffffffff;
  *
  * @example Usage
  * ```ts
- * import { PacketRun, RUN_OUT } from "./packet_run.ts";
+ * import { HOW_FLAGS, PacketRun, RUN_OUT } from "./packet_run.ts";
  * const batch = new Uint32Array([0, 0x45, 0]);
  * const run = new PacketRun(batch, new Uint32Array(10), 0, 1);
- * run.push(1, 0, 40, 4, 1, 7, 0, RUN_OUT | (1 << 3), 42, 43);
+ * run.push(1, 0, 40, 4, 1, 7, 0, RUN_OUT | HOW_FLAGS.sender, 42, 43);
  * const p = run.at(0);
  * if (p.pid !== 42 || p.how !== "sender" || p.data[0] !== 0x45) throw new Error();
  * ```
