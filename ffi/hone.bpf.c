@@ -99,18 +99,6 @@ struct {
 	__type(value, __u8);
 } hone_want_sock SEC(".maps");
 
-/*
- * 1 while this CPU runs a softirq (tp_btf/softirq_entry..exit). The
- * preempt count would say the same, but reading it needs a typed ksym
- * and thus CONFIG_KALLSYMS_ALL, which many kernels lack.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} hone_softirq SEC(".maps");
-
 static __always_inline void count(enum hone_counter i)
 {
 	struct hone_counters *c;
@@ -520,20 +508,42 @@ struct pkt_info {
 	const void *src;	/* netfilter: kernel address of the IP header */
 };
 
-/* Sets pid/tid only when the current task is the one doing the I/O. */
-static __always_inline void pkt_task(struct pkt_info *pi)
+/*
+ * Whether an outbound packet of a cgroup_skb program leaves inside its
+ * sender's call, so that the current task is its sender: then pid/tid are
+ * set and HONE_PKT_TASK. No tracepoint on every softirq (softirq_entry and
+ * _exit cost about 110 ns a loopback datagram, measured) and no preempt
+ * count (a per-CPU ksym: CONFIG_KALLSYMS_ALL, which many kernels lack):
+ * - TCP transmits in process context only while the caller holds the
+ *   socket's lock (tcp_sendmsg, and the backlog release_sock() handles);
+ *   a softirq finding the lock owned defers to its owner, so a packet of
+ *   an unowned socket left from a softirq or timer (ACKs, ACK-clocked
+ *   data, retransmissions): the correlator finds its sender by position.
+ * - Other sockets send only from their sender's call, except kernel
+ *   sockets (tunnels, ICMP replies), which hone_socks never holds: every
+ *   socket of socket(2) gets its state at sock_create or the snapshot.
+ * Inbound packets are never the current task's: they arrive in softirqs.
+ */
+static __always_inline void pkt_task(struct pkt_info *pi,
+				     struct __sk_buff *skb)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 key = 0, *sirq;
+	struct bpf_sock *sk = skb->sk;
+	struct tcp_sock *tp;
+	__u64 id;
 
-	sirq = bpf_map_lookup_elem(&hone_softirq, &key);
-	if (!sirq) {
-		pi->flags |= HONE_PKT_CTX_UNKNOWN;
-	} else {
-		if (*sirq)
+	if (pi->dir != HONE_DIR_OUT || !sk)
+		return;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (tp) {
+		if (!tp->inet_conn.icsk_inet.sk.sk_lock.owned)
 			return;
-		pi->flags |= HONE_PKT_TASK;
+	} else {
+		sk = bpf_sk_fullsock(sk);
+		if (!sk || !bpf_sk_storage_get(&hone_socks, sk, 0, 0))
+			return;
 	}
+	id = bpf_get_current_pid_tgid();
+	pi->flags |= HONE_PKT_TASK;
 	pi->pid = id >> 32;
 	pi->tid = (__u32)id;
 }
@@ -622,12 +632,12 @@ static __always_inline void pkt_capture(struct __sk_buff *skb,
 
 static __always_inline int on_skb(struct __sk_buff *skb, __u32 dir)
 {
-	struct pkt_info pi = {};
+	struct pkt_info pi = { .dir = dir };
 
 	pi.cookie = bpf_get_socket_cookie(skb);
 	if (filter) {
 		/* Not counted: the filter decides what the sensor sees. */
-		pkt_task(&pi);
+		pkt_task(&pi, skb);
 		if (!sock_wanted(pi.cookie)) {
 			if (!(pi.flags & HONE_PKT_TASK) || !want_cached(pi.pid))
 				return 1;
@@ -650,11 +660,10 @@ static __always_inline int on_skb(struct __sk_buff *skb, __u32 dir)
 	}
 	pi.ifindex = skb->ifindex;
 	pi.len = skb->len;
-	pi.dir = dir;
 	pi.protocol = bpf_ntohs(skb->protocol);
 	pi.caplen = pi.len < snaplen ? pi.len : snaplen;
 	if (!filter)
-		pkt_task(&pi);
+		pkt_task(&pi, skb);
 	pkt_capture(skb, &pi, false);
 	return 1;
 }
@@ -669,29 +678,6 @@ SEC("cgroup_skb/egress")
 int hone_skb_out(struct __sk_buff *skb)
 {
 	return on_skb(skb, HONE_DIR_OUT);
-}
-
-static __always_inline void set_softirq(__u32 on)
-{
-	__u32 key = 0, *sirq;
-
-	sirq = bpf_map_lookup_elem(&hone_softirq, &key);
-	if (sirq)
-		*sirq = on;
-}
-
-SEC("tp_btf/softirq_entry")
-int BPF_PROG(hone_sirq_in, unsigned int vec)
-{
-	set_softirq(1);
-	return 0;
-}
-
-SEC("tp_btf/softirq_exit")
-int BPF_PROG(hone_sirq_out, unsigned int vec)
-{
-	set_softirq(0);
-	return 0;
 }
 
 /* ---- sockets ---- */
@@ -1274,7 +1260,7 @@ int hone_nf(struct bpf_nf_ctx *ctx)
 		pi.flags |= HONE_PKT_LINEAR;
 	}
 	pi.src = nh;
-	pkt_task(&pi);
+	/* No full socket, or a TIME_WAIT one: the kernel's, never a task's. */
 	pkt_capture(NULL, &pi, true);
 	return NF_ACCEPT;
 }

@@ -67,8 +67,8 @@ struct hone_rec_hdr {
 /* struct hone_packet.flags */
 #define HONE_PKT_NETFILTER	(1U << 0) /* netfilter, else cgroup_skb */
 #define HONE_PKT_TASK		(1U << 1) /* task context: pid/tid valid */
-#define HONE_PKT_CTX_UNKNOWN	(1U << 2) /* unknown: pid/tid = current */
-/* Task context means not in a softirq: tp_btf/softirq_entry..exit. */
+#define HONE_PKT_CTX_UNKNOWN	(1U << 2) /* unused (was: softirq unknown) */
+/* Task: sent inside the sender's call (pkt_task() in hone.bpf.c). */
 #define HONE_PKT_LINEAR		(1U << 3) /* only the linear part read */
 #define HONE_PKT_KEPT		(1U << 4) /* the expression accepted it here */
 

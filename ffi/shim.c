@@ -69,8 +69,6 @@ struct hone_fds {
 	int fork;
 	int exec;
 	int exit;
-	int sirq_in;
-	int sirq_out;
 	int snap;
 	int nf;			/* -1 in the base skeleton */
 	int want_pid;		/* the filter's tgids */
@@ -227,8 +225,6 @@ static int name##_load(struct name **out, const struct hone_knobs *k,	\
 	f->fork = s->progs.hone_fork.prog_fd;				\
 	f->exec = s->progs.hone_exec.prog_fd;				\
 	f->exit = s->progs.hone_exit.prog_fd;				\
-	f->sirq_in = s->progs.hone_sirq_in.prog_fd;			\
-	f->sirq_out = s->progs.hone_sirq_out.prog_fd;			\
 	f->snap = s->progs.hone_snap.prog_fd;				\
 	f->want_pid = s->maps.hone_want_pid.map_fd;			\
 	f->socks = s->maps.hone_socks.map_fd;				\
@@ -385,9 +381,7 @@ static int attach_all(struct hone_sensor *s)
 	const struct hone_fds *f = &s->fds;
 	int err;
 
-	err = attach_tp(s, f->sirq_in, "attach tp_btf/softirq_entry");
-	err = err ?: attach_tp(s, f->sirq_out, "attach tp_btf/softirq_exit");
-	err = err ?: attach_tp(s, f->fork, "attach tp_btf/sched_process_fork");
+	err = attach_tp(s, f->fork, "attach tp_btf/sched_process_fork");
 	err = err ?: attach_tp(s, f->exec, "attach tp_btf/sched_process_exec");
 	err = err ?: attach_tp(s, f->exit, "attach tp_btf/sched_process_exit");
 	err = err ?: attach_tp(s, f->send, "attach tp_btf/sock_send_length");

@@ -834,8 +834,8 @@ Deno.test({
       const child = new Child(KILLED_SENSOR);
       assert.equal(await child.line(), "started");
       const held = bpfIdsHeldBy(child.pid);
-      assert(held.progs.length >= 12, `programs: ${held.progs}`);
-      assert(held.links.length >= 11, `links: ${held.links}`);
+      assert(held.progs.length >= 10, `programs: ${held.progs}`);
+      assert(held.links.length >= 9, `links: ${held.links}`);
       await child.end("SIGKILL");
       await bpfFreed(held);
     },
