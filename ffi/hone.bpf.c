@@ -34,6 +34,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define MSG_OOB		0x1
 #define MSG_PEEK	0x2
 #define MSG_ERRQUEUE	0x2000
+#define IPPROTO_ICMP_	1
+#define IPPROTO_TCP_	6
+#define IPPROTO_UDP_	17
+#define IPPROTO_ICMPV6_	58
+#define IPPROTO_SCTP_	132
+#define IPPROTO_UDPLITE_ 136
 
 /* Knobs, set by the shim between open and load. */
 const volatile __u32 snaplen = HONE_SNAPLEN_MAX; /* 1..HONE_SNAPLEN_MAX */
@@ -519,9 +525,11 @@ struct pkt_info {
  *   a softirq finding the lock owned defers to its owner, so a packet of
  *   an unowned socket left from a softirq or timer (ACKs, ACK-clocked
  *   data, retransmissions): the correlator finds its sender by position.
- * - Other sockets send only from their sender's call, except kernel
- *   sockets (tunnels, ICMP replies), which hone_socks never holds: every
- *   socket of socket(2) gets its state at sock_create or the snapshot.
+ * - UDP, UDP-Lite, ICMP (ping) and raw sockets send only from their
+ *   sender's call, except kernel sockets (tunnels, ICMP replies), which
+ *   hone_socks never holds: every socket of socket(2) gets its state at
+ *   sock_create or the snapshot. Other protocols (SCTP's timers, SACKs)
+ *   may send from a softirq: not the current task's.
  * Inbound packets are never the current task's: they arrive in softirqs.
  */
 static __always_inline void pkt_task(struct pkt_info *pi,
@@ -539,7 +547,12 @@ static __always_inline void pkt_task(struct pkt_info *pi,
 			return;
 	} else {
 		sk = bpf_sk_fullsock(sk);
-		if (!sk || !bpf_sk_storage_get(&hone_socks, sk, 0, 0))
+		if (!sk || (sk->type != SOCK_RAW &&
+			    sk->protocol != IPPROTO_UDP_ &&
+			    sk->protocol != IPPROTO_UDPLITE_ &&
+			    sk->protocol != IPPROTO_ICMP_ &&
+			    sk->protocol != IPPROTO_ICMPV6_) ||
+		    !bpf_sk_storage_get(&hone_socks, sk, 0, 0))
 			return;
 	}
 	id = bpf_get_current_pid_tgid();
@@ -1152,12 +1165,6 @@ int hone_snap(struct bpf_iter__task_file *ctx)
 
 #define NFPROTO_IPV4	2
 #define NF_INET_LOCAL_IN 1
-#define IPPROTO_ICMP_	1
-#define IPPROTO_TCP_	6
-#define IPPROTO_UDP_	17
-#define IPPROTO_ICMPV6_	58
-#define IPPROTO_SCTP_	132
-#define IPPROTO_UDPLITE_ 136
 
 /* Finds the IPv4 L4 protocol and, for ICMP, the message type. */
 static __always_inline __u32 nf_l4_v4(const unsigned char *nh, __u8 *type)
