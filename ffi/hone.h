@@ -426,6 +426,8 @@ int hone_start(const struct hone_options *opts);
  * -ENOBUFS: the next record is larger than len. Not thread-safe with
  * itself or hone_stop(). */
 int hone_poll(__u8 *buf, __u32 len, int timeout_ms);
+/* Sleeps after_ms (records gather meanwhile), then hone_poll(). */
+int hone_poll_after(__u8 *buf, __u32 len, int after_ms, int timeout_ms);
 /* Fills *out with the counters summed over all CPUs. */
 int hone_stats(struct hone_stats *out);
 /* CLOCK_REALTIME - CLOCK_BOOTTIME in ns: wall clock = ts_ns + offset. */

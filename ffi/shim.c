@@ -893,6 +893,26 @@ HONE_API int hone_poll(__u8 *buf, __u32 len, int timeout_ms)
 	return ring_consume(&s->ring, buf, len);
 }
 
+/*
+ * The gather between small batches, slept here on the caller's worker
+ * thread rather than with a timer on the app's: Deno's timers cost the
+ * main thread about 8 % of its time under a flood (perf, bench/README.md).
+ */
+HONE_API int hone_poll_after(__u8 *buf, __u32 len, int after_ms,
+			     int timeout_ms)
+{
+	struct timespec t = {
+		.tv_sec = after_ms / 1000,
+		.tv_nsec = (long)(after_ms % 1000) * 1000000,
+	};
+
+	if (!sensor.running)
+		return -EBADF;
+	while (after_ms > 0 && nanosleep(&t, &t) && errno == EINTR)
+		;
+	return hone_poll(buf, len, timeout_ms);
+}
+
 /* Number of possible CPUs: the per-CPU map value count. */
 static int possible_cpus(void)
 {

@@ -60,12 +60,17 @@ export function sensorSource(
   let draining = false;
   let gather = false;
   // Into a pool buffer when one is free, else the sensor's own and a copy.
-  const next = async (timeoutMs: number): Promise<Uint8Array> => {
+  const next = async (
+    timeoutMs: number,
+    afterMs = 0,
+  ): Promise<Uint8Array> => {
     const into = pool?.take() ?? null;
-    if (into === null) return (await sensor.poll(timeoutMs)).slice();
+    if (into === null) {
+      return (await sensor.poll(timeoutMs, undefined, afterMs)).slice();
+    }
     let batch;
     try {
-      batch = await sensor.poll(timeoutMs, into);
+      batch = await sensor.poll(timeoutMs, into, afterMs);
     } catch (e) {
       pool!.give(into.buffer);
       throw e;
@@ -78,8 +83,7 @@ export function sensorSource(
       if (!draining && !stop.aborted) {
         // A small batch under load: let records gather for a moment, so
         // each round trip (poll, decode, write) carries many of them.
-        if (gather) await sleep(GATHER_MS);
-        const batch = await next(SENSOR_POLL_MS);
+        const batch = await next(SENSOR_POLL_MS, gather ? GATHER_MS : 0);
         gather = batch.length > 0 && batch.length < SMALL_BATCH_BYTES;
         controller.enqueue(batch);
         return;
@@ -97,8 +101,4 @@ export function sensorSource(
       sensor.detach();
     },
   }, { highWaterMark: 0 });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -147,9 +147,14 @@ export interface Sensor {
    * Waits up to `timeoutMs` for records and returns a batch: a view of the
    * sensor's buffer, valid until the next poll, or of `into` when given
    * (the records that fit in it). Empty on timeout. Only one poll may run
-   * at a time.
+   * at a time. With `afterMs`, it first lets records gather that long (a
+   * sleep on a worker thread, no timer on this one).
    */
-  poll(timeoutMs: number, into?: Uint8Array<ArrayBuffer>): Promise<Uint8Array>;
+  poll(
+    timeoutMs: number,
+    into?: Uint8Array<ArrayBuffer>,
+    afterMs?: number,
+  ): Promise<Uint8Array>;
   /** Reads the counters. */
   stats(): SensorStats;
   /** CLOCK_REALTIME − CLOCK_BOOTTIME in ns: wall clock = tsNs + this. */
@@ -278,6 +283,11 @@ const SYMBOLS = {
   hone_start: { parameters: ["buffer"], result: "i32" },
   hone_poll: {
     parameters: ["buffer", "u32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  hone_poll_after: {
+    parameters: ["buffer", "u32", "i32", "i32"],
     result: "i32",
     nonblocking: true,
   },
@@ -494,17 +504,22 @@ export function openSensor(options: SensorOptions = {}): Sensor {
   async function poll(
     timeoutMs: number,
     into: Uint8Array<ArrayBuffer> = buffer,
+    afterMs = 0,
   ): Promise<Uint8Array> {
     if (closed) throw new TypeError("Cannot poll the sensor: it is closed");
     if (pending) {
       throw new TypeError("Cannot poll the sensor: a poll is already running");
     }
-    const ready = sym.hone_poll_now(into, into.length, 0);
-    if (ready !== 0 || timeoutMs === 0) {
-      check(ready, "poll");
-      return into.subarray(0, ready);
+    if (afterMs > 0) {
+      pending = sym.hone_poll_after(into, into.length, afterMs, timeoutMs);
+    } else {
+      const ready = sym.hone_poll_now(into, into.length, 0);
+      if (ready !== 0 || timeoutMs === 0) {
+        check(ready, "poll");
+        return into.subarray(0, ready);
+      }
+      pending = sym.hone_poll(into, into.length, timeoutMs);
     }
-    pending = sym.hone_poll(into, into.length, timeoutMs);
     try {
       const n = await pending;
       check(n, "poll");
