@@ -522,14 +522,22 @@ struct pkt_info {
  * count (a per-CPU ksym: CONFIG_KALLSYMS_ALL, which many kernels lack):
  * - TCP transmits in process context only while the caller holds the
  *   socket's lock (tcp_sendmsg, and the backlog release_sock() handles);
- *   a softirq finding the lock owned defers to its owner, so a packet of
- *   an unowned socket left from a softirq or timer (ACKs, ACK-clocked
- *   data, retransmissions): the correlator finds its sender by position.
- * - UDP, UDP-Lite, ICMP (ping) and raw sockets send only from their
- *   sender's call, except kernel sockets (tunnels, ICMP replies), which
- *   hone_socks never holds: every socket of socket(2) gets its state at
- *   sock_create or the snapshot. Other protocols (SCTP's timers, SACKs)
- *   may send from a softirq: not the current task's.
+ *   a softirq or timer finding the lock owned defers to its owner, so a
+ *   packet of an unowned socket left from one (ACKs, ACK-clocked data,
+ *   retransmissions): the correlator finds its sender by position. A
+ *   listener's packets (SYN-ACKs, from softirqs) never count: another
+ *   task may hold its lock in accept().
+ * - UDP, UDP-Lite, ICMP (ping) and raw sockets (also raw ones of protocol
+ *   TCP, which take no lock) send from their sender's call, except kernel
+ *   sockets (tunnels, ICMP replies): those need hone_socks state, which
+ *   sock_create or the snapshot gives every socket of socket(2) (and the
+ *   send tracepoints any socket sent on; kernel_sendmsg() runs in its
+ *   caller's context). With a filter only wanted sockets have state, so
+ *   there the protocol decides alone. A kernel module sending on a user's
+ *   UDP socket from a softirq (L2TP, ovpn) is taken for the task it
+ *   interrupted.
+ * - Other protocols (SCTP: its timers and SACKs send from softirqs) never
+ *   count.
  * Inbound packets are never the current task's: they arrive in softirqs.
  */
 static __always_inline void pkt_task(struct pkt_info *pi,
@@ -541,19 +549,21 @@ static __always_inline void pkt_task(struct pkt_info *pi,
 
 	if (pi->dir != HONE_DIR_OUT || !sk)
 		return;
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (tp) {
-		if (!tp->inet_conn.icsk_inet.sk.sk_lock.owned)
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return;
+	if (sk->type == SOCK_STREAM) {
+		tp = bpf_skc_to_tcp_sock(sk);
+		if (!tp || sk->state == BPF_TCP_LISTEN ||
+		    !tp->inet_conn.icsk_inet.sk.sk_lock.owned)
 			return;
-	} else {
-		sk = bpf_sk_fullsock(sk);
-		if (!sk || (sk->type != SOCK_RAW &&
-			    sk->protocol != IPPROTO_UDP_ &&
-			    sk->protocol != IPPROTO_UDPLITE_ &&
-			    sk->protocol != IPPROTO_ICMP_ &&
-			    sk->protocol != IPPROTO_ICMPV6_) ||
-		    !bpf_sk_storage_get(&hone_socks, sk, 0, 0))
-			return;
+	} else if (sk->type != SOCK_RAW && sk->protocol != IPPROTO_UDP_ &&
+		   sk->protocol != IPPROTO_UDPLITE_ &&
+		   sk->protocol != IPPROTO_ICMP_ &&
+		   sk->protocol != IPPROTO_ICMPV6_) {
+		return;
+	} else if (!filter && !bpf_sk_storage_get(&hone_socks, sk, 0, 0)) {
+		return;
 	}
 	id = bpf_get_current_pid_tgid();
 	pi->flags |= HONE_PKT_TASK;

@@ -66,9 +66,9 @@ struct hone_rec_hdr {
 
 /* struct hone_packet.flags */
 #define HONE_PKT_NETFILTER	(1U << 0) /* netfilter, else cgroup_skb */
-#define HONE_PKT_TASK		(1U << 1) /* task context: pid/tid valid */
-#define HONE_PKT_CTX_UNKNOWN	(1U << 2) /* unused (was: softirq unknown) */
-/* Task: sent inside the sender's call (pkt_task() in hone.bpf.c). */
+#define HONE_PKT_TASK		(1U << 1) /* sent in its sender's call */
+#define HONE_PKT_CTX_UNKNOWN	(1U << 2) /* no longer set */
+/* TASK: pid/tid are the sender's (pkt_task() in hone.bpf.c). */
 #define HONE_PKT_LINEAR		(1U << 3) /* only the linear part read */
 #define HONE_PKT_KEPT		(1U << 4) /* the expression accepted it here */
 
@@ -426,7 +426,8 @@ int hone_start(const struct hone_options *opts);
  * -ENOBUFS: the next record is larger than len. Not thread-safe with
  * itself or hone_stop(). */
 int hone_poll(__u8 *buf, __u32 len, int timeout_ms);
-/* Sleeps after_ms (records gather meanwhile), then hone_poll(). */
+/* Sleeps after_ms (records gather meanwhile; none if <= 0), then
+ * hone_poll(). -EBADF when not running; thread safety as hone_poll(). */
 int hone_poll_after(__u8 *buf, __u32 len, int after_ms, int timeout_ms);
 /* Fills *out with the counters summed over all CPUs. */
 int hone_stats(struct hone_stats *out);

@@ -206,6 +206,75 @@ Deno.test({
   check(got, "HONE-FLT-E", "HONE-FLT-F", 50);
 });
 
+/** A UDP receiver on 127.0.0.1: prints its port, takes N datagrams. */
+const SINK = `
+import socket, sys
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r.bind(("127.0.0.1", 0))
+print(r.getsockname()[1], flush=True)
+for _ in range(int(sys.argv[1])):
+    r.recv(100)
+`;
+
+Deno.test({
+  name: "hone record --comm: a socket made before the exec into the name " +
+    "has every packet the process sends after it",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  // bash (not matching) connects fd 3, then execs python under a name that
+  // matches: the socket had no state of hone's when its first datagram
+  // left (ffi/hone.bpf.c, pkt_task(): with a filter the protocol decides).
+  const dir = await Deno.makeTempDir();
+  const sink = new Deno.Command("/usr/bin/python3", {
+    args: ["-c", SINK, "20"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = sink.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    const port = Number((await lines.read()).value);
+    await Deno.symlink("/usr/bin/python3", `${dir}/hone-flt-late`);
+    const rec = await startRecord([
+      "--data",
+      "--comm",
+      "hone-flt-late",
+      "-F",
+      "json",
+      "-w",
+      `${dir}/f.jsonl`,
+    ]);
+    const py = "import socket\ns = socket.socket(fileno=3)\n" +
+      "for i in range(20): s.send(b'HONE-FLT-L%06d' % i)\n";
+    const sh = await run("/bin/bash", [
+      "-c",
+      `exec 3<>/dev/udp/127.0.0.1/${port}; exec -a x ${dir}/hone-flt-late ` +
+      `-c "$0"`,
+      py,
+    ]);
+    assert.equal(sh.code, 0, sh.stderr);
+    rec.child.kill("SIGINT");
+    const r = await rec.done;
+    assert.equal(r.code, 0, r.stderr);
+    const out = tagged(
+      jsonLines(await Deno.readTextFile(`${dir}/f.jsonl`)),
+      "HONE-FLT-L",
+    ).filter((e) => e.dir === "out");
+    assert.equal(out.length, 20, "every datagram sent, the first too");
+  } finally {
+    try {
+      sink.kill();
+    } catch {
+      // It has ended: it took all 20.
+    }
+    await sink.status;
+    await lines.cancel();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test({
   name: "hone record --uid: the processes of a user",
   ignore: Deno.uid() !== 0,

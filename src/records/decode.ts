@@ -62,9 +62,9 @@ export interface PacketRecord extends RecordBase {
   kind: "packet";
   /** Socket cookie, 0 if no socket. */
   cookie: number;
-  /** Current tgid when captured in task context, else 0. */
+  /** The sender's tgid when sent inside its call (`PKT_TASK`), else 0. */
   pid: number;
-  /** Current tid when captured in task context, else 0. */
+  /** The sender's tid when sent inside its call (`PKT_TASK`), else 0. */
   tid: number;
   /** Interface index, 0 if unknown. */
   ifindex: number;

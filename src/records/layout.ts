@@ -45,9 +45,12 @@ export const DIR_OUT = 2;
 
 /** Packet flag: the packet came from netfilter, not cgroup_skb. */
 export const PKT_NETFILTER = 1 << 0;
-/** Packet flag: captured in task context, so pid/tid are meaningful. */
+/**
+ * Packet flag: sent inside its sender's call (ffi/hone.bpf.c, pkt_task()),
+ * so pid/tid are the sender's.
+ */
 export const PKT_TASK = 1 << 1;
-/** Packet flag: the context could not be told; pid/tid are `current`. */
+/** Packet flag: no longer set (it was: the context could not be told). */
 export const PKT_CTX_UNKNOWN = 1 << 2;
 /** Packet flag: only the linear part of the packet could be read. */
 export const PKT_LINEAR = 1 << 3;
