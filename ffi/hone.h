@@ -67,7 +67,7 @@ struct hone_rec_hdr {
 /* struct hone_packet.flags */
 #define HONE_PKT_NETFILTER	(1U << 0) /* netfilter, else cgroup_skb */
 #define HONE_PKT_TASK		(1U << 1) /* sent in its sender's call */
-#define HONE_PKT_CTX_UNKNOWN	(1U << 2) /* no longer set */
+#define HONE_PKT_CTX_UNKNOWN	(1U << 2) /* reserved: no longer set */
 /* TASK: pid/tid are the sender's (pkt_task() in hone.bpf.c). */
 #define HONE_PKT_LINEAR		(1U << 3) /* only the linear part read */
 #define HONE_PKT_KEPT		(1U << 4) /* the expression accepted it here */

@@ -13,8 +13,9 @@ import type { SensorCorrelator } from "./sensor_correlator.ts";
 
 /**
  * Batches of sensor records in, batches of events out, each packet with
- * its process (runs of packets, when the correlator makes them). An empty batch is a tick: the correlator releases what has
- * waited long enough. At the end everything held is released.
+ * its process (runs of packets, when the correlator makes them). An empty
+ * batch is a tick: the correlator releases what has waited long enough.
+ * At the end everything held is released.
  *
  * @example Usage
  * ```ts ignore

@@ -50,8 +50,6 @@ export const PKT_NETFILTER = 1 << 0;
  * so pid/tid are the sender's.
  */
 export const PKT_TASK = 1 << 1;
-/** Packet flag: no longer set (it was: the context could not be told). */
-export const PKT_CTX_UNKNOWN = 1 << 2;
 /** Packet flag: only the linear part of the packet could be read. */
 export const PKT_LINEAR = 1 << 3;
 /** Packet flag: the filter expression ran in the kernel and kept it. */
