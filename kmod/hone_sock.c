@@ -40,8 +40,9 @@
  * creator or holder; a connection not yet accepted to its listener's.
  * Held until known (see hone_unknown()): a datagram for a socket several
  * file tables may hold, while no thread waits in recv on it, until one
- * enters recv there; the packets of a connection in an accept queue, until
- * it is accepted. Echo replies go to the socket that sent the request,
+ * enters recv there; the packets of a connection in an accept queue (or
+ * still a request: on its listener, hone_hold_request()), until it is
+ * accepted. Echo replies go to the socket that sent the request,
  * ICMP errors to the socket of the packet they quote. See kmod/README.md
  * for what this rule cannot see.
  */
@@ -103,6 +104,8 @@ struct hone_sk {
 struct hone_held_cb {
 	u64 ts;
 	u64 guess;		/* tgid << 32 | tid, or 0 */
+	u32 peer;		/* on a listener: hone_peer() of its request */
+	__be16 port;		/* and its remote port */
 	u8 how;
 	u8 dir;			/* HONE_IN, HONE_OUT */
 };
@@ -260,6 +263,25 @@ static void hone_pick(struct hone_event *ev, u64 who, u8 how)
 	ev->how = how;
 }
 
+/* Delivers one held packet of connection @conn: to @who, or its guess. */
+static void hone_held_deliver(struct sk_buff *skb, const struct sock *sk,
+			      u32 conn, u64 who)
+{
+	const struct hone_held_cb *cb = (const struct hone_held_cb *)skb->cb;
+	struct hone_event ev = { .kind = HONE_PKT, .what = cb->dir,
+				 .ts = cb->ts, .conn = conn, .skb = skb,
+				 .sk = sk };
+
+	atomic_dec(&hone_held_count);
+	if (who)
+		hone_pick(&ev, who, cb->dir == HONE_IN ? HONE_HOW_READER :
+			  HONE_HOW_USER);
+	else if (cb->guess)
+		hone_pick(&ev, cb->guess, cb->how);
+	hone_deliver(&ev);
+	consume_skb(skb);
+}
+
 /*
  * Delivers the packets held on e, in order: those @who reads or sends for
  * (a thread that entered recv, or accepted the socket), or with @who 0
@@ -267,26 +289,154 @@ static void hone_pick(struct hone_event *ev, u64 who, u8 how)
  */
 static void hone_held_flush(struct hone_sk *e, u64 who)
 {
-	const struct hone_held_cb *cb;
-	struct hone_event ev;
 	struct sk_buff *skb;
 
 	if (skb_queue_empty_lockless(&e->held))
 		return;
-	while ((skb = skb_dequeue(&e->held))) {
-		atomic_dec(&hone_held_count);
+	while ((skb = skb_dequeue(&e->held)))
+		hone_held_deliver(skb, e->sk, e->id, who);
+}
+
+/* The remote address of a connection or request, as a key. */
+static u32 hone_peer(const struct sock *sk)
+{
+#if IS_ENABLED(CONFIG_IPV6)
+	if (sk->sk_family == AF_INET6)
+		return ipv6_addr_hash(&sk->sk_v6_daddr);
+#endif
+	return (__force u32)sk->sk_daddr;
+}
+
+/*
+ * The entry of the listener that TCP connection sk (not a listener)
+ * came to, or NULL.
+ */
+static struct hone_sk *hone_listener(struct sock *sk)
+{
+	const struct inet_sock *inet = inet_sk(sk);
+	struct net *net = sock_net(sk);
+	struct sock *lsk = NULL;
+
+	if (sk->sk_protocol != IPPROTO_TCP || sk->sk_state == TCP_LISTEN)
+		return NULL;
+	if (sk->sk_family == AF_INET)
+		lsk = inet_lookup_listener(net,
+					   net->ipv4.tcp_death_row.hashinfo,
+					   NULL, 0, inet->inet_daddr,
+					   inet->inet_dport, inet->inet_saddr,
+					   htons(inet->inet_num), 0, 0);
+#if IS_ENABLED(CONFIG_IPV6)
+	else
+		lsk = inet6_lookup_listener(net,
+					    net->ipv4.tcp_death_row.hashinfo,
+					    NULL, 0, &sk->sk_v6_daddr,
+					    inet->inet_dport,
+					    &sk->sk_v6_rcv_saddr,
+					    inet->inet_num, 0, 0);
+#endif
+	return IS_ERR_OR_NULL(lsk) ? NULL : hone_sk_find(lsk);
+}
+
+/*
+ * The packets held on l since @before (all with 0) that match @match
+ * (a connection's peer and remote port; NULL: any), moved to @out.
+ */
+static void hone_held_take(struct hone_sk *l, const struct sock *match,
+			   u64 before, struct sk_buff_head *out)
+{
+	const struct hone_held_cb *cb;
+	struct sk_buff *skb, *tmp;
+	unsigned long flags;
+	u32 peer = match ? hone_peer(match) : 0;
+
+	spin_lock_irqsave(&l->held.lock, flags);
+	skb_queue_walk_safe(&l->held, skb, tmp) {
 		cb = (const struct hone_held_cb *)skb->cb;
-		ev = (struct hone_event){ .kind = HONE_PKT, .what = cb->dir,
-					  .ts = cb->ts, .conn = e->id,
-					  .skb = skb, .sk = e->sk };
-		if (who)
-			hone_pick(&ev, who, cb->dir == HONE_IN ?
-				  HONE_HOW_READER : HONE_HOW_USER);
-		else if (cb->guess)
-			hone_pick(&ev, cb->guess, cb->how);
-		hone_deliver(&ev);
-		consume_skb(skb);
+		if (before && cb->ts >= before)
+			break;
+		if (match && (cb->peer != peer || cb->port != match->sk_dport))
+			continue;
+		__skb_unlink(skb, &l->held);
+		__skb_queue_tail(out, skb);
 	}
+	spin_unlock_irqrestore(&l->held.lock, flags);
+}
+
+/*
+ * Queues a clone of a held packet on q, with what ev says of it and, held
+ * on a listener, its request's @peer and @port. At most HONE_HELD_SK per
+ * socket and HONE_HELD_MAX in all. Returns whether it was queued.
+ */
+static bool hone_held_add(struct sk_buff_head *q, struct sk_buff *skb,
+			  const struct hone_event *ev, u32 peer, __be16 port)
+{
+	struct hone_held_cb *cb;
+	struct sk_buff *c;
+
+	if (skb_queue_len(q) >= HONE_HELD_SK)
+		return false;
+	if (atomic_inc_return(&hone_held_count) > HONE_HELD_MAX)
+		goto out_uncount;
+	c = skb_clone(skb, GFP_ATOMIC);
+	if (!c)
+		goto out_uncount;
+	cb = (struct hone_held_cb *)c->cb;
+	cb->ts = ev->ts;
+	cb->guess = (u64)ev->pid << 32 | ev->tid;
+	cb->how = ev->how;
+	cb->dir = ev->what;
+	cb->peer = peer;
+	cb->port = port;
+	skb_queue_tail(q, c);
+	return true;
+
+out_uncount:
+	atomic_dec(&hone_held_count);
+	return false;
+}
+
+/*
+ * The packets that came for connection sk (entry e) while it was still a
+ * request, held on its listener (hone_hold_request()): delivered as e's,
+ * to @who (its acceptor), or with @who 0 as they would have gone.
+ */
+static void hone_adopt(struct hone_sk *e, struct sock *sk, u64 who)
+{
+	struct sk_buff_head q;
+	struct hone_sk *l;
+	struct sk_buff *skb;
+
+	if (!atomic_read(&hone_held_count))
+		return;
+	l = hone_listener(sk);
+	if (!l || skb_queue_empty_lockless(&l->held))
+		return;
+	__skb_queue_head_init(&q);
+	hone_held_take(l, sk, 0, &q);
+	while ((skb = __skb_dequeue(&q)))
+		hone_held_deliver(skb, e->sk, e->id, who);
+}
+
+/*
+ * Holds an inbound packet for a TCP request @req (TCP_NEW_SYN_RECV: the
+ * handshake's last ACK, or data that overtook it from another CPU) on
+ * its listener's entry l, until the connection it makes is accepted
+ * (hone_adopt()): its acceptor, not the listener's last reader, owns it.
+ * Held a second (a request that never made it to the accept queue), it
+ * goes as it would have gone. Returns whether it was held.
+ */
+static bool hone_hold_request(struct hone_sk *l, const struct sock *req,
+			      struct sk_buff *skb, const struct hone_event *ev)
+{
+	struct sk_buff_head q;
+	struct sk_buff *c;
+
+	__skb_queue_head_init(&q);
+	hone_held_take(l, NULL, ev->ts - NSEC_PER_SEC, &q);
+	while ((c = __skb_dequeue(&q)))
+		hone_held_deliver(c, l->sk, l->id, 0);
+	return hone_held_add(&l->held, skb, ev, hone_peer(req),
+			     req->sk_dport);
 }
 
 /*
@@ -296,7 +446,7 @@ static void hone_held_flush(struct hone_sk *e, u64 who)
  *   table may hold (shared after fork, passed, dup'ed) while no thread
  *   waits in recv on it: its reader is the next thread to enter recv;
  * - a packet of a TCP connection waiting in its listener's accept queue
- *   (established, no file yet, no holder): whichever thread accepts it
+ *   (being made or made, no file yet, no holder): whichever thread accepts it
  *   (of several blocked in accept, the kernel picks) owns it. Both
  *   directions wait, so the connection's packets keep their order.
  */
@@ -308,8 +458,13 @@ static bool hone_unknown(struct hone_sk *e, struct sock *sk, bool in)
 
 	if (sk->sk_protocol == IPPROTO_TCP) {
 		state = READ_ONCE(sk->sk_state);
+		/*
+		 * TCP_SYN_RECV: a child that another CPU is making of the
+		 * handshake's ACK, when data overtook that ACK.
+		 */
 		return !sock && !READ_ONCE(e->holder) &&
-		       (state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT);
+		       (state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT ||
+			state == TCP_SYN_RECV);
 	}
 	if (!in || READ_ONCE(e->rx_in))
 		return false;
@@ -328,23 +483,10 @@ static bool hone_hold(struct hone_sk *e, struct sk_buff *skb,
 		      const struct hone_event *ev)
 {
 	const struct sock *sk = e->sk;
-	struct hone_held_cb *cb;
-	struct sk_buff *c;
 	u64 who;
 
-	if (skb_queue_len(&e->held) >= HONE_HELD_SK)
+	if (!hone_held_add(&e->held, skb, ev, 0, 0))
 		return false;
-	if (atomic_inc_return(&hone_held_count) > HONE_HELD_MAX)
-		goto out_uncount;
-	c = skb_clone(skb, GFP_ATOMIC);
-	if (!c)
-		goto out_uncount;
-	cb = (struct hone_held_cb *)c->cb;
-	cb->ts = ev->ts;
-	cb->guess = (u64)ev->pid << 32 | ev->tid;
-	cb->how = ev->how;
-	cb->dir = ev->what;
-	skb_queue_tail(&e->held, c);
 	/*
 	 * Pairs with hone_use() and hone_accept_ret(): a reader or an
 	 * acceptor that came meanwhile takes it.
@@ -357,10 +499,6 @@ static bool hone_hold(struct hone_sk *e, struct sk_buff *skb,
 	if (who)
 		hone_held_flush(e, who);
 	return true;
-
-out_uncount:
-	atomic_dec(&hone_held_count);
-	return false;
 }
 
 /* The open event of e, once: pid is its holder. */
@@ -502,8 +640,10 @@ static int hone_accept_ret(struct kretprobe_instance *ri,
 	/* Pairs with hone_hold(): what came before the accept is ours. */
 	smp_mb();
 	e = hone_sk_find(sk);
-	if (e)
+	if (e) {
+		hone_adopt(e, sk, hone_me());
 		hone_held_flush(e, hone_me());
+	}
 	rcu_read_unlock();
 	return 0;
 }
@@ -521,6 +661,7 @@ static int hone_kp_release(struct kprobe *kp, struct pt_regs *regs)
 	e = hone_sk_find(sk);
 	if (e) {
 		/* Packets nobody will read: as they would have gone. */
+		hone_adopt(e, sk, 0);
 		hone_held_flush(e, 0);
 		if (test_bit(HONE_SK_OPENED, &e->flags))
 			ev.conn = e->id;
@@ -542,8 +683,10 @@ static int hone_kp_destruct(struct kprobe *kp, struct pt_regs *regs)
 	/* A connection freed unaccepted: its packets as they would have gone. */
 	rcu_read_lock();
 	e = hone_active() ? hone_sk_find(sk) : NULL;
-	if (e)
+	if (e) {
+		hone_adopt(e, sk, 0);
 		hone_held_flush(e, 0);
+	}
 	rcu_read_unlock();
 	hone_sk_forget(sk);
 	return 0;
@@ -880,33 +1023,13 @@ static void hone_pick_entry(struct hone_event *ev, struct hone_sk *e,
 }
 
 /* A TCP connection not accepted yet: what its listener's reader gets. */
-static void hone_pick_listener(struct hone_event *ev, struct net *net,
-			       struct sock *sk)
+static void hone_pick_listener(struct hone_event *ev, struct sock *sk)
 {
-	const struct inet_sock *inet = inet_sk(sk);
-	struct sock *lsk = NULL;
 	struct hone_sk *e;
 
 	if (sk->sk_protocol != IPPROTO_TCP || sk->sk_socket)
 		return;
-	if (sk->sk_family == AF_INET)
-		lsk = inet_lookup_listener(net,
-					   net->ipv4.tcp_death_row.hashinfo,
-					   NULL, 0, inet->inet_daddr,
-					   inet->inet_dport, inet->inet_saddr,
-					   htons(inet->inet_num), 0, 0);
-#if IS_ENABLED(CONFIG_IPV6)
-	else
-		lsk = inet6_lookup_listener(net,
-					    net->ipv4.tcp_death_row.hashinfo,
-					    NULL, 0, &sk->sk_v6_daddr,
-					    inet->inet_dport,
-					    &sk->sk_v6_rcv_saddr,
-					    inet->inet_num, 0, 0);
-#endif
-	if (IS_ERR_OR_NULL(lsk))
-		return;
-	e = hone_sk_find(lsk);
+	e = hone_listener(sk);
 	if (e)
 		hone_pick_entry(ev, e, true);
 }
@@ -946,7 +1069,11 @@ static void hone_packet(struct sk_buff *skb, const struct nf_hook_state *st,
 	} else if (e) {
 		hone_pick_entry(&ev, e, in);
 		if (in && !ev.pid && full && full == sk)
-			hone_pick_listener(&ev, st->net, full);
+			hone_pick_listener(&ev, full);
+		if (in && full && full != sk &&
+		    sk->sk_state == TCP_NEW_SYN_RECV &&
+		    hone_hold_request(e, sk, skb, &ev))
+			goto out;
 		if (full && e != echo && hone_unknown(e, full, in) &&
 		    hone_hold(e, skb, &ev))
 			goto out;
