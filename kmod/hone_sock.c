@@ -1027,7 +1027,7 @@ static void hone_pick_listener(struct hone_event *ev, struct sock *sk)
 {
 	struct hone_sk *e;
 
-	if (sk->sk_protocol != IPPROTO_TCP || sk->sk_socket)
+	if (sk->sk_socket)
 		return;
 	e = hone_listener(sk);
 	if (e)
@@ -1070,8 +1070,7 @@ static void hone_packet(struct sk_buff *skb, const struct nf_hook_state *st,
 		hone_pick_entry(&ev, e, in);
 		if (in && !ev.pid && full && full == sk)
 			hone_pick_listener(&ev, full);
-		if (in && full && full != sk &&
-		    sk->sk_state == TCP_NEW_SYN_RECV &&
+		if (in && sk && sk->sk_state == TCP_NEW_SYN_RECV &&
 		    hone_hold_request(e, sk, skb, &ev))
 			goto out;
 		if (full && e != echo && hone_unknown(e, full, in) &&
