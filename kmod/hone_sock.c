@@ -432,7 +432,8 @@ static bool hone_hold_request(struct hone_sk *l, const struct sock *req,
 	struct sk_buff *c;
 
 	__skb_queue_head_init(&q);
-	hone_held_take(l, NULL, ev->ts - NSEC_PER_SEC, &q);
+	if (!skb_queue_empty_lockless(&l->held))
+		hone_held_take(l, NULL, ev->ts - NSEC_PER_SEC, &q);
 	while ((c = __skb_dequeue(&q)))
 		hone_held_deliver(c, l->sk, l->id, 0);
 	return hone_held_add(&l->held, skb, ev, hone_peer(req),
