@@ -17,14 +17,19 @@
 #   CONFIGS   which configurations, in order (default "none tcpdump hone");
 #             "sensor" adds hone's eBPF sensor with a consumer that only
 #             counts (bench/flood_sensor_only.ts): the kernel-side cost;
+#             "frame" the same sensor with a consumer that polls as hone
+#             record does and writes each packet as an EPB with hone's
+#             options (FRAME=2 in bench/flood_sensor_only.ts), without
+#             correlation, streams or objects: the floor of TypeScript
+#             framing of hone's pcapng;
 #             "empty" attaches cgroup_skb programs that do nothing
 #             (bench/floor.bpf.c) where hone's packet programs attach: the
 #             floor under any capture at those hooks (needs make build);
 #             "devcat" (with honeevent.ko loaded) a `cat /dev/hone` reader
 #             at snap length SNAPLEN: the module's own cost, no hone
-#   DENO      deno for "sensor" (default: .tools/node_modules/deno/deno)
+#   DENO      deno for "sensor" and "frame" (default: .tools/node_modules/deno/deno)
 #   SENSOR_ENV  environment for "sensor", e.g. "WAKEUP_BYTES=1"
-#   SENSOR_LIB  libhone.so for "sensor" (default: dist/hone's own)
+#   SENSOR_LIB  libhone.so for "sensor" and "frame" (default: dist/hone's own)
 #   HONE_B    a second hone command for A/B runs: configuration "honeB",
 #             e.g. HONE_B="env HONE_SHIM=/tmp/x/libhone.so deno run -A
 #             --no-lock --no-config --ext=js /tmp/x/app.js" (the pid must
@@ -97,7 +102,7 @@ fi
 read -ra HONE_CMD <<<"$HONE"
 read -ra SENSOR_ENV_A <<<"${SENSOR_ENV:-}"
 read -ra HONE_B_CMD <<<"${HONE_B:-}"
-if [[ " $CONFIGS " == *" sensor "* ]]; then
+if [[ " $CONFIGS " == *" sensor "* || " $CONFIGS " == *" frame "* ]]; then
   SENSOR_LIB=${SENSOR_LIB:-$LOGS/build/libhone.so}
   [[ -f $SENSOR_LIB ]] || { echo "flood_bench: sensor: no $SENSOR_LIB (set SENSOR_LIB)" >&2; exit 1; }
   "$DENO" cache --no-lock bench/flood_sensor_only.ts >/dev/null 2>&1 || true
@@ -213,8 +218,9 @@ one_run() {
       wait_for "$err" 'listening on' 30 "$CAP_PID" ||
         { echo "flood_bench: tcpdump did not start" >&2; cat "$err" >&2; exit 1; }
       ;;
-    sensor)
-      env "${SENSOR_ENV_A[@]}" "$DENO" run -A --no-lock bench/flood_sensor_only.ts \
+    sensor | frame)
+      env "${SENSOR_ENV_A[@]}" FRAME=$([[ $cfg == frame ]] && echo 2 || echo 0) \
+        "$DENO" run -A --no-lock bench/flood_sensor_only.ts \
         "$SENSOR_LIB" "$SNAPLEN" 2>"$err" &
       CAP_PID=$!
       wait_for "$err" 'listening on' 60 "$CAP_PID" ||
@@ -331,7 +337,7 @@ END {
   for (i = 1; i <= nc; i++) {
     c = order[i]; n = cnt[c]
     for (k = 1; k <= n; k++) { a[k] = pps[c, k] } ; mp[c] = median(a, n)
-    for (k = 1; k <= n; k++) { copies = (c ~ /^hone/ || c == "sensor" || c == "devcat") ? 2 : 1; a[k] = (cap[c, k] == "-") ? -1 : 100 * cap[c, k] / (copies * pk[c, k]) } ; mk[c] = median(a, n)
+    for (k = 1; k <= n; k++) { copies = (c ~ /^hone/ || c == "sensor" || c == "frame" || c == "devcat") ? 2 : 1; a[k] = (cap[c, k] == "-") ? -1 : 100 * cap[c, k] / (copies * pk[c, k]) } ; mk[c] = median(a, n)
     for (k = 1; k <= n; k++) { a[k] = (lost[c, k] == "-") ? -1 : lost[c, k] } ; ml[c] = median(a, n)
     maxl[c] = 0; for (k = 1; k <= n; k++) if (lost[c, k] != "-" && lost[c, k] > maxl[c]) maxl[c] = lost[c, k]
     for (k = 1; k <= n; k++) { a[k] = (cpu[c, k] == "-") ? -1 : cpu[c, k] * 1e6 / pk[c, k] } ; mc[c] = median(a, n)
@@ -342,9 +348,9 @@ END {
   print "|---|---|---|---|---|---|---|"
   for (i = 1; i <= nc; i++) {
     c = order[i]
-    name = c == "none" ? "nothing attached" : c == "tcpdump" ? "`tcpdump -i lo -s " snap " -w /dev/null`" : c == "sensor" ? "hone eBPF sensor, null consumer" : c == "empty" ? "cgroup_skb programs that do nothing" : c == "devcat" ? "`cat /dev/hone > /dev/null` (the module alone)" : c == "honeB" ? "HONE_B record -s " snap " -w /dev/null" : "`hone record -s " snap " -w /dev/null`"
+    name = c == "none" ? "nothing attached" : c == "tcpdump" ? "`tcpdump -i lo -s " snap " -w /dev/null`" : c == "sensor" ? "hone eBPF sensor, null consumer" : c == "frame" ? "the sensor, EPBs framed in TypeScript, no correlation" : c == "empty" ? "cgroup_skb programs that do nothing" : c == "devcat" ? "`cat /dev/hone > /dev/null` (the module alone)" : c == "honeB" ? "HONE_B record -s " snap " -w /dev/null" : "`hone record -s " snap " -w /dev/null`"
     ratio = base ? sprintf("%.2f", mp[c] / base) : "–"
-    kept = mk[c] < 0 ? "–" : sprintf("%.1f %%%s", mk[c], (c ~ /^hone/ || c == "sensor" || c == "devcat") ? " of 2 per pkt" : "")
+    kept = mk[c] < 0 ? "–" : sprintf("%.1f %%%s", mk[c], (c ~ /^hone/ || c == "sensor" || c == "frame" || c == "devcat") ? " of 2 per pkt" : "")
     l = ml[c] < 0 ? "–" : sprintf("%d, %d", ml[c], maxl[c])
     cp = mc[c] < 0 ? "–" : sprintf("%.2f", mc[c])
     printf "| %s | %.0f k | %s | %s | %s | %s | %.2f, %d/%d |\n", name, mp[c] / 1000, ratio, kept, l, cp, mo[c], dirty[c], n
