@@ -26,9 +26,14 @@
 #             (bench/floor.bpf.c) where hone's packet programs attach: the
 #             floor under any capture at those hooks (needs make build);
 #             "devcat" (with honeevent.ko loaded) a `cat /dev/hone` reader
-#             at snap length SNAPLEN: the module's own cost, no hone
-#   DENO      deno for "sensor" and "frame" (default: .tools/node_modules/deno/deno)
-#   SENSOR_ENV  environment for "sensor", e.g. "WAKEUP_BYTES=1"
+#             at snap length SNAPLEN: the module's own cost, no hone;
+#             "devts" the same in TypeScript (bench/kmod_read_only.ts:
+#             1 MiB reads, each block found): the floor under hone's user
+#             side on the module
+#   DENO      deno for "sensor", "frame" and "devts" (default:
+#             .tools/node_modules/deno/deno)
+#   SENSOR_ENV  environment for "sensor", "frame" and "devts", e.g.
+#             "WAKEUP_BYTES=1" or "SYNC=1"
 #   SENSOR_LIB  libhone.so for "sensor" and "frame" (default: dist/hone's own)
 #   HONE_B    a second hone command for A/B runs: configuration "honeB",
 #             e.g. HONE_B="env HONE_SHIM=/tmp/x/libhone.so deno run -A
@@ -226,13 +231,21 @@ one_run() {
       wait_for "$err" 'listening on' 60 "$CAP_PID" ||
         { echo "flood_bench: sensor did not start" >&2; cat "$err" >&2; exit 1; }
       ;;
-    devcat)
-      # The kernel module alone: a reader that only copies /dev/hone away.
+    devcat | devts)
+      # The kernel module alone: a reader that only copies /dev/hone away
+      # (devts: in TypeScript, finding each block).
       [[ -c /dev/hone && -r /sys/kernel/debug/honeevent/stats ]] ||
-        { echo "flood_bench: devcat needs honeevent.ko loaded and debugfs" >&2; exit 1; }
+        { echo "flood_bench: $cfg needs honeevent.ko loaded and debugfs" >&2; exit 1; }
       echo "$SNAPLEN" >/sys/module/honeevent/parameters/snaplen
-      cat /dev/hone >/dev/null 2>"$err" &
+      if [[ $cfg == devcat ]]; then
+        cat /dev/hone >/dev/null 2>"$err" &
+      else
+        env "${SENSOR_ENV_A[@]}" DENO_DIR=${DENO_DIR:-$LOGS/deno_dir} "$DENO" run -A --no-lock \
+          bench/kmod_read_only.ts 2>"$err" &
+      fi
       CAP_PID=$!
+      [[ $cfg == devts ]] && { wait_for "$err" 'listening on' 300 "$CAP_PID" ||
+        { echo "flood_bench: devts did not start" >&2; cat "$err" >&2; exit 1; }; }
       for ((i = 0; i < 100; i++)); do
         grep -q '^reader ' /sys/kernel/debug/honeevent/stats && break
         sleep 0.05
@@ -285,12 +298,12 @@ one_run() {
     c1=$(cpu_ticks "$CAP_PID")
     # The module's counts for its reader: packets delivered/dropped.
     local rd=
-    [[ $cfg == devcat ]] && rd=$(grep -m1 '^reader ' /sys/kernel/debug/honeevent/stats)
+    [[ $cfg == dev* ]] && rd=$(grep -m1 '^reader ' /sys/kernel/debug/honeevent/stats)
     # A background job of a script ignores SIGINT: cat gets SIGTERM.
-    stop "$CAP_PID" "$([[ $cfg == devcat ]] && echo TERM || echo INT)"
+    stop "$CAP_PID" "$([[ $cfg == dev* ]] && echo TERM || echo INT)"
     CAP_PID=
     cpu=$(awk -v a="$c0" -v b="$c1" -v t="$TCK" 'BEGIN{printf "%.2f", (b-a)/t}')
-    if [[ $cfg == devcat ]]; then
+    if [[ $cfg == dev* ]]; then
       cap=$(sed -E 's|.* packet ([0-9]+)/([0-9]+).*|\1|' <<<"$rd")
       lost=$(sed -E 's|.* packet ([0-9]+)/([0-9]+).*|\2|' <<<"$rd")
     elif [[ $cfg == tcpdump ]]; then
@@ -337,7 +350,7 @@ END {
   for (i = 1; i <= nc; i++) {
     c = order[i]; n = cnt[c]
     for (k = 1; k <= n; k++) { a[k] = pps[c, k] } ; mp[c] = median(a, n)
-    for (k = 1; k <= n; k++) { copies = (c ~ /^hone/ || c == "sensor" || c == "frame" || c == "devcat") ? 2 : 1; a[k] = (cap[c, k] == "-") ? -1 : 100 * cap[c, k] / (copies * pk[c, k]) } ; mk[c] = median(a, n)
+    for (k = 1; k <= n; k++) { copies = (c ~ /^hone/ || c == "sensor" || c == "frame" || c ~ /^dev/) ? 2 : 1; a[k] = (cap[c, k] == "-") ? -1 : 100 * cap[c, k] / (copies * pk[c, k]) } ; mk[c] = median(a, n)
     for (k = 1; k <= n; k++) { a[k] = (lost[c, k] == "-") ? -1 : lost[c, k] } ; ml[c] = median(a, n)
     maxl[c] = 0; for (k = 1; k <= n; k++) if (lost[c, k] != "-" && lost[c, k] > maxl[c]) maxl[c] = lost[c, k]
     for (k = 1; k <= n; k++) { a[k] = (cpu[c, k] == "-") ? -1 : cpu[c, k] * 1e6 / pk[c, k] } ; mc[c] = median(a, n)
@@ -348,9 +361,9 @@ END {
   print "|---|---|---|---|---|---|---|"
   for (i = 1; i <= nc; i++) {
     c = order[i]
-    name = c == "none" ? "nothing attached" : c == "tcpdump" ? "`tcpdump -i lo -s " snap " -w /dev/null`" : c == "sensor" ? "hone eBPF sensor, null consumer" : c == "frame" ? "the sensor, EPBs framed in TypeScript, no correlation" : c == "empty" ? "cgroup_skb programs that do nothing" : c == "devcat" ? "`cat /dev/hone > /dev/null` (the module alone)" : c == "honeB" ? "HONE_B record -s " snap " -w /dev/null" : "`hone record -s " snap " -w /dev/null`"
+    name = c == "none" ? "nothing attached" : c == "tcpdump" ? "`tcpdump -i lo -s " snap " -w /dev/null`" : c == "sensor" ? "hone eBPF sensor, null consumer" : c == "frame" ? "the sensor, EPBs framed in TypeScript, no correlation" : c == "empty" ? "cgroup_skb programs that do nothing" : c == "devcat" ? "`cat /dev/hone > /dev/null` (the module alone)" : c == "devts" ? "the module, read in TypeScript (bench/kmod_read_only.ts)" : c == "honeB" ? "HONE_B record -s " snap " -w /dev/null" : "`hone record -s " snap " -w /dev/null`"
     ratio = base ? sprintf("%.2f", mp[c] / base) : "–"
-    kept = mk[c] < 0 ? "–" : sprintf("%.1f %%%s", mk[c], (c ~ /^hone/ || c == "sensor" || c == "frame" || c == "devcat") ? " of 2 per pkt" : "")
+    kept = mk[c] < 0 ? "–" : sprintf("%.1f %%%s", mk[c], (c ~ /^hone/ || c == "sensor" || c == "frame" || c ~ /^dev/) ? " of 2 per pkt" : "")
     l = ml[c] < 0 ? "–" : sprintf("%d, %d", ml[c], maxl[c])
     cp = mc[c] < 0 ? "–" : sprintf("%.2f", mc[c])
     printf "| %s | %.0f k | %s | %s | %s | %s | %.2f, %d/%d |\n", name, mp[c] / 1000, ratio, kept, l, cp, mo[c], dirty[c], n

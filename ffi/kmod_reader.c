@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../kmod/honeevent.h"
@@ -41,18 +42,26 @@ HONE_API int hone_kmod_open(const char *path, uint32_t snaplen)
 }
 
 /*
- * Waits up to @timeout_ms for data, then reads at most @len bytes into
- * @buf. Returns the bytes read; 0 when the wait timed out; -ENODATA at the
- * end of a section (the read of 0 after HEIO_RESTART).
+ * Sleeps @after_ms first (the gather after a small read: a flood is then
+ * read in large chunks, not one wake-up's worth at a time), waits up to
+ * @timeout_ms for data, then reads at most @len bytes into @buf. Returns
+ * the bytes read; 0 when the wait timed out; -ENODATA at the end of a
+ * section (the read of 0 after HEIO_RESTART).
  */
 HONE_API int64_t hone_kmod_read(int fd, uint8_t *buf, uint32_t len,
-				int32_t timeout_ms)
+				int32_t after_ms, int32_t timeout_ms)
 {
+	struct timespec t = {
+		.tv_sec = after_ms / 1000,
+		.tv_nsec = (long)(after_ms % 1000) * 1000000,
+	};
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	int waited = 0;
 	ssize_t n;
 	int r;
 
+	while (after_ms > 0 && nanosleep(&t, &t) && errno == EINTR)
+		;
 	for (;;) {
 		n = read(fd, buf, len);
 		if (n > 0)

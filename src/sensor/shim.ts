@@ -309,7 +309,7 @@ const SYMBOLS = {
   // The kernel module's device (ffi/kmod_reader.c).
   hone_kmod_open: { parameters: ["buffer", "u32"], result: "i32" },
   hone_kmod_read: {
-    parameters: ["i32", "buffer", "u32", "i32"],
+    parameters: ["i32", "buffer", "u32", "i32", "i32"],
     result: "i64",
     nonblocking: true,
   },
