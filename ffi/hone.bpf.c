@@ -1282,4 +1282,61 @@ int hone_nf(struct bpf_nf_ctx *ctx)
 	return NF_ACCEPT;
 }
 
+/*
+ * A TCP segment or UDP datagram for a port no socket has: cgroup_skb
+ * ingress never sees it (no socket) and hone_nf leaves TCP and UDP to
+ * it, so the kernel's drop for want of a socket reports it (port scans,
+ * refused connections). The kernel's own, never a task's.
+ */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(hone_nosock, struct sk_buff *skb, void *location,
+	     enum skb_drop_reason reason)
+{
+	const unsigned char *nh;
+	struct pkt_info pi = {};
+	struct net_device *dev;
+	__u8 type = 255;
+	__u16 proto;
+	__u32 l4, lin;
+
+	if (reason != SKB_DROP_REASON_NO_SOCKET)
+		return 0;
+	proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
+		return 0;
+	nh = BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, network_header);
+	l4 = proto == ETH_P_IP ? nf_l4_v4(nh, &type) : nf_l4_v6(nh, &type);
+	if (l4 != IPPROTO_TCP_ && l4 != IPPROTO_UDP_ &&
+	    l4 != IPPROTO_SCTP_ && l4 != IPPROTO_UDPLITE_)
+		return 0;
+	/* With a filter, no socket is no process: not wanted. */
+	if (filter)
+		return 0;
+	lin = BPF_CORE_READ(skb, tail) - BPF_CORE_READ(skb, network_header);
+	pi.len = BPF_CORE_READ(skb, len) +
+		 (BPF_CORE_READ(skb, data) - nh);
+	if (cbpf_len) {
+		switch (cbpf_run(NULL, nh, pi.len, lin)) {
+		case CBPF_REJECT:
+			return 0;
+		case CBPF_KEEP:
+			pi.flags |= HONE_PKT_KEPT;
+		}
+	}
+	count(HONE_C_NF_SEEN);
+	pi.dir = HONE_DIR_IN;
+	dev = BPF_CORE_READ(skb, dev);
+	pi.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
+	pi.protocol = proto;
+	pi.flags |= HONE_PKT_NETFILTER;
+	pi.caplen = pi.len < snaplen ? pi.len : snaplen;
+	if (lin < pi.caplen) {
+		pi.caplen = lin;
+		pi.flags |= HONE_PKT_LINEAR;
+	}
+	pi.src = nh;
+	pkt_capture(NULL, &pi, true);
+	return 0;
+}
+
 #endif /* HONE_WITH_NF */

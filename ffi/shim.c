@@ -71,6 +71,7 @@ struct hone_fds {
 	int exit;
 	int snap;
 	int nf;			/* -1 in the base skeleton */
+	int nosock;		/* -1 in the base skeleton */
 	int want_pid;		/* the filter's tgids */
 	int socks;		/* socket-local storage (hone_socks) */
 	int self;		/* cookies of hone's own sockets */
@@ -232,6 +233,7 @@ static int name##_load(struct name **out, const struct hone_knobs *k,	\
 	f->want_sock = s->maps.hone_want_sock.map_fd;			\
 	f->self_sockets = &s->bss->self_sockets;			\
 	f->nf = -1;							\
+	f->nosock = -1;							\
 	*out = s;							\
 	return 0;							\
 }
@@ -245,8 +247,10 @@ static int load_full(struct hone_sensor *s, bool log)
 
 	nf_expected = 1;
 	err = hone_full_load(&s->full, &s->knobs, &s->fds, log);
-	if (!err)
+	if (!err) {
 		s->fds.nf = s->full->progs.hone_nf.prog_fd;
+		s->fds.nosock = s->full->progs.hone_nosock.prog_fd;
+	}
 	return err;
 }
 
@@ -448,6 +452,12 @@ static void attach_nf(struct hone_sensor *s)
 	for (i = 0; i < 4; i++)
 		s->links[s->nlinks++] = fds[i];
 	s->stat_flags |= HONE_STAT_NETFILTER;
+	/* Packets dropped for want of a socket, which netfilter leaves. */
+	if (s->fds.nosock >= 0 && s->nlinks < HONE_MAX_LINKS) {
+		fd = skel_raw_tracepoint_open(NULL, s->fds.nosock);
+		if (fd >= 0)
+			s->links[s->nlinks++] = fd;
+	}
 }
 
 /* ---- cgroup ---- */

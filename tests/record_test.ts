@@ -667,3 +667,40 @@ Deno.test({
     `every packet left inside the writer's call: ${data.length}`,
   );
 });
+
+Deno.test({
+  name:
+    "hone record shows a SYN and a datagram that reach a port no socket has",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  // A port that was free a moment ago: nothing listens on it.
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  const h = await startHone([`port ${port}`]);
+  // One datagram from python3, a process of its own.
+  const datagram = [
+    "-c",
+    `import socket; socket.socket(2, 2).sendto(b"x", ("127.0.0.1", ${port}))`,
+  ];
+  const inbound = (proto: string) =>
+    h.stdout.jsonLines().some((e) =>
+      e.type === "packet" && e.dir === "in" && e.proto === proto &&
+      e.dport === port && e.pid === null
+    );
+  try {
+    // Until both inbound packets are out: each try is refused at once.
+    await until(async () => {
+      await run("python3", datagram);
+      await Deno.connect({ hostname: "127.0.0.1", port }).then(
+        (c) => c.close(),
+        () => {},
+      );
+      return inbound("udp") && inbound("tcp");
+    }, { what: `inbound TCP and UDP to closed port ${port}`, intervalMs: 20 });
+  } finally {
+    await stop(h);
+  }
+});
