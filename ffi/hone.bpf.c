@@ -1231,6 +1231,23 @@ static __always_inline bool nf_in_unowned(const unsigned char *nh, __u8 pf)
 	return true;
 }
 
+/*
+ * Reports a packet no task's socket holds, whose first lin bytes from nh
+ * are in the skb's linear part: at most that much of it is kept.
+ */
+static __always_inline void nf_capture(struct pkt_info *pi,
+				       const unsigned char *nh, __u32 lin)
+{
+	pi->flags |= HONE_PKT_NETFILTER;
+	pi->caplen = pi->len < snaplen ? pi->len : snaplen;
+	if (lin < pi->caplen) {
+		pi->caplen = lin;
+		pi->flags |= HONE_PKT_LINEAR;
+	}
+	pi->src = nh;
+	pkt_capture(NULL, pi, true);
+}
+
 SEC("socket")
 int hone_nf(struct bpf_nf_ctx *ctx)
 {
@@ -1270,15 +1287,8 @@ int hone_nf(struct bpf_nf_ctx *ctx)
 	pi.ifindex = dev ? dev->ifindex : 0;
 	pi.len = skb->len;
 	pi.protocol = pf == NFPROTO_IPV4 ? ETH_P_IP : ETH_P_IPV6;
-	pi.flags |= HONE_PKT_NETFILTER;
-	pi.caplen = pi.len < snaplen ? pi.len : snaplen;
-	if (lin < pi.caplen) {
-		pi.caplen = lin;
-		pi.flags |= HONE_PKT_LINEAR;
-	}
-	pi.src = nh;
 	/* No full socket, or a TIME_WAIT one: the kernel's, never a task's. */
-	pkt_capture(NULL, &pi, true);
+	nf_capture(&pi, nh, lin);
 	return NF_ACCEPT;
 }
 
@@ -1328,14 +1338,7 @@ int BPF_PROG(hone_nosock, struct sk_buff *skb, void *location,
 	dev = BPF_CORE_READ(skb, dev);
 	pi.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
 	pi.protocol = proto;
-	pi.flags |= HONE_PKT_NETFILTER;
-	pi.caplen = pi.len < snaplen ? pi.len : snaplen;
-	if (lin < pi.caplen) {
-		pi.caplen = lin;
-		pi.flags |= HONE_PKT_LINEAR;
-	}
-	pi.src = nh;
-	pkt_capture(NULL, &pi, true);
+	nf_capture(&pi, nh, lin);
 	return 0;
 }
 
