@@ -1232,12 +1232,23 @@ static __always_inline bool nf_in_unowned(const unsigned char *nh, __u8 pf)
 }
 
 /*
- * Reports a packet no task's socket holds, whose first lin bytes from nh
- * are in the skb's linear part: at most that much of it is kept.
+ * Reports a packet no task's socket holds (pi has its direction, device,
+ * length and protocol), whose first lin bytes from nh are in the skb's
+ * linear part: at most that much of it is kept. The filter expression
+ * decides first.
  */
 static __always_inline void nf_capture(struct pkt_info *pi,
 				       const unsigned char *nh, __u32 lin)
 {
+	if (cbpf_len) {
+		switch (cbpf_run(NULL, nh, pi->len, lin)) {
+		case CBPF_REJECT:
+			return;
+		case CBPF_KEEP:
+			pi->flags |= HONE_PKT_KEPT;
+		}
+	}
+	count(HONE_C_NF_SEEN);
 	pi->flags |= HONE_PKT_NETFILTER;
 	pi->caplen = pi->len < snaplen ? pi->len : snaplen;
 	if (lin < pi->caplen) {
@@ -1273,15 +1284,6 @@ int hone_nf(struct bpf_nf_ctx *ctx)
 	/* With a filter, no socket is no process: not wanted. */
 	if (filter && (!sk || !sock_wanted(pi.cookie)))
 		return NF_ACCEPT;
-	if (cbpf_len) {
-		switch (cbpf_run(NULL, nh, skb->len, lin)) {
-		case CBPF_REJECT:
-			return NF_ACCEPT;
-		case CBPF_KEEP:
-			pi.flags |= HONE_PKT_KEPT;
-		}
-	}
-	count(HONE_C_NF_SEEN);
 	pi.dir = st->hook == NF_INET_LOCAL_IN ? HONE_DIR_IN : HONE_DIR_OUT;
 	dev = pi.dir == HONE_DIR_IN ? st->in : st->out;
 	pi.ifindex = dev ? dev->ifindex : 0;
@@ -1309,7 +1311,8 @@ int BPF_PROG(hone_nosock, struct sk_buff *skb, void *location,
 	__u16 proto;
 	__u32 l4, lin;
 
-	if (reason != SKB_DROP_REASON_NO_SOCKET)
+	/* With a filter, no socket is no process: not wanted. */
+	if (reason != SKB_DROP_REASON_NO_SOCKET || filter)
 		return 0;
 	proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
 	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
@@ -1319,21 +1322,9 @@ int BPF_PROG(hone_nosock, struct sk_buff *skb, void *location,
 	if (l4 != IPPROTO_TCP_ && l4 != IPPROTO_UDP_ &&
 	    l4 != IPPROTO_SCTP_ && l4 != IPPROTO_UDPLITE_)
 		return 0;
-	/* With a filter, no socket is no process: not wanted. */
-	if (filter)
-		return 0;
 	lin = BPF_CORE_READ(skb, tail) - BPF_CORE_READ(skb, network_header);
-	pi.len = BPF_CORE_READ(skb, len) +
-		 (BPF_CORE_READ(skb, data) - nh);
-	if (cbpf_len) {
-		switch (cbpf_run(NULL, nh, pi.len, lin)) {
-		case CBPF_REJECT:
-			return 0;
-		case CBPF_KEEP:
-			pi.flags |= HONE_PKT_KEPT;
-		}
-	}
-	count(HONE_C_NF_SEEN);
+	/* The transport layer has pulled the IP header: count it back. */
+	pi.len = BPF_CORE_READ(skb, len) + (BPF_CORE_READ(skb, data) - nh);
 	pi.dir = HONE_DIR_IN;
 	dev = BPF_CORE_READ(skb, dev);
 	pi.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
